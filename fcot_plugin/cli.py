@@ -1,0 +1,110 @@
+"""Command-line entry points.
+
+``fcot-eval`` is ``lm_eval`` with the plugin loaded: it imports fcot (registering ``--model zscot``),
+adds the fcot task folder to ``--include_path`` and hands every other argument to lm-eval unchanged.
+``fcot-eval --tasks list`` lists the fcot tasks and groups.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+
+LM_EVAL_SUBCOMMANDS = ("run", "ls", "validate")
+
+
+def fcot_task_names() -> list[str]:
+    """Every fcot task and group name, from the YAMLs lm-eval would index."""
+    from lm_eval.tasks import TaskManager
+
+    from fcot_plugin.task_dir import task_config_dir
+
+    manager = TaskManager(include_path=str(task_config_dir()), include_defaults=False)
+    return sorted(manager.all_tasks)
+
+
+def print_task_list() -> None:
+    from fcot_plugin.task_dir import VARIANTS, group_name, task_name
+    from fcot_plugin.tasks import TASKS
+
+    names = set(fcot_task_names())
+    width = max(len("fcot_all"), *(len(group_name(variant)) for variant in VARIANTS))
+    print(f"{'group':<{width}}  tasks")
+    for variant in VARIANTS:
+        members = [task_name(task, variant) for task in TASKS]
+        missing = [member for member in members if member not in names]
+        if missing:
+            raise RuntimeError(f"task YAMLs missing from the install: {missing}")
+        print(f"{group_name(variant):<{width}}  {', '.join(members)}")
+    print(f"{'fcot_all':<{width}}  every group above")
+
+
+def _option_value(argv: list[str], option: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == option and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_fcot_task_names(requested: str) -> None:
+    """Fail early, with suggestions, on an fcot task name that does not exist (lm-eval only says 'not found')."""
+    import fnmatch
+
+    known = fcot_task_names()
+    for name in requested.split(","):
+        name = name.strip()
+        if not name.startswith("fcot") or name.endswith(".yaml"):
+            continue
+        if any(fnmatch.fnmatchcase(candidate, name) for candidate in known):
+            continue
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise SystemExit(f"fcot-eval: unknown fcot task {name!r}.{hint} List them with: fcot-eval --tasks list")
+
+
+def with_fcot_include_path(argv: list[str]) -> list[str]:
+    """``argv`` with the fcot task folder added to ``--include_path`` (user folders kept, searched after)."""
+    from fcot_plugin.task_dir import task_config_dir
+
+    folder = str(task_config_dir())
+    argv = list(argv)
+    for index, arg in enumerate(argv):
+        if arg == "--include_path" and index + 1 < len(argv):
+            argv[index + 1] = f"{folder}:{argv[index + 1]}"
+            return argv
+        if arg.startswith("--include_path="):
+            argv[index] = f"--include_path={folder}:{arg.split('=', 1)[1]}"
+            return argv
+    return [*argv, "--include_path", folder]
+
+
+def eval_main(argv: Sequence[str] | None = None) -> None:
+    """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in (["--tasks", "list"], ["--tasks=list"], ["list"]):
+        print_task_list()
+        return
+
+    import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot
+    from fcot_plugin.tasks import DatasetError
+
+    requested = _option_value(argv, "--tasks")
+    if requested:
+        check_fcot_task_names(requested)
+    if argv and (argv[0] in LM_EVAL_SUBCOMMANDS or argv[0].startswith("-")):
+        argv = with_fcot_include_path(argv)
+
+    from lm_eval.__main__ import cli_evaluate
+
+    sys.argv = ["lm_eval", *argv]
+    try:
+        cli_evaluate()
+    except DatasetError as error:
+        raise SystemExit(f"fcot-eval: {error}") from None
+
+
+if __name__ == "__main__":
+    eval_main()

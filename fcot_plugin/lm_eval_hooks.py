@@ -1,0 +1,126 @@
+"""The functions and task class that the YAML configs in ``task_configs/`` point at with ``!function``.
+
+Importing this module also registers the ``zscot`` model, so any run that loads an fcot task can use it
+once the plugin is imported (``fcot-eval`` imports it before lm-eval parses ``--model``).
+
+Run-time options, passed with lm-eval's ``--metadata '{...}'`` (JSON):
+
+* ``fcot_data``: load the split from a local file/folder or a Hub dataset id instead of the shipped copy;
+* ``fcot_samples`` / ``fcot_temperature`` (teacher tasks): D rationales per question at temperature T.
+"""
+
+from __future__ import annotations
+
+from statistics import mean
+from typing import Any
+
+import datasets
+from lm_eval.api.task import ConfigurableTask
+
+import fcot_plugin.zscot  # noqa: F401  registers --model zscot
+from fcot_plugin import prompts
+from fcot_plugin.answers import extract_answer, is_correct, normalize_gold
+from fcot_plugin.tasks import DatasetError, load_rows
+
+INVALID = "[invalid]"
+
+
+# ---------------------------------------------------------------------- data
+
+
+def load_split(fcot_task: str, split: str, fcot_data: str | None = None, **_run_metadata: Any) -> dict[str, Any]:
+    """``custom_dataset`` hook: one split of a task as ``{split: datasets.Dataset}``.
+
+    lm-eval passes the whole run metadata (model args, version, ...) as keyword arguments; only
+    ``fcot_data`` is ours. Gold answers are checked here so a broken row fails before any generation.
+    """
+    rows = load_rows(fcot_task, split, source=fcot_data)
+    for index, row in enumerate(rows):
+        try:
+            normalize_gold(fcot_task, row["answer"])
+        except ValueError as error:
+            raise DatasetError(f"{fcot_data or 'shipped data'} [{split}] row {index}: {error}") from None
+    columns = {
+        "fcot_task": [fcot_task] * len(rows),
+        "sample_index": [int(row["sample_index"]) for row in rows],
+        "question": [row["question"] for row in rows],
+        "answer": [row["answer"] for row in rows],
+    }
+    return {split: datasets.Dataset.from_dict(columns)}
+
+
+# ---------------------------------------------------------------------- prompts
+
+
+def student_prompt(doc: dict[str, Any]) -> str:
+    return prompts.student_prompt(doc["question"])
+
+
+def teacher_prompt(doc: dict[str, Any]) -> str:
+    return prompts.teacher_stage1(doc["question"])
+
+
+def zero_shot_prompt(doc: dict[str, Any]) -> str:
+    return prompts.zero_shot_prompt(doc["question"])
+
+
+# ---------------------------------------------------------------------- filters and metrics
+
+
+def _extract_all(resps, docs, no_prefix: str) -> list[list[str]]:
+    """Map every response of every doc to its extracted answer (``[invalid]`` when there is none)."""
+    return [
+        [extract_answer(doc["fcot_task"], text, no_prefix=no_prefix) or INVALID for text in doc_resps]
+        for doc_resps, doc in zip(resps, docs, strict=True)
+    ]
+
+
+def extract_reasoning_answers(resps, docs) -> list[list[str]]:
+    """Filter for outputs with reasoning: after ``-->``/the trigger, else the last candidate."""
+    return _extract_all(resps, docs, no_prefix="last")
+
+
+def extract_direct_answers(resps, docs) -> list[list[str]]:
+    """Filter for answer-only outputs (vanilla students, zero-shot): the first candidate."""
+    return _extract_all(resps, docs, no_prefix="first")
+
+
+def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
+    """Accuracy of a doc: the mean over its D responses (one response unless the task repeats)."""
+    answers = results[0] if isinstance(results[0], list) else results
+    scores = [is_correct(doc["fcot_task"], None if answer == INVALID else answer, doc["answer"]) for answer in answers]
+    return {"acc": mean(float(score) for score in scores)}
+
+
+# ---------------------------------------------------------------------- teacher task class
+
+
+class FcotTeacherTask(ConfigurableTask):
+    """A ConfigurableTask whose D (``repeats``) and T come from run metadata, not from package files.
+
+    ``--metadata '{"fcot_samples": 64, "fcot_temperature": 0.7}'`` turns a teacher task into the
+    paper's diverse reasoning without writing a YAML.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        config = {key: value for key, value in (config or {}).items() if key != "class"}
+        metadata = config.get("metadata") or {}
+        generation_kwargs = dict(config.get("generation_kwargs") or {})
+        if metadata.get("fcot_temperature") is not None:
+            temperature = float(metadata["fcot_temperature"])
+            if temperature < 0:
+                raise ValueError(f"fcot_temperature must be >= 0, got {temperature}")
+            generation_kwargs["temperature"] = temperature
+            generation_kwargs["do_sample"] = temperature > 0
+        if metadata.get("fcot_samples") is not None:
+            samples = int(metadata["fcot_samples"])
+            if samples < 1:
+                raise ValueError(f"fcot_samples must be >= 1, got {samples}")
+            config["repeats"] = samples
+        if int(config.get("repeats") or 1) > 1 and not generation_kwargs.get("do_sample"):
+            raise ValueError(
+                f"{config.get('task')}: {config['repeats']} samples per question with greedy decoding would all be "
+                f"identical; set a temperature, e.g. --metadata '{{\"fcot_temperature\": 0.7}}'"
+            )
+        config["generation_kwargs"] = generation_kwargs
+        super().__init__(config=config)

@@ -1,0 +1,40 @@
+"""Where the fcot lm-eval task YAMLs are installed, and how tasks are named.
+
+``python -m fcot_plugin.task_dir`` prints the folder, for ``lm_eval --include_path``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+# variant -> (template in task_configs/_templates, split it scores)
+VARIANTS: dict[str, tuple[str, str]] = {
+    "student": ("student_template_yaml", "test"),
+    "vanilla": ("vanilla_template_yaml", "test"),
+    "zeroshot": ("zeroshot_template_yaml", "test"),
+    "zscot": ("zscot_template_yaml", "test"),
+    "teacher": ("teacher_template_yaml", "train"),
+    "teacher_diverse": ("teacher_diverse_template_yaml", "train"),
+}
+
+
+def task_name(task: str, variant: str = "student") -> str:
+    """``fcot_<task>`` for the student task, ``fcot_<task>_<variant>`` for the others."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown fcot task variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    return f"fcot_{task}" if variant == "student" else f"fcot_{task}_{variant}"
+
+
+def group_name(variant: str) -> str:
+    """The group over all 12 datasets of one variant, e.g. ``fcot_zscot``."""
+    return f"fcot_{variant}"
+
+
+def task_config_dir() -> Path:
+    """The installed ``task_configs`` folder (inside the package, editable installs included)."""
+    return Path(str(resources.files("fcot_plugin.task_configs")))
+
+
+if __name__ == "__main__":
+    print(task_config_dir())

@@ -1,0 +1,1 @@
+"""lm-eval task YAMLs of fcot, installed as ``fcot_plugin.task_configs`` (see pyproject.toml)."""
