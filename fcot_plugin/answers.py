@@ -63,6 +63,15 @@ def _text_after_prefix(text: str) -> str | None:
     return None
 
 
+def split_rationale(response: str) -> tuple[str, str] | None:
+    """Split a ``zscot`` response into (rationale, text after the trigger); ``None`` without a trigger."""
+    triggers = list(ANSWER_TRIGGER_PATTERN.finditer(response))
+    if not triggers:
+        return None
+    last = triggers[-1]
+    return response[: last.start()], response[last.end() :]
+
+
 def extract_answer(task: str, text: str | None, *, no_prefix: NoPrefix = "last") -> str | None:
     """The normalised answer in ``text`` under the paper's rules, or ``None`` when there is none.
 

@@ -1,5 +1,9 @@
 """Command-line entry points.
 
+``fcot <command> [options]`` runs one stage: ``curate`` (teacher samples → training data) and
+``evaluate`` (student → accuracy in its model card). Each command's options are a typed dataclass in
+:mod:`fcot_plugin.configs`, parsed by ``HfArgumentParser`` (``fcot <command> --help`` lists them).
+
 ``fcot-eval`` is ``lm_eval`` with the plugin loaded: it imports fcot (registering ``--model zscot``),
 adds the fcot task folder to ``--include_path`` and hands every other argument to lm-eval unchanged.
 ``fcot-eval --tasks list`` lists the fcot tasks and groups.
@@ -106,5 +110,65 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"fcot-eval: {error}") from None
 
 
+def _curate(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.configs import CurateArguments
+    from fcot_plugin.curate import curate, save_dataset
+
+    (args,) = HfArgumentParser(CurateArguments).parse_args_into_dataclasses(argv)
+    if args.push_to_hub:
+        from fcot_plugin.hub import require_hub_token
+
+        require_hub_token()  # before anything is written
+    result = curate(args.task, args.samples, args.format, args.deduplicate, args.all_completions)
+    stats = result.stats
+    print(
+        f"{args.task}: {stats.questions} questions, {stats.rationales} teacher rationales, {stats.correct} correct "
+        f"(filter rate {stats.filter_rate:.1%}), {stats.duplicates} duplicates removed -> {stats.rows} rows "
+        f"covering {stats.questions_covered} questions"
+    )
+    out = save_dataset(result, args.out, overwrite=args.overwrite)
+    print(f"wrote {out} (dataset card: {out / 'README.md'})")
+    if args.push_to_hub:
+        from fcot_plugin.hub import push_dataset
+
+        print(f"pushed {push_dataset(out, args.push_to_hub, private=args.private)}")
+
+
+def _evaluate(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.configs import EvaluateArguments
+    from fcot_plugin.evaluate import main as evaluate_main
+
+    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(argv)
+    evaluate_main(args)
+
+
+COMMANDS = {
+    "curate": (_curate, "teacher samples (or 'paper') -> prompt/completion dataset with a card"),
+    "evaluate": (_evaluate, "score a student with fcot_<task> and write the result into its model card"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``fcot <command> ...``: dispatch to a command; errors in the user's input end with a one-line message."""
+    from fcot_plugin.curate import CurationError
+    from fcot_plugin.hub import HubError
+    from fcot_plugin.tasks import DatasetError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        listing = "\n".join(f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items())
+        print(f"usage: fcot <command> [options]   (fcot <command> --help)\n\ncommands:\n{listing}")
+        raise SystemExit(0 if argv in ([], ["-h"], ["--help"]) else 2)
+    command, _ = COMMANDS[argv[0]]
+    try:
+        command(argv[1:])
+    except (CurationError, DatasetError, HubError, ValueError) as error:
+        raise SystemExit(f"fcot {argv[0]}: {error}") from None
+
+
 if __name__ == "__main__":
-    eval_main()
+    main()

@@ -1,0 +1,100 @@
+"""Typed configs of the fcot commands and the SFT recipe, parsed by ``HfArgumentParser``/``TrlParser``.
+
+The training configs subclass TRL's and only add (or re-default) what Fine-tune-CoT needs, so every TRL
+option keeps working in the recipe YAMLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import ScriptArguments, SFTConfig
+
+from fcot_plugin.curate import FORMATS
+from fcot_plugin.tasks import TASKS
+
+
+def _check_task(task: str | None) -> None:
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}")
+
+
+def _check_format(dataset_format: str) -> None:
+    if dataset_format not in FORMATS:
+        raise ValueError(f"unknown dataset format {dataset_format!r}; choose one of: {', '.join(FORMATS)}")
+
+
+@dataclass
+class CurateArguments:
+    """``fcot curate``: teacher samples → a prompt/completion dataset with a card."""
+
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    samples: str = field(
+        metadata={"help": "lm-eval output folder or samples_fcot_<task>_teacher*.jsonl file, or 'paper' for the "
+                  "paper's released text-davinci-002 rationales (9 tasks)"}
+    )  # fmt: skip
+    out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
+    format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
+    deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
+    all_completions: bool = field(
+        default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace --out if it exists"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "also push to this Hub dataset repo (org/name)"})
+    private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
+
+    def __post_init__(self) -> None:
+        _check_task(self.task)
+        _check_format(self.format)
+
+
+@dataclass
+class EvaluateArguments:
+    """``fcot evaluate``: score a student with its lm-eval task and write the result into its model card."""
+
+    model: str = field(metadata={"help": "local student folder or Hub model id"})
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    dataset_format: str = field(default="fcot", metadata={"help": "fcot (scored after -->) or vanilla"})
+    limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
+    batch_size: int = field(default=16, metadata={"help": "lm-eval batch size"})
+    max_gen_toks: int | None = field(default=None, metadata={"help": "override the task's generation budget"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
+    dtype: str = field(default="auto", metadata={"help": "model dtype for evaluation (auto, bfloat16, float32)"})
+    output_path: str | None = field(default=None, metadata={"help": "where lm-eval writes results and samples"})
+    push_to_hub: bool = field(default=False, metadata={"help": "update the card of the Hub model --model"})
+
+    def __post_init__(self) -> None:
+        _check_task(self.task)
+        _check_format(self.dataset_format)
+
+
+@dataclass
+class FcotScriptArguments(ScriptArguments):
+    """TRL's script arguments plus the Fine-tune-CoT task the student is trained for.
+
+    ``dataset_name`` is a folder written by ``fcot curate`` or a Hub dataset id.
+    """
+
+    task: str | None = field(default=None, metadata={"help": "fcot task key, for the model card and evaluation"})
+    dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__() if hasattr(super(), "__post_init__") else None
+        _check_task(self.task)
+        _check_format(self.dataset_format)
+
+
+@dataclass
+class FcotSFTConfig(SFTConfig):
+    """TRL's SFTConfig with the paper's defaults for open-source students.
+
+    AdamW, learning rate 3e-4, batch size 8, 20 epochs, loss on the completion only.
+    """
+
+    learning_rate: float = field(default=3e-4, metadata={"help": "paper: 3e-4"})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "paper: 8"})
+    num_train_epochs: float = field(default=20.0, metadata={"help": "paper: 20"})
+    optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
+    completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
+    max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
+    report_to: str | list[str] = field(default="none", metadata={"help": "none, tensorboard, wandb, ..."})

@@ -1,0 +1,131 @@
+"""Score a student (local folder or Hub id) with its lm-eval task and record the result in its model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.configs import EvaluateArguments
+from fcot_plugin.task_dir import task_name
+
+logger = logging.getLogger(__name__)
+METRIC = "acc,fcot"
+
+
+def run_lm_eval(
+    model: str,
+    model_args: str,
+    tasks: list[str],
+    *,
+    limit: int | None = None,
+    batch_size: int | str = 16,
+    gen_kwargs: str | None = None,
+    output_path: str | Path | None = None,
+    metadata: dict[str, Any] | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """``simple_evaluate`` over fcot tasks only (fast indexing); results and samples saved like the CLI."""
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot
+    from fcot_plugin.task_dir import task_config_dir
+
+    tracker = EvaluationTracker(output_path=str(output_path)) if output_path else None
+    results = lm_eval.simple_evaluate(
+        model=model,
+        model_args=model_args,
+        tasks=tasks,
+        task_manager=TaskManager(include_path=str(task_config_dir()), include_defaults=False, metadata=metadata),
+        limit=limit,
+        batch_size=batch_size,
+        gen_kwargs=gen_kwargs,
+        log_samples=tracker is not None,
+        evaluation_tracker=tracker,
+        device=device,
+    )
+    if tracker is not None:
+        samples = results.pop("samples")
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for name in results["configs"]:
+            tracker.save_results_samples(task_name=name, samples=samples[name])
+    return results
+
+
+def accuracy(results: dict[str, Any], name: str) -> float:
+    return float(results["results"][name][METRIC])
+
+
+def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
+    """Accuracy of the student on its task's test split, and lm-eval's results."""
+    name = task_name(args.task, "student" if args.dataset_format == "fcot" else "vanilla")
+    results = run_lm_eval(
+        "hf",
+        f"pretrained={args.model},dtype={args.dtype}",
+        [name],
+        limit=args.limit,
+        batch_size=args.batch_size,
+        gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
+        output_path=args.output_path,
+        device=args.device,
+    )
+    return accuracy(results, name), results
+
+
+def write_result_to_card(args: EvaluateArguments, value: float) -> str:
+    """Add (or replace) the fcot result in the student's card, locally or on the Hub; returns where."""
+    from huggingface_hub import ModelCard
+
+    from fcot_plugin.hub import eval_result
+
+    local = Path(args.model).expanduser()
+    if local.is_dir():
+        card_path = local / "README.md"
+        card = ModelCard.load(card_path) if card_path.is_file() else ModelCard("---\n---\n")
+    else:
+        card = ModelCard.load(args.model)
+    new = eval_result(args.task, value, limit=args.limit)
+    kept = [r for r in (card.data.eval_results or []) if r.metric_name != new.metric_name]
+    card.data.eval_results = [*kept, new]
+    card.data.model_name = card.data.model_name or args.model
+    results_table = "| metric | split | value |\n|---|---|---|\n" + "\n".join(
+        f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in card.data.eval_results
+    )
+    card.text = _replace_results_section(card.text, results_table)
+    if local.is_dir():
+        card.save(card_path)
+        return str(card_path)
+    card.push_to_hub(args.model, commit_message=f"Add fcot_{args.task} results")
+    return args.model
+
+
+def _replace_results_section(text: str, table: str) -> str:
+    """Put ``table`` under the card's evaluation heading (added when the card has none)."""
+    heading = "## Evaluation"
+    if heading not in text:
+        return f"{text.rstrip()}\n\n{heading} (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)\n\n{table}\n"
+    before, after = text.split(heading, 1)
+    title, _, rest = after.partition("\n\n")
+    _, _, rest = rest.partition("\n\n## ")
+    tail = f"\n\n## {rest}" if rest else "\n"
+    return f"{before}{heading}{title}\n\n{table}{tail}"
+
+
+def main(args: EvaluateArguments) -> dict[str, Any]:
+    """Evaluate; update the local card, or the Hub card with --push_to_hub (token checked first)."""
+    from fcot_plugin.hub import require_hub_token
+
+    local = Path(args.model).expanduser().is_dir()
+    if not local and args.push_to_hub:
+        require_hub_token()
+    value, _ = evaluate_student(args)
+    if local or args.push_to_hub:
+        where = write_result_to_card(args, value)
+    else:
+        where = "not written (a Hub model: pass --push_to_hub to update its card)"
+    summary = {"model": args.model, "task": args.task, "accuracy": value, "card": where}
+    print(json.dumps(summary, indent=2))
+    return summary

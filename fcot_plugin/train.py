@@ -1,0 +1,204 @@
+"""Student SFT: ``main(script_args, training_args, model_args)``, called by ``recipes/sft.py``.
+
+TRL's ``SFTTrainer`` on a curated prompt/completion dataset (loss on the completion only, EOS appended by
+TRL), launched with ``accelerate`` under any config in ``ds_configs/``. The student's model card is
+fcot's (base model, data, format, hyper-parameters, results), written on save and pushed with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.configs import FcotScriptArguments, FcotSFTConfig
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("prompt", "completion")
+CARD_HYPERPARAMETERS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+    "max_length",
+    "completion_only_loss",
+    "bf16",
+    "seed",
+)
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def load_training_dataset(script_args: FcotScriptArguments):
+    """The train split from a folder written by ``fcot curate`` (or any saved dataset) or a Hub id."""
+    import datasets
+
+    name = script_args.dataset_name
+    if not name:
+        raise ValueError("dataset_name is required: a folder written by `fcot curate` or a Hub dataset id")
+    path = Path(name).expanduser()
+    try:
+        saved_by_datasets = (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
+        if path.is_dir() and saved_by_datasets:
+            loaded = datasets.load_from_disk(str(path))
+        else:
+            loaded = datasets.load_dataset(name, name=script_args.dataset_config)
+    except Exception as error:  # the datasets library raises many types; say which source failed
+        raise ValueError(
+            f"could not load the training dataset {name!r}: {error}. Pass a folder written by `fcot curate` "
+            f"or a Hub dataset id"
+        ) from error
+    split = script_args.dataset_train_split
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise ValueError(
+                f"dataset {name!r} has no split {split!r} (splits: {list(loaded)}); set dataset_train_split"
+            )
+        loaded = loaded[split]
+    missing = [column for column in REQUIRED_COLUMNS if column not in loaded.column_names]
+    if missing:
+        raise ValueError(
+            f"dataset {name!r} has no {', '.join(missing)} column (columns: {loaded.column_names}); "
+            f"Fine-tune-CoT training needs prompt/completion rows, as written by `fcot curate`"
+        )
+    return loaded.select_columns(list(REQUIRED_COLUMNS))
+
+
+def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) -> None:
+    """Fail before training when the student is not a decoder-only causal LM."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    architectures = config.architectures or []
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+        architectures
+        and not any(arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel") for arch in architectures)
+    ):
+        raise ValueError(
+            f"{model_name_or_path} is a {config.model_type} model ({', '.join(architectures) or 'no architecture'}), "
+            f"not a causal LM: this recipe trains decoder-only students (e.g. GPT-2, Llama, Qwen, SmolLM)"
+        )
+
+
+# ---------------------------------------------------------------------- model card
+
+
+def hyperparameters(training_args: FcotSFTConfig, world_size: int) -> dict[str, Any]:
+    values = {name: getattr(training_args, name) for name in CARD_HYPERPARAMETERS}
+    values["total_train_batch_size"] = (
+        training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world_size
+    )
+    return values
+
+
+def make_trainer_class():
+    """``SFTTrainer`` whose model card is fcot's (imported lazily: TRL is heavy)."""
+    from trl import SFTTrainer
+
+    from fcot_plugin.hub import model_card
+
+    class FcotSFTTrainer(SFTTrainer):
+        fcot_card_fields: dict[str, Any] = {}
+
+        def create_model_card(self, model_name=None, dataset_name=None, tags=None, **_):
+            if not self.is_world_process_zero():
+                return
+            fields = self.fcot_card_fields
+            card = model_card(
+                model_name=self.hub_model_id or self.args.output_dir,
+                base_model=fields["base_model"],
+                task=fields["task"],
+                dataset=fields["dataset"],
+                dataset_format=fields["dataset_format"],
+                hyperparameters=hyperparameters(self.args, self.accelerator.num_processes),
+            )
+            card.save(os.path.join(self.args.output_dir, "README.md"))
+
+    return FcotSFTTrainer
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
+    """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from fcot_plugin.hub import require_hub_token
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    if script_args.task is None:
+        raise ValueError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
+    if training_args.push_to_hub:
+        if not training_args.hub_model_id:
+            raise ValueError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
+        require_hub_token(training_args.hub_token)  # before any training, so nothing is half-pushed
+    set_seed(training_args.seed)
+
+    # ------------------------------------------------------------ data, tokenizer, model
+    dataset = load_training_dataset(script_args)
+    check_causal_lm(model_args.model_name_or_path, training_args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    logger.info(
+        "student %s, %d training rows from %s", model_args.model_name_or_path, len(dataset), script_args.dataset_name
+    )
+
+    # ------------------------------------------------------------ trainer
+    trainer_class = make_trainer_class()
+    trainer = trainer_class(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+    trainer.fcot_card_fields = {
+        "base_model": model_args.model_name_or_path,
+        "task": script_args.task,
+        "dataset": script_args.dataset_name,
+        "dataset_format": script_args.dataset_format,
+    }
+
+    # ------------------------------------------------------------ train (resuming from the last checkpoint)
+    last_checkpoint = None
+    if os.path.isdir(training_args.output_dir) and training_args.resume_from_checkpoint is None:
+        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+    if last_checkpoint:
+        logger.info("resuming from %s", last_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last_checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # ------------------------------------------------------------ save, card, push
+    trainer.model.generation_config.eos_token_id = tokenizer.eos_token_id
+    trainer.model.config.use_cache = True
+    trainer.save_model(training_args.output_dir)
+    trainer.create_model_card()
+    if training_args.push_to_hub:
+        trainer.push_to_hub(commit_message="Fine-tune-CoT student")
+    if hasattr(trainer, "end"):
+        trainer.end()
+    return Path(training_args.output_dir)
