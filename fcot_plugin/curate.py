@@ -76,7 +76,8 @@ def paper_responses(task: str, all_completions: bool = False) -> Iterator[Teache
         shipped = sorted(p.stem for p in path.parent.glob("*.jsonl"))
         raise CurationError(
             f"the paper released no teacher rationales for {task!r} (shipped for: {', '.join(shipped)}); "
-            f"generate them with: fcot-eval --model zscot --model_args base=... --tasks fcot_{task}_teacher --log_samples"
+            f"generate them with: fcot-eval --model zscot --model_args base=... "
+            f"--tasks fcot_{task}_teacher --log_samples"
         )
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)

@@ -106,7 +106,8 @@ def _replace_results_section(text: str, table: str) -> str:
     """Put ``table`` under the card's evaluation heading (added when the card has none)."""
     heading = "## Evaluation"
     if heading not in text:
-        return f"{text.rstrip()}\n\n{heading} (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)\n\n{table}\n"
+        title = " (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)"
+        return f"{text.rstrip()}\n\n{heading}{title}\n\n{table}\n"
     before, after = text.split(heading, 1)
     title, _, rest = after.partition("\n\n")
     _, _, rest = rest.partition("\n\n## ")

@@ -60,6 +60,9 @@ def dataset_card(result: CurationResult) -> DatasetCard:
     else:
         format_text = "`{question} ###` → ` {rationale} --> {answer}` + EOS (Fine-tune-CoT)"
         teacher_text = teacher.name
+    unknown = "unknown"
+    samples = unknown if teacher.samples_per_question is None else teacher.samples_per_question
+    temperature = unknown if teacher.temperature is None else teacher.temperature
     body = f"""---
 {data.to_yaml()}
 ---
@@ -74,8 +77,8 @@ the `fcot` package (`fcot curate`) from teacher rationales on the paper's {spec.
 | task | `{result.task}` (lm-eval: `fcot_{result.task}`) |
 | format | {format_text} |
 | teacher | {teacher_text} |
-| samples per question (D) | {teacher.samples_per_question if teacher.samples_per_question is not None else "unknown"} |
-| teacher temperature (T) | {teacher.temperature if teacher.temperature is not None else "unknown"} |
+| samples per question (D) | {samples} |
+| teacher temperature (T) | {temperature} |
 | train questions seen | {stats.questions} |
 | teacher rationales | {stats.rationales} |
 | correct rationales | {stats.correct} (filter rate {stats.filter_rate:.2%}) |
