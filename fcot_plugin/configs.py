@@ -97,4 +97,3 @@ class FcotSFTConfig(SFTConfig):
     optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
     completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
     max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
-    report_to: str | list[str] = field(default="none", metadata={"help": "none, tensorboard, wandb, ..."})

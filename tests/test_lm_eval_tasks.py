@@ -6,9 +6,8 @@ import json
 
 import pytest
 from lm_eval import simple_evaluate
-from lm_eval.api.model import LM
-from lm_eval.api.registry import register_model
 from lm_eval.tasks import TaskManager
+from oracle import oracle_knows
 
 from fcot_plugin import lm_eval_hooks
 from fcot_plugin.task_dir import VARIANTS, group_name, task_config_dir, task_name
@@ -33,64 +32,6 @@ def task_manager() -> TaskManager:
     return fcot_task_manager()
 
 
-def _wrong(doc: dict) -> str:
-    gold = doc["answer"]
-    swaps = {
-        "yes": "no",
-        "no": "yes",
-        "Yes": "no",
-        "No": "yes",
-        "A": "B",
-        "B": "C",
-        "C": "A",
-        "D": "A",
-        "E": "A",
-        "F": "A",
-    }
-    if gold in swaps:
-        return swaps[gold]
-    if gold.replace(".", "").replace("-", "").isdigit():
-        return str(float(gold) + 1)
-    return gold + "x"
-
-
-def _oracle_knows(doc: dict) -> bool:
-    return len(doc["question"]) % 2 == 0
-
-
-@register_model("fcot-test-oracle")
-class OracleLM(LM):
-    """Answers docs whose question has an even length correctly and the others wrongly, in every fcot format.
-
-    Rationales carry distracting numbers and letters, so the scores only come out right when each task
-    parses the right part of the output.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__()
-
-    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        outputs = []
-        for request in requests:
-            context, doc = request.args[0], request.doc
-            answer = doc["answer"] if _oracle_knows(doc) else _wrong(doc)
-            if context.endswith("Let's think step by step."):
-                outputs.append(" I see 99 things and option E, so yes")  # stage 1: a rationale
-            elif context.endswith(" ###"):
-                outputs.append(f" I see 99 things and option E, so yes --> {answer}")
-            elif doc["fcot_task"] == "last_letter_concatenation":  # its rule takes the whole remaining text
-                outputs.append(f" {answer}.")
-            else:  # zero-shot answer, or zscot stage 2 after the trigger
-                outputs.append(f" {answer}. Not 98, not E, not yes.")
-        return outputs
-
-    def loglikelihood(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError
-
-
 def test_all_tasks_and_groups_are_indexed(task_manager):
     expected = {task_name(task, variant) for task in TASKS for variant in VARIANTS}
     expected |= {group_name(variant) for variant in VARIANTS} | {"fcot_all"}
@@ -113,7 +54,7 @@ def _accuracies(results: dict) -> dict[str, float]:
 
 
 def _expected_accuracy(samples: list[dict]) -> float:
-    return sum(_oracle_knows(sample["doc"]) for sample in samples) / len(samples)
+    return sum(oracle_knows(sample["doc"]) for sample in samples) / len(samples)
 
 
 def test_every_task_scores_an_oracle_exactly(task_manager):

@@ -1,0 +1,148 @@
+"""Student SFT through recipes/sft.py for real: loss, masking, checkpoints, cards and bad configs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from fcot_plugin.curate import curate, save_dataset
+
+ROOT = Path(__file__).parent.parent
+RECIPE = ROOT / "recipes" / "sft.py"
+sys.path.insert(0, str(ROOT / "recipes"))
+from sft import make_parser  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory) -> Path:
+    """A small slice of the paper's MultiArith Fine-tune-CoT set, saved like `fcot curate` does."""
+    result = curate("multiarith", "paper")
+    result.rows = result.rows[:16]
+    return save_dataset(result, tmp_path_factory.mktemp("data") / "multiarith_fcot")
+
+
+def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--config", str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "multiarith.yaml"),
+        "--model_name_or_path", str(model),
+        "--dataset_name", str(data),
+        "--output_dir", str(out),
+        "--learning_rate", "3e-3",
+        "--per_device_train_batch_size", "4",
+        "--max_steps", "24",
+        "--logging_steps", "4",
+        "--save_strategy", "steps",
+        "--save_steps", "12",
+        "--use_cpu", "true",
+        "--report_to", "none",
+        "--task", "multiarith",
+        *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted((ROOT / "recipes").glob("*/*.yaml")), ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_every_shipped_recipe_parses_with_trl(recipe):
+    script_args, training_args, model_args = make_parser().parse_yaml_file(str(recipe), allow_extra_keys=False)
+    assert script_args.task and model_args.model_name_or_path
+    assert training_args.completion_only_loss is True
+
+
+def test_unknown_recipe_keys_are_an_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name_or_path: x\ntask: multiarith\nbf16: false\nmax_seq_length: 512\n")  # now max_length
+    with pytest.raises(ValueError, match="max_seq_length"):
+        make_parser().parse_yaml_file(str(bad), allow_extra_keys=False)
+
+
+@pytest.mark.slow
+def test_recipe_trains_saves_and_reloads(tiny_model, curated, tmp_path):
+    out = tmp_path / "student"
+    result = subprocess.run(
+        [sys.executable, str(RECIPE), *recipe_args(tiny_model, curated, out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
+    assert (out / "checkpoint-12").is_dir() or (out / "checkpoint-24").is_dir()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    card = (out / "README.md").read_text()
+    assert f"base_model: {tiny_model}" in card and "learning_rate` | `0.003`" in card and "fcot-multiarith" in card
+
+
+def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated, tmp_path):
+    from fcot_plugin.train import load_training_dataset, make_trainer_class
+
+    parser = make_parser()
+    script_args, training_args, _ = parser.parse_args_into_dataclasses(
+        recipe_args(tiny_model, curated, tmp_path / "out")[2:]
+    )
+    dataset = load_training_dataset(script_args)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    trainer = make_trainer_class()(
+        model=str(tiny_model), args=training_args, train_dataset=dataset, processing_class=tokenizer
+    )
+    examples = [trainer.train_dataset[index] for index in range(4)]
+    batch = trainer.data_collator(examples)
+    for row, input_ids, labels in zip(dataset.select(range(4)), batch["input_ids"], batch["labels"], strict=True):
+        prompt_length = len(tokenizer(row["prompt"])["input_ids"])
+        real = labels != -100
+        assert not real[:prompt_length].any(), "prompt tokens must not be trained on"
+        completion_ids = input_ids[real]
+        assert completion_ids[-1].item() == tokenizer.eos_token_id, "the completion must end with EOS"
+        assert tokenizer.decode(completion_ids[:-1]) == row["completion"]
+        assert torch.equal(labels[real], input_ids[real])
+
+
+def _run_main(*args: str):
+    from fcot_plugin.train import main
+
+    return main(*make_parser().parse_args_into_dataclasses(list(args)))
+
+
+def test_missing_column_is_named(tiny_model, tmp_path):
+    data = tmp_path / "data"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"prompt": ["q ###"], "answer": ["1"]})}).save_to_disk(
+        str(data)
+    )
+    with pytest.raises(ValueError, match=r"has no completion column \(columns: \['prompt', 'answer'\]\)"):
+        _run_main(*recipe_args(tiny_model, data, tmp_path / "out")[2:])
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_causal_model_is_refused(curated, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    bert = tmp_path / "bert"
+    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(bert)  # fmt: skip
+    with pytest.raises(ValueError, match="is a bert model .* not a causal LM"):
+        _run_main(*recipe_args(bert, curated, tmp_path / "out")[2:])
+    assert not (tmp_path / "out").exists()
+
+
+def test_push_to_hub_without_a_token_fails_before_training(tiny_model, curated, tmp_path, monkeypatch):
+    from fcot_plugin.hub import HubError
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored token either
+    args = recipe_args(tiny_model, curated, tmp_path / "out")[2:]
+    with pytest.raises(HubError, match="needs a valid token.*hf auth login"):
+        _run_main(*args, "--push_to_hub", "true", "--hub_model_id", "me/student")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dataset_is_a_clear_error(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="could not load the training dataset"):
+        _run_main(*recipe_args(tiny_model, tmp_path / "nope", tmp_path / "out")[2:])
