@@ -129,6 +129,13 @@ def make_trainer_class():
 # ---------------------------------------------------------------------- main
 
 
+def make_parser():
+    """``TrlParser`` over the recipe's three configs: ``--config x.yaml`` plus CLI overrides."""
+    from trl import ModelConfig, TrlParser
+
+    return TrlParser((FcotScriptArguments, FcotSFTConfig, ModelConfig))
+
+
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
     """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
     from transformers import AutoTokenizer, set_seed
@@ -202,3 +209,7 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     if hasattr(trainer, "end"):
         trainer.end()
     return Path(training_args.output_dir)
+
+
+if __name__ == "__main__":  # `accelerate launch -m fcot_plugin.train --config ...` works from an installed wheel
+    main(*make_parser().parse_args_and_config())

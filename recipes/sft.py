@@ -5,20 +5,15 @@
 accelerate launch --config_file ds_configs/zero2.yaml recipes/sft.py \
     --config recipes/SmolLM2-135M-Instruct/multiarith.yaml
 
-# any YAML key can be overridden on the command line
+# one process (CPU or one GPU); any YAML key can be overridden on the command line
 python recipes/sft.py --config recipes/SmolLM2-135M-Instruct/multiarith.yaml \
     --num_train_epochs 3 --output_dir runs/smollm2-multiarith
 ```
+
+The work happens in ``fcot_plugin.train.main`` (also runnable as ``python -m fcot_plugin.train``).
 """
 
-from fcot_plugin.configs import FcotScriptArguments, FcotSFTConfig
-
-
-def make_parser():
-    from trl import ModelConfig, TrlParser
-
-    return TrlParser((FcotScriptArguments, FcotSFTConfig, ModelConfig))
-
+from fcot_plugin.train import make_parser
 
 if __name__ == "__main__":
     from fcot_plugin.train import main
