@@ -1,0 +1,75 @@
+"""recipes/sft.py under every shipped accelerate config, on CPU, as a user launches it (see ds_configs/README.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fcot_plugin.curate import curate, save_dataset
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT / "ds_configs"))
+from validate_ds_configs import validate_ds_config  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["zero2.json", "zero3.json"])
+def test_deepspeed_json_passes_deepspeeds_own_parser(name):
+    parsed = validate_ds_config(ROOT / "ds_configs" / name, bf16=True, gradient_accumulation_steps=2)
+    assert parsed.zero_optimization_stage == int(name[4])
+    assert parsed.bfloat16_config.enabled and parsed.gradient_accumulation_steps == 2
+    if name == "zero3.json":
+        assert parsed.zero_config.gather_16bit_weights_on_model_save  # save_model() writes model.safetensors
+
+
+def test_a_broken_deepspeed_config_is_rejected():
+    config = json.loads((ROOT / "ds_configs" / "zero2.json").read_text())
+    config["zero_optimization"]["stage"] = 7
+    with pytest.raises(Exception, match="stage"):
+        validate_ds_config(config)
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory) -> Path:
+    result = curate("coin_flip", "paper")
+    result.rows = result.rows[:32]
+    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
+
+
+def launch(config: str, processes: int, model: Path, data: Path, out: Path) -> subprocess.CompletedProcess:
+    command = [
+        "accelerate", "launch", "--config_file", f"ds_configs/{config}", "--num_processes", str(processes),
+        "--mixed_precision", "no", "--main_process_port", "0",
+        "recipes/sft.py", "--config", "recipes/SmolLM2-135M-Instruct/coin_flip.yaml",
+        "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
+        "--max_steps", "6", "--per_device_train_batch_size", "2", "--learning_rate", "3e-3", "--logging_steps", "1",
+        "--save_strategy", "no", "--use_cpu", "true", "--bf16", "false",
+    ]  # fmt: skip
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("ACCELERATE_")}
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "processes"),
+    [("zero2.yaml", 1), ("zero2.yaml", 2), ("zero3.yaml", 2), ("multi_gpu.yaml", 2), ("single_process.yaml", 1)],
+)
+def test_training_under_each_launch_config(config, processes, tiny_model, curated, tmp_path):
+    out = tmp_path / "student"
+    result = launch(config, processes, tiny_model, curated, out)
+    assert result.returncode == 0, result.stderr[-4000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < losses[0], losses
+    # reload in a fresh process (after ZeRO-3 the training process keeps DeepSpeed's global config)
+    check = subprocess.run(
+        [sys.executable, "-c", "import sys; from transformers import AutoModelForCausalLM as M; "
+         "m = M.from_pretrained(sys.argv[1]); print(sum(p.numel() for p in m.parameters()))", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0 and int(check.stdout.split()[-1]) > 0, check.stderr[-2000:]
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
