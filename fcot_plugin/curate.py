@@ -69,8 +69,8 @@ class TeacherInfo:
 # ---------------------------------------------------------------------- sources
 
 
-def paper_responses(task: str, all_completions: bool = False) -> Iterator[TeacherResponse]:
-    """The paper's released train-split completions (greedy ``completion_index`` 0 unless ``all_completions``)."""
+def check_paper_rationales(task: str) -> Path:
+    """The shipped file of the paper's rationales for ``task``, or a clear error for the 3 tasks without one."""
     path = data_dir() / "teacher_rationales" / PAPER_TEACHER / f"{task}.jsonl"
     if not path.is_file():
         shipped = sorted(p.stem for p in path.parent.glob("*.jsonl"))
@@ -79,6 +79,12 @@ def paper_responses(task: str, all_completions: bool = False) -> Iterator[Teache
             f"generate them with: fcot-eval --model zscot --model_args base=... "
             f"--tasks fcot_{task}_teacher --log_samples"
         )
+    return path
+
+
+def paper_responses(task: str, all_completions: bool = False) -> Iterator[TeacherResponse]:
+    """The paper's released train-split completions (greedy ``completion_index`` 0 unless ``all_completions``)."""
+    path = check_paper_rationales(task)
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if row["split"] != "train" or (row["completion_index"] != 0 and not all_completions):
@@ -223,8 +229,12 @@ def curate(
     format: str = "fcot",
     deduplicate: bool = True,
     all_completions: bool = False,
+    question_limit: int | None = None,
 ) -> CurationResult:
-    """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``."""
+    """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
+
+    ``question_limit`` keeps the first N questions only (quick runs and tests).
+    """
     get_task(task)
     if format not in FORMATS:
         raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
@@ -235,6 +245,9 @@ def curate(
         files = find_samples_files(samples, task)
         responses = list(samples_responses(files, task))
         teacher = teacher_info_from_results(files)
+    if question_limit is not None:
+        first = list(dict.fromkeys(item.sample_index for item in responses))[:question_limit]
+        responses = [item for item in responses if item.sample_index in set(first)]
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:

@@ -1,0 +1,170 @@
+"""``report.md`` and ``accuracy.png`` of a run folder, from the lm-eval results files it holds.
+
+Every number in the report is read from a results file written by lm-eval (or from the stage records
+that point at them), so the report cannot disagree with the evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.answers import extract_answer, is_correct
+from fcot_plugin.curate import PAPER_SOURCE, PAPER_TEACHER
+from fcot_plugin.prompts import truncate_at_stop
+from fcot_plugin.tasks import data_dir, get_task
+
+ROW_LABELS = {
+    "student": "student, Fine-tune-CoT (ours)",
+    "zeroshot": "student before training, zero-shot",
+    "zscot": "student before training, zero-shot-CoT",
+}
+
+
+def paper_teacher_test_accuracy(task: str) -> float | None:
+    """The released text-davinci-002 completions re-scored on the test split (greedy completions only)."""
+    path = data_dir() / "teacher_rationales" / PAPER_TEACHER / f"{task}.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [row for row in rows if row["split"] == "test" and row["completion_index"] == 0]
+    correct = sum(
+        is_correct(
+            task,
+            extract_answer(
+                task, row["rationale"] + row["answer_trigger"] + truncate_at_stop(row["answer_completion"])
+            ),
+            row["answer"],
+        )
+        for row in rows
+    )
+    return correct / len(rows)
+
+
+def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:
+    """Accuracy and number of questions from the newest lm-eval results file under ``results_dir``."""
+    files = sorted(results_dir.rglob("results_*.json"))
+    if not files:
+        raise FileNotFoundError(f"no lm-eval results under {results_dir}")
+    results = json.loads(files[-1].read_text())
+    return results["results"][task]["acc,fcot"], results["n-samples"][task]["effective"], files[-1]
+
+
+def collect(run_dir: Path) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also written to ``report.json``)."""
+    config = json.loads((run_dir / "config.json").read_text())
+    stages = {path.stem: json.loads(path.read_text()) for path in (run_dir / "stages").glob("*.json")}
+    task = config["task"]
+    rows = []
+    for name, record in stages.get("evaluate", {}).items():
+        if name == "seconds":
+            continue
+        value, n, source = lm_eval_accuracy(run_dir / "eval" / name, record["task"])
+        rows.append({"name": ROW_LABELS.get(name, name), "accuracy": value, "n": n, "split": "test",
+                     "source": str(source.relative_to(run_dir))})  # fmt: skip
+    if config["teacher"] == PAPER_SOURCE:
+        teacher = paper_teacher_test_accuracy(task)
+        if teacher is not None:
+            rows.append({"name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)", "accuracy": teacher,
+                         "n": None, "split": "test", "source": "fcot_plugin/data/teacher_rationales"})  # fmt: skip
+    elif "train_accuracy" in stages.get("teacher", {}):
+        teacher = stages["teacher"]["train_accuracy"]
+        rows.append({"name": f"teacher: {config['teacher']} zero-shot-CoT", "accuracy": teacher,
+                     "n": None, "split": "train", "source": "teacher/"})  # fmt: skip
+    return {"config": config, "stages": stages, "rows": rows, "paper": paper_rows(task)}
+
+
+def paper_rows(task: str) -> list[dict[str, Any]]:
+    """The paper's teacher and Fine-tune-CoT rows for ``task`` (other methods are in fcot_plugin.paper)."""
+    from fcot_plugin.paper import results_for
+
+    return [
+        {"student": r.student, "method": r.method, "accuracy": r.accuracy[task], "source": r.source.split(";")[0]}
+        for r in results_for(task)
+        if r.method == "fine-tune-cot" or r.student.startswith("teacher")
+    ]
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def render(data: dict[str, Any]) -> str:
+    config, stages = data["config"], data["stages"]
+    spec = get_task(config["task"])
+    curation = stages.get("curate", {}).get("stats", {})
+    train = stages.get("train", {})
+    limit_note = (
+        f"**Test subset:** the first {config['eval_limit']} test questions (`--eval_limit`), not the whole split.\n\n"
+        if config.get("eval_limit")
+        else ""
+    )
+    ours = "\n".join(
+        f"| {row['name']} | {row['split']} | {_percent(row['accuracy'])} | {row['n'] or '–'} | `{row['source']}` |"
+        for row in data["rows"]
+    )
+    paper = "\n".join(
+        f"| {row['student']} | {row['method']} | {row['accuracy']:.2f} | {row['source']} |" for row in data["paper"]
+    )
+    timings = ", ".join(f"{name} {record.get('seconds', 0):.0f} s" for name, record in stages.items())
+    return f"""# Fine-tune-CoT run: {spec.title}
+
+Teacher `{config["teacher"]}`, student `{config["student"]}`, D={config["diverse"]},
+T={config["teacher_temperature"]}, {config["epochs"]} epoch(s), lr {config["learning_rate"]},
+batch {config["batch_size"]}, bf16={config["bf16"]}, device {config["device"]}.
+
+{limit_note}## Accuracy (%)
+
+| model | split | accuracy | questions | lm-eval results |
+|---|---|---:|---:|---|
+{ours}
+
+Students are scored greedily with lm-eval (`fcot_{config["task"]}*` tasks, no chat template), once, after
+the last epoch: no checkpoint is picked on the test set. The paper's open-source numbers below are the best
+of 20 epochs on the test set, so they are optimistic next to ours.
+
+## The paper's numbers for {spec.title} (%)
+
+| student | method | accuracy | source |
+|---|---|---:|---|
+{paper or "| – | – | – | – |"}
+
+## Data and training
+
+- curated rows: {curation.get("rows", "–")} from {curation.get("rationales", "–")} teacher rationales on
+  {curation.get("questions", "–")} train questions ({curation.get("correct", "–")} correct)
+- training loss: {train.get("first_loss", "–")} → {train.get("last_loss", "–")}
+- stage times: {timings}
+
+![accuracy](accuracy.png)
+"""
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [row["name"] for row in data["rows"]]
+    values = [100 * row["accuracy"] for row in data["rows"]]
+    figure, axis = plt.subplots(figsize=(8, 0.6 * len(labels) + 1.2))
+    bars = axis.barh(labels, values, color=["#2a6f97" if "ours" in label else "#adb5bd" for label in labels])
+    axis.bar_label(bars, fmt="%.1f")
+    axis.set_xlim(0, 105)
+    axis.invert_yaxis()
+    axis.set_xlabel("accuracy (%)")
+    axis.set_title(f"Fine-tune-CoT: {get_task(data['config']['task']).title}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    data = collect(run_dir)
+    (run_dir / "report.md").write_text(render(data), encoding="utf-8")
+    (run_dir / "report.json").write_text(json.dumps({k: data[k] for k in ("rows", "paper")}, indent=2) + "\n")
+    plot(data, run_dir / "accuracy.png")
+    return {"report": str(run_dir / "report.md"), "rows": data["rows"]}
