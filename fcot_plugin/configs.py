@@ -79,7 +79,6 @@ class FcotScriptArguments(ScriptArguments):
     dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
 
     def __post_init__(self) -> None:
-        super().__post_init__() if hasattr(super(), "__post_init__") else None
         _check_task(self.task)
         _check_format(self.dataset_format)
 

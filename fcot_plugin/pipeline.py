@@ -33,6 +33,7 @@ from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_data
 from fcot_plugin.evaluate import accuracy, run_lm_eval
 from fcot_plugin.students import resolve_student
 from fcot_plugin.task_dir import task_name
+from fcot_plugin.train import check_causal_lm
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ def distill(args: DistillArguments) -> Path:
     run.prepare()
     logger.info("run folder: %s", run.dir)
     student = resolve_student(args.student)
+    check_causal_lm(student)  # a wrong student fails now, not after a paid-for teacher run
     teacher = run.stage(1, "teacher", lambda: run_teacher(run))
     run.stage(2, "curate", lambda: run_curation(run, teacher))
     run.stage(3, "train", lambda: run_training(run, student))

@@ -77,7 +77,13 @@ def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) ->
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    except OSError as error:  # missing folder, unknown Hub id, no network
+        raise ValueError(
+            f"cannot load the student {model_name_or_path!r}: {error}. Pass a local model folder or a Hub model id "
+            f"(the Hub needs network access)"
+        ) from None
     architectures = config.architectures or []
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
         architectures

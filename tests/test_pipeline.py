@@ -141,3 +141,5 @@ def test_bad_arguments_are_clear_messages(tmp_path):
     with pytest.raises(SystemExit, match="the paper released no teacher rationales for 'gsm8k'"):
         fcot(["distill", "--task", "gsm8k", "--run_dir", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+    with pytest.raises(SystemExit, match="cannot load the student '/no/such/student'"):
+        fcot(["distill", "--task", "coin_flip", "--student", "/no/such/student", "--run_dir", str(tmp_path / "r")])
