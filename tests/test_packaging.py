@@ -1,0 +1,34 @@
+"""The wheel carries everything a user without the repository needs: task YAMLs, templates, data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fcot_plugin.task_dir import VARIANTS
+from fcot_plugin.tasks import TASKS
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_contents(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    names = set(zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).namelist())
+    yamls = {name for name in names if name.startswith("fcot_plugin/task_configs/") and name.endswith(".yaml")}
+    assert len(yamls) == len(TASKS) * len(VARIANTS) + len(VARIANTS) + 1
+    assert {f"fcot_plugin/task_configs/_templates/{t}" for t, _ in VARIANTS.values()} <= names
+    for task in TASKS:
+        assert f"fcot_plugin/data/{task}/test.jsonl" in names
+    assert "fcot_plugin/data/aqua/split_default.json" in names and "fcot_plugin/data/SOURCES.md" in names
+    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
+    assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
