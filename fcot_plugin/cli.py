@@ -70,7 +70,7 @@ def check_fcot_task_names(requested: str) -> None:
 
 
 def with_fcot_include_path(argv: list[str]) -> list[str]:
-    """``argv`` with the fcot task folder added to ``--include_path`` (user folders kept, searched after)."""
+    """``argv`` with the fcot task folder added to ``--include_path``; user folders are kept and win name clashes."""
     from fcot_plugin.task_dir import task_config_dir
 
     folder = str(task_config_dir())
