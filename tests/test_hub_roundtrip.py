@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import datasets
 import pytest
 from hub_server import local_hub_session
@@ -72,3 +74,28 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch):
         fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),
               "--push_to_hub", "user/x"])  # fmt: skip
     assert not (tmp_path / "data").exists()
+
+
+def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
+    """fcot_aqua_teacher's data: the raw AQuA train set by Hub id, verbalised, the paper's 10,000-row sample."""
+    from fcot_plugin.lm_eval_hooks import load_split
+    from fcot_plugin.tasks import AQUA_HUB_ID, AQUA_TRAIN_ROWS, data_dir
+
+    letters = "ABCDE"
+    raw = datasets.Dataset.from_dict({
+        "question": [f"Question {i}?" for i in range(AQUA_TRAIN_ROWS)],
+        "options": [[f"{letter}){i + k}" for k, letter in enumerate(letters)] for i in range(AQUA_TRAIN_ROWS)],
+        "rationale": [""] * AQUA_TRAIN_ROWS,
+        "correct": [letters[i % 5] for i in range(AQUA_TRAIN_ROWS)],
+    })  # fmt: skip
+    raw.push_to_hub(AQUA_HUB_ID, config_name="raw", split="train")
+
+    docs = load_split("aqua", "train")["train"]
+    indices = json.loads((data_dir() / "aqua" / "split_default.json").read_text())["train"]
+    assert len(docs) == 10_000 and docs["sample_index"] == indices
+    first = indices[0]
+    assert docs[0]["question"] == (
+        f"Question {first}? Answer choices: (A) {first}, (B) {first + 1}, (C) {first + 2}, (D) {first + 3}, "
+        f"(E) {first + 4}."
+    )
+    assert docs[0]["answer"] == letters[first % 5]
