@@ -82,12 +82,12 @@ def check_paper_rationales(task: str) -> Path:
     return path
 
 
-def paper_responses(task: str, all_completions: bool = False) -> Iterator[TeacherResponse]:
-    """The paper's released train-split completions (greedy ``completion_index`` 0 unless ``all_completions``)."""
+def paper_responses(task: str, split: str = "train", all_completions: bool = False) -> Iterator[TeacherResponse]:
+    """The paper's released completions of ``split`` (greedy ``completion_index`` 0 unless ``all_completions``)."""
     path = check_paper_rationales(task)
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        if row["split"] != "train" or (row["completion_index"] != 0 and not all_completions):
+        if row["split"] != split or (row["completion_index"] != 0 and not all_completions):
             continue
         # Rebuild the response exactly as `zscot` returns it (the stage-2 answer stops at a repeated trigger).
         answer = prompts.truncate_at_stop(row["answer_completion"])

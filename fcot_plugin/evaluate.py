@@ -79,7 +79,7 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
     """Add (or replace) the fcot result in the student's card, locally or on the Hub; returns where."""
     from huggingface_hub import ModelCard
 
-    from fcot_plugin.hub import eval_result
+    from fcot_plugin.hub import eval_result, results_table
 
     local = Path(args.model).expanduser()
     if local.is_dir():
@@ -91,10 +91,7 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
     kept = [r for r in (card.data.eval_results or []) if r.metric_name != new.metric_name]
     card.data.eval_results = [*kept, new]
     card.data.model_name = card.data.model_name or args.model
-    results_table = "| metric | split | value |\n|---|---|---|\n" + "\n".join(
-        f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in card.data.eval_results
-    )
-    card.text = _replace_results_section(card.text, results_table)
+    card.text = _replace_results_section(card.text, results_table(card.data.eval_results))
     if local.is_dir():
         card.save(card_path)
         return str(card_path)

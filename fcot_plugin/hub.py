@@ -129,6 +129,12 @@ def eval_result(task: str, accuracy: float, limit: int | None = None) -> EvalRes
     )
 
 
+def results_table(eval_results: list[EvalResult]) -> str:
+    """The markdown table of a card's results, one row per ``model-index`` entry."""
+    rows = "\n".join(f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in eval_results)
+    return f"| metric | split | value |\n|---|---|---|\n{rows}"
+
+
 def model_card(
     *,
     model_name: str,
@@ -152,8 +158,7 @@ def model_card(
     )
     rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in hyperparameters.items())
     if eval_results:
-        results = "\n".join(f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in eval_results)
-        results_text = f"| metric | split | value |\n|---|---|---|\n{results}"
+        results_text = results_table(eval_results)
     else:
         results_text = f"Not evaluated yet: `fcot evaluate --model {model_name} --task {task}` adds the results."
     prompt_format = "` {rationale} --> {answer}`" if dataset_format == "fcot" else "` {answer}`"

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.answers import extract_answer, is_correct
-from fcot_plugin.curate import PAPER_SOURCE, PAPER_TEACHER
-from fcot_plugin.prompts import truncate_at_stop
+from fcot_plugin.curate import PAPER_SOURCE, PAPER_TEACHER, paper_responses
 from fcot_plugin.tasks import data_dir, get_task
 
 ROW_LABELS = {
@@ -24,22 +23,11 @@ ROW_LABELS = {
 
 def paper_teacher_test_accuracy(task: str) -> float | None:
     """The released text-davinci-002 completions re-scored on the test split (greedy completions only)."""
-    path = data_dir() / "teacher_rationales" / PAPER_TEACHER / f"{task}.jsonl"
-    if not path.is_file():
+    if not (data_dir() / "teacher_rationales" / PAPER_TEACHER / f"{task}.jsonl").is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    rows = [row for row in rows if row["split"] == "test" and row["completion_index"] == 0]
-    correct = sum(
-        is_correct(
-            task,
-            extract_answer(
-                task, row["rationale"] + row["answer_trigger"] + truncate_at_stop(row["answer_completion"])
-            ),
-            row["answer"],
-        )
-        for row in rows
-    )
-    return correct / len(rows)
+    responses = list(paper_responses(task, split="test"))
+    correct = sum(is_correct(task, extract_answer(task, item.response), item.answer) for item in responses)
+    return correct / len(responses)
 
 
 def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:

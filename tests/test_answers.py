@@ -27,7 +27,7 @@ PAPER_TEACHER_ACCURACY = {
 @pytest.mark.parametrize("task", sorted(PAPER_TEACHER_ACCURACY))
 def test_rescoring_released_teacher_completions_reproduces_the_paper(task):
     path = data_dir() / "teacher_rationales" / "text-davinci-002" / f"{task}.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [json.loads(line) for line in path.read_text().splitlines()]  # every completion, train and test
     correct = 0
     for row in rows:
         # The response exactly as `--model zscot` returns it: rationale + trigger + stage-2 answer.
