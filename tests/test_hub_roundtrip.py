@@ -99,3 +99,25 @@ def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
         f"(E) {first + 4}."
     )
     assert docs[0]["answer"] == letters[first % 5]
+
+
+def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
+    from fcot_plugin.configs import DistillArguments
+    from fcot_plugin.pipeline import distill
+
+    args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), train_limit=8,
+                            eval_limit=2, epochs=1, batch_size=4, bf16=False, max_gen_toks=4, baselines=False,
+                            device="cpu", push_to_hub="user")  # fmt: skip
+    run_dir = distill(args)
+    pushed = json.loads((run_dir / "stages" / "push.json").read_text())
+    name = f"{tiny_model.name}-fcot-coin_flip"
+    assert pushed["model"].endswith(f"/user/{name}") and pushed["dataset"].endswith(f"/datasets/user/{name}-data")
+    card = ModelCard.load(f"user/{name}")
+    (result,) = card.data.eval_results
+    assert result.metric_name == "fcot_coin_flip acc (first 2 questions)"
+    assert (
+        len(datasets.load_dataset(f"user/{name}-data", split="train"))
+        == json.loads((run_dir / "stages" / "curate.json").read_text())["stats"]["rows"]
+    )
+    files = {entry.rfilename for entry in HfApi().model_info(f"user/{name}").siblings}
+    assert "model.safetensors" in files and not any(file.startswith("checkpoint-") for file in files)
