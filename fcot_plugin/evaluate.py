@@ -59,6 +59,16 @@ def accuracy(results: dict[str, Any], name: str) -> float:
     return float(results["results"][name][METRIC])
 
 
+def question_count(results: dict[str, Any], name: str) -> int:
+    return int(results["n-samples"][name]["effective"])
+
+
+def newest_results(results_dir: Path) -> tuple[dict[str, Any], Path] | None:
+    """The newest lm-eval results file under ``results_dir`` (as written by :func:`run_lm_eval`), if any."""
+    files = sorted(Path(results_dir).rglob("results_*.json"))
+    return (json.loads(files[-1].read_text()), files[-1]) if files else None
+
+
 def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
     """Accuracy of the student on its task's test split, and lm-eval's results."""
     name = task_name(args.task, "student" if args.dataset_format == "fcot" else "vanilla")

@@ -30,8 +30,8 @@ import yaml
 
 from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset
-from fcot_plugin.evaluate import accuracy, run_lm_eval
-from fcot_plugin.students import resolve_student
+from fcot_plugin.evaluate import accuracy, newest_results, question_count, run_lm_eval
+from fcot_plugin.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT, resolve_student
 from fcot_plugin.task_dir import task_name
 from fcot_plugin.train import check_causal_lm
 
@@ -219,9 +219,9 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     scores = {}
     for name, (model, path, task) in evaluations.items():
         out = run.dir / "eval" / name
-        results_files = sorted(out.rglob("results_*.json"))
-        if results_files:  # finished before an interruption
-            results = json.loads(results_files[-1].read_text())
+        finished = newest_results(out)
+        if finished:  # finished before an interruption
+            results, _ = finished
         else:
             dtype = "bfloat16" if args.bf16 else "float32"
             model_args = f"pretrained={path},dtype={dtype}" + (",base=hf" if model == "zscot" else "")
@@ -239,7 +239,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         scores[name] = {
             "task": task,
             "accuracy": accuracy(results, task),
-            "n": results["n-samples"][task]["effective"],
+            "n": question_count(results, task),
         }
         logger.info("%s: %s accuracy %.4f", name, task, scores[name]["accuracy"])
     return scores
@@ -273,7 +273,8 @@ def push_run(run: Run) -> dict[str, Any]:
 
     args = run.args
     require_hub_token()
-    name = f"{Path(args.student).name if args.student != 'smollm2-135m' else 'SmolLM2-135M-Instruct'}-fcot-{args.task}"
+    student = Path(EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student).name
+    name = f"{student}-fcot-{args.task}"
     dataset_url = push_dataset(run.dir / "data", f"{args.push_to_hub}/{name}-data")
     student_dir = run.dir / "student"
     score = run.done("evaluate")["student"]["accuracy"]

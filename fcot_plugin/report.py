@@ -12,6 +12,7 @@ from typing import Any
 
 from fcot_plugin.answers import extract_answer, is_correct
 from fcot_plugin.curate import PAPER_SOURCE, PAPER_TEACHER, paper_responses
+from fcot_plugin.evaluate import accuracy, newest_results, question_count
 from fcot_plugin.tasks import data_dir, get_task
 
 ROW_LABELS = {
@@ -32,11 +33,11 @@ def paper_teacher_test_accuracy(task: str) -> float | None:
 
 def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:
     """Accuracy and number of questions from the newest lm-eval results file under ``results_dir``."""
-    files = sorted(results_dir.rglob("results_*.json"))
-    if not files:
+    found = newest_results(results_dir)
+    if found is None:
         raise FileNotFoundError(f"no lm-eval results under {results_dir}")
-    results = json.loads(files[-1].read_text())
-    return results["results"][task]["acc,fcot"], results["n-samples"][task]["effective"], files[-1]
+    results, path = found
+    return accuracy(results, task), question_count(results, task), path
 
 
 def collect(run_dir: Path) -> dict[str, Any]:
