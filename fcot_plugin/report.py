@@ -69,7 +69,7 @@ def paper_rows(task: str) -> list[dict[str, Any]]:
     from fcot_plugin.paper import results_for
 
     return [
-        {"student": r.student, "method": r.method, "accuracy": r.accuracy[task], "source": r.source.split(";")[0]}
+        {"student": r.student, "method": r.method, "accuracy": r.accuracy[task], "source": r.source}
         for r in results_for(task)
         if r.method == "fine-tune-cot" or r.student.startswith("teacher")
     ]

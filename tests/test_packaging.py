@@ -29,6 +29,7 @@ def test_wheel_contents(tmp_path):
     for task in TASKS:
         assert f"fcot_plugin/data/{task}/test.jsonl" in names
     assert "fcot_plugin/data/aqua/split_default.json" in names and "fcot_plugin/data/SOURCES.md" in names
+    assert "fcot_plugin/data/paper_results.csv" in names  # the paper's numbers (fcot_plugin.paper)
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
     assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
