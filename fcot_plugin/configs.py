@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from trl import ScriptArguments, SFTConfig
 
-from fcot_plugin.curate import FORMATS, check_paper_rationales
+from fcot_plugin.formats import FORMATS, check_paper_rationales
 from fcot_plugin.tasks import TASKS
 
 
@@ -96,6 +96,9 @@ class FcotSFTConfig(SFTConfig):
     optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
     completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
     max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
+    hub_strategy: str = field(
+        default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
+    )
 
 
 @dataclass

@@ -19,11 +19,9 @@ from typing import Any
 
 from fcot_plugin import prompts
 from fcot_plugin.answers import extract_answer, is_correct, split_rationale
-from fcot_plugin.tasks import data_dir, get_task, load_rows
+from fcot_plugin.formats import FORMATS, PAPER_SOURCE, PAPER_TEACHER, check_paper_rationales
+from fcot_plugin.tasks import get_task, load_rows
 
-PAPER_SOURCE = "paper"
-PAPER_TEACHER = "text-davinci-002"
-FORMATS = ("fcot", "vanilla")
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>fcot_.+?)_(?P<timestamp>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 
 
@@ -69,22 +67,9 @@ class TeacherInfo:
 # ---------------------------------------------------------------------- sources
 
 
-def check_paper_rationales(task: str) -> Path:
-    """The shipped file of the paper's rationales for ``task``, or a clear error for the 3 tasks without one."""
-    path = data_dir() / "teacher_rationales" / PAPER_TEACHER / f"{task}.jsonl"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in path.parent.glob("*.jsonl"))
-        raise CurationError(
-            f"the paper released no teacher rationales for {task!r} (shipped for: {', '.join(shipped)}); "
-            f"generate them with: fcot-eval --model zscot --model_args base=... "
-            f"--tasks fcot_{task}_teacher --log_samples"
-        )
-    return path
-
-
 def paper_responses(task: str, split: str = "train", all_completions: bool = False) -> Iterator[TeacherResponse]:
     """The paper's released completions of ``split`` (greedy ``completion_index`` 0 unless ``all_completions``)."""
-    path = check_paper_rationales(task)
+    path = check_paper_rationales(task, CurationError)
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         if row["split"] != split or (row["completion_index"] != 0 and not all_completions):
@@ -282,7 +267,7 @@ def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = Fals
     try:
         dataset = datasets.Dataset.from_list(result.rows)
         datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
-        (staging / "README.md").write_text(str(dataset_card(result)), encoding="utf-8")
+        (staging / "README.md").write_text(str(dataset_card(curation_summary(result))), encoding="utf-8")
         (staging / "fcot_curation.json").write_text(json.dumps(curation_summary(result), indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

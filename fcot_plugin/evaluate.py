@@ -89,7 +89,7 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
     """Add (or replace) the fcot result in the student's card, locally or on the Hub; returns where."""
     from huggingface_hub import ModelCard
 
-    from fcot_plugin.hub import eval_result, results_table
+    from fcot_plugin.hub import eval_result, push_files, with_eval_result
 
     local = Path(args.model).expanduser()
     if local.is_dir():
@@ -97,29 +97,13 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
         card = ModelCard.load(card_path) if card_path.is_file() else ModelCard("---\n---\n")
     else:
         card = ModelCard.load(args.model)
-    new = eval_result(args.task, value, limit=args.limit)
-    kept = [r for r in (card.data.eval_results or []) if r.metric_name != new.metric_name]
-    card.data.eval_results = [*kept, new]
     card.data.model_name = card.data.model_name or args.model
-    card.text = _replace_results_section(card.text, results_table(card.data.eval_results))
+    card = with_eval_result(card, eval_result(args.task, value, limit=args.limit), args.task)
     if local.is_dir():
         card.save(card_path)
         return str(card_path)
-    card.push_to_hub(args.model, commit_message=f"Add fcot_{args.task} results")
+    push_files(args.model, {"README.md": str(card).encode()}, commit_message=f"Add fcot_{args.task} results")
     return args.model
-
-
-def _replace_results_section(text: str, table: str) -> str:
-    """Put ``table`` under the card's evaluation heading (added when the card has none)."""
-    heading = "## Evaluation"
-    if heading not in text:
-        title = " (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)"
-        return f"{text.rstrip()}\n\n{heading}{title}\n\n{table}\n"
-    before, after = text.split(heading, 1)
-    title, _, rest = after.partition("\n\n")
-    _, _, rest = rest.partition("\n\n## ")
-    tail = f"\n\n## {rest}" if rest else "\n"
-    return f"{before}{heading}{title}\n\n{table}{tail}"
 
 
 def main(args: EvaluateArguments) -> dict[str, Any]:

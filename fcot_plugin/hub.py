@@ -1,20 +1,30 @@
 """Hugging Face Hub: dataset and model cards (with ``model-index`` results), token checks and pushes.
 
-Cards are built with ``huggingface_hub``'s ``DatasetCard``/``ModelCard`` so the Hub renders their
-metadata (base model, datasets, eval results) natively.
+Cards are rendered from the Jinja templates in ``templates/`` with ``huggingface_hub``'s
+``DatasetCard``/``ModelCard.from_template``, their metadata held by ``DatasetCardData``/``ModelCardData`` and
+results by ``EvalResult``, so the Hub renders base model, datasets and eval results natively. Every push is one
+``create_commit`` per repo with all its files, the card included: a failure leaves the repo as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub import (
+    CommitOperationAdd,
+    DatasetCard,
+    DatasetCardData,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+)
 
+from fcot_plugin.errors import FcotError
 from fcot_plugin.tasks import get_task
-
-if TYPE_CHECKING:
-    from fcot_plugin.curate import CurationResult
 
 PAPER = "Large Language Models Are Reasoning Teachers (Ho, Schmid, Yun, ACL 2023)"
 PAPER_URL = "https://arxiv.org/abs/2212.10071"
@@ -26,7 +36,7 @@ CITATION = """@inproceedings{ho2023large,
 }"""
 
 
-class HubError(RuntimeError):
+class HubError(FcotError):
     """A Hub operation that cannot go ahead; the message says how to fix it."""
 
 
@@ -44,70 +54,92 @@ def require_hub_token(token: str | None = None) -> str:
 # ---------------------------------------------------------------------- datasets
 
 
-def dataset_card(result: CurationResult) -> DatasetCard:
-    spec = get_task(result.task)
-    stats, teacher = result.stats, result.teacher
+def _template(name: str) -> str:
+    return str(resources.files("fcot_plugin") / "templates" / name)
+
+
+def dataset_card(summary: dict[str, Any]) -> DatasetCard:
+    """The card of a curated dataset, from ``curate.curation_summary`` (task, format, teacher, stats)."""
+    spec = get_task(summary["task"])
     data = DatasetCardData(
         language=["en"],
         task_categories=["text-generation"],
-        tags=["fine-tune-cot", "chain-of-thought", "distillation", f"fcot-{result.task}"],
-        pretty_name=f"Fine-tune-CoT {spec.title} ({result.format})",
+        tags=["fine-tune-cot", "chain-of-thought", "distillation", f"fcot-{summary['task']}"],
+        pretty_name=f"Fine-tune-CoT {spec.title} ({summary['format']})",
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     )
-    if result.format == "vanilla":
-        format_text = "`{question} ###` → ` {answer}` + EOS (vanilla fine-tuning baseline: gold answers only)"
-        teacher_text = "none (gold answers)"
-    else:
-        format_text = "`{question} ###` → ` {rationale} --> {answer}` + EOS (Fine-tune-CoT)"
-        teacher_text = teacher.name
-    unknown = "unknown"
-    samples = unknown if teacher.samples_per_question is None else teacher.samples_per_question
-    temperature = unknown if teacher.temperature is None else teacher.temperature
-    body = f"""---
-{data.to_yaml()}
----
+    vanilla = summary["format"] == "vanilla"
+    return DatasetCard.from_template(
+        data,
+        template_path=_template("dataset_card.md"),
+        title=spec.title,
+        task=summary["task"],
+        format_text="`{question} ###` → ` {answer}` + EOS (vanilla fine-tuning baseline: gold answers only)"
+        if vanilla
+        else "`{question} ###` → ` {rationale} --> {answer}` + EOS (Fine-tune-CoT)",
+        teacher_text="none (gold answers)" if vanilla else summary["teacher"]["name"],
+        teacher=summary["teacher"],
+        stats=summary["stats"],
+        paper=PAPER,
+        paper_url=PAPER_URL,
+        citation=CITATION,
+    )
 
-# Fine-tune-CoT training data: {spec.title}
 
-Student fine-tuning data in the format of [{PAPER}]({PAPER_URL}), curated with
-the `fcot` package (`fcot curate`) from teacher rationales on the paper's {spec.title} train split.
+def folder_files(folder: str | Path, exclude: Iterable[str] = ("checkpoint-*",)) -> dict[str, Path]:
+    """Every file under ``folder`` by its path in the repo, less top-level entries matching ``exclude``."""
+    folder = Path(folder)
+    patterns = list(exclude)
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not any(Path(path.relative_to(folder).parts[0]).match(p) for p in patterns)
+    }
 
-| | |
-|---|---|
-| task | `{result.task}` (lm-eval: `fcot_{result.task}`) |
-| format | {format_text} |
-| teacher | {teacher_text} |
-| samples per question (D) | {samples} |
-| teacher temperature (T) | {temperature} |
-| train questions seen | {stats.questions} |
-| teacher rationales | {stats.rationales} |
-| correct rationales | {stats.correct} (filter rate {stats.filter_rate:.2%}) |
-| duplicates removed | {stats.duplicates} |
-| rows | {stats.rows} (covering {stats.questions_covered} questions) |
 
-Columns: `prompt`, `completion` (TRL prompt-completion format; the trainer appends EOS) and `sample_index`
-(the question's index in the paper's dataset). Rationales are kept only when their final answer is correct
-under the paper's answer rules.
+def push_files(
+    repo_id: str,
+    files: dict[str, str | Path | bytes],
+    *,
+    repo_type: str = "model",
+    commit_message: str,
+    token: str | None = None,
+    private: bool = False,
+) -> str:
+    """Create the repo if needed and add ``files`` (path in repo → local file or bytes) as ONE commit.
 
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
-    return DatasetCard(body)
+    One commit per push: the Hub never holds a model without its card, or data without theirs, and a failed
+    push changes nothing. Returns the repo's URL.
+    """
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes) else str(content))
+        for name, content in sorted(files.items())
+    ]
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    api.create_commit(repo_id, operations, commit_message=commit_message, repo_type=repo_type)
+    return f"{api.endpoint}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
 
 
 def push_dataset(path: str | Path, repo_id: str, token: str | None = None, private: bool = False) -> str:
-    """Push a dataset folder written by ``fcot curate`` (data + card) to the Hub; returns its URL."""
+    """Push a dataset folder written by ``fcot curate`` to the Hub: parquet data and card in one commit."""
+    import tempfile
+
     import datasets
 
     require_hub_token(token)
     path = Path(path)
-    dataset = datasets.load_from_disk(str(path))
-    dataset.push_to_hub(repo_id, token=token, private=private, commit_message="Add Fine-tune-CoT data")
-    DatasetCard.load(path / "README.md").push_to_hub(repo_id, repo_type="dataset", token=token)
-    return f"{HfApi(token=token).endpoint}/datasets/{repo_id}"
+    train = datasets.load_from_disk(str(path))["train"]
+    with tempfile.TemporaryDirectory(prefix="fcot-push-") as staging:
+        parquet = Path(staging) / "train.parquet"
+        train.to_parquet(str(parquet))
+        files = {
+            "README.md": path / "README.md",
+            "data/train-00000-of-00001.parquet": parquet,
+        }  # the card's data/train-*
+        return push_files(
+            repo_id, files, repo_type="dataset", commit_message="Add Fine-tune-CoT data", token=token, private=private
+        )
 
 
 # ---------------------------------------------------------------------- models
@@ -129,10 +161,18 @@ def eval_result(task: str, accuracy: float, limit: int | None = None) -> EvalRes
     )
 
 
-def results_table(eval_results: list[EvalResult]) -> str:
-    """The markdown table of a card's results, one row per ``model-index`` entry."""
+EVALUATION_HEADING = "## Evaluation (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)"
+
+
+def evaluation_section(eval_results: list[EvalResult] | None, model_name: str, task: str) -> str:
+    """The card's evaluation section: one table row per ``model-index`` entry, or how to add one."""
+    if not eval_results:
+        return (
+            f"{EVALUATION_HEADING}\n\nNot evaluated yet: `fcot evaluate --model {model_name} --task {task}` "
+            f"adds the results."
+        )
     rows = "\n".join(f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in eval_results)
-    return f"| metric | split | value |\n|---|---|---|\n{rows}"
+    return f"{EVALUATION_HEADING}\n\n| metric | split | value |\n|---|---|---|\n{rows}"
 
 
 def model_card(
@@ -146,7 +186,6 @@ def model_card(
     eval_results: list[EvalResult] | None = None,
 ) -> ModelCard:
     """A student's card: base model, training data and format, hyper-parameters and fcot results."""
-    spec = get_task(task)
     data = ModelCardData(
         model_name=model_name,
         base_model=base_model,
@@ -156,52 +195,38 @@ def model_card(
         tags=["fine-tune-cot", "chain-of-thought", "distillation", "trl", "sft", f"fcot-{task}"],
         eval_results=eval_results or None,
     )
-    rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in hyperparameters.items())
-    if eval_results:
-        results_text = results_table(eval_results)
+    fcot = dataset_format == "fcot"
+    return ModelCard.from_template(
+        data,
+        template_path=_template("model_card.md"),
+        title=get_task(task).title,
+        task=task,
+        dataset=dataset,
+        dataset_format=dataset_format,
+        method="Fine-tune-CoT" if fcot else "vanilla fine-tuning",
+        completion_format="` {rationale} --> {answer}`" if fcot else "` {answer}`",
+        evaluation_section=evaluation_section(eval_results, model_name, task),
+        hyperparameters=hyperparameters,
+        paper=PAPER,
+        paper_url=PAPER_URL,
+        citation=CITATION,
+    )
+
+
+def with_eval_result(card: ModelCard, result: EvalResult, task: str) -> ModelCard:
+    """``card`` with ``result`` added to its ``model-index`` (replacing one of the same metric) and body table.
+
+    Works on any model card: one without fcot's evaluation section gets it appended.
+    """
+    kept = [r for r in (card.data.eval_results or []) if r.metric_name != result.metric_name]
+    card.data.eval_results = [*kept, result]
+    card.data.model_name = card.data.model_name or "model"
+    section = evaluation_section(card.data.eval_results, card.data.model_name, task)
+    text = card.text
+    if EVALUATION_HEADING in text:
+        before, after = text.split(EVALUATION_HEADING, 1)
+        _, heading, rest = after.partition("\n## ")
+        text = f"{before}{section}\n{heading}{rest}" if heading else f"{before}{section}\n"
     else:
-        results_text = f"Not evaluated yet: `fcot evaluate --model {model_name} --task {task}` adds the results."
-    prompt_format = "` {rationale} --> {answer}`" if dataset_format == "fcot" else "` {answer}`"
-    body = f"""---
-{data.to_yaml()}
----
-
-# {model_name}
-
-A {spec.title} student trained with {"Fine-tune-CoT" if dataset_format == "fcot" else "vanilla fine-tuning"}
-([{PAPER}]({PAPER_URL})) from `{base_model}` on `{dataset}`.
-
-## Use
-
-Prompt with `{{question}} ###`; the model writes {prompt_format} and stops.
-
-```bash
-lm_eval --model hf --model_args pretrained={model_name} \\
-        --include_path "$(python -m fcot_plugin.task_dir)" --tasks fcot_{task}
-```
-
-```python
-from transformers import pipeline
-generate = pipeline("text-generation", model="{model_name}")
-print(generate("<question> ###", max_new_tokens=256, do_sample=False)[0]["generated_text"])
-```
-
-## Evaluation (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)
-
-{results_text}
-
-## Training
-
-TRL `SFTTrainer`, completion-only loss, format `{dataset_format}`.
-
-| hyper-parameter | value |
-|---|---|
-{rows}
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
-    return ModelCard(body)
+        text = f"{text.rstrip()}\n\n{section}\n"
+    return ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}")

@@ -265,11 +265,9 @@ def distill(args: DistillArguments) -> Path:
 
 
 def push_run(run: Run) -> dict[str, Any]:
-    from huggingface_hub import HfApi
-
     from fcot_plugin.configs import EvaluateArguments
     from fcot_plugin.evaluate import write_result_to_card
-    from fcot_plugin.hub import push_dataset, require_hub_token
+    from fcot_plugin.hub import folder_files, push_dataset, push_files, require_hub_token
 
     args = run.args
     require_hub_token()
@@ -279,11 +277,9 @@ def push_run(run: Run) -> dict[str, Any]:
     student_dir = run.dir / "student"
     score = run.done("evaluate")["student"]["accuracy"]
     write_result_to_card(EvaluateArguments(model=str(student_dir), task=args.task, limit=args.eval_limit), score)
-    repo_id = f"{args.push_to_hub}/{name}"
-    api = HfApi()
-    api.create_repo(repo_id, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=str(student_dir), ignore_patterns=["checkpoint-*/**"])
-    return {"dataset": dataset_url, "model": f"{api.endpoint}/{repo_id}"}
+    files = folder_files(student_dir, exclude=["checkpoint-*"])  # one commit: weights, tokenizer and card together
+    model_url = push_files(f"{args.push_to_hub}/{name}", files, commit_message="Add Fine-tune-CoT student")
+    return {"dataset": dataset_url, "model": model_url}
 
 
 def main(args: DistillArguments) -> None:

@@ -148,8 +148,10 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     from transformers.trainer_utils import get_last_checkpoint
 
     from fcot_plugin.hub import require_hub_token
+    from fcot_plugin.model_options import check_model_options
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    check_model_options(model_args)  # PEFT/LoRA/quantisation flags are refused, not ignored
     if script_args.task is None:
         raise ValueError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
     if training_args.push_to_hub:
@@ -208,10 +210,11 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     # ------------------------------------------------------------ save, card, push
     trainer.model.generation_config.eos_token_id = tokenizer.eos_token_id
     trainer.model.config.use_cache = True
-    trainer.save_model(training_args.output_dir)
-    trainer.create_model_card()
-    if training_args.push_to_hub:
+    if training_args.push_to_hub:  # saves, writes the card and uploads both as one commit
         trainer.push_to_hub(commit_message="Fine-tune-CoT student")
+    else:
+        trainer.save_model(training_args.output_dir)
+        trainer.create_model_card()
     if hasattr(trainer, "end"):
         trainer.end()
     return Path(training_args.output_dir)
