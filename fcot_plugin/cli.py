@@ -4,9 +4,9 @@
 data) and ``evaluate`` (student → accuracy in its model card). Each command's options are a typed dataclass in
 :mod:`fcot_plugin.configs`, parsed by ``HfArgumentParser`` (``fcot <command> --help`` lists them).
 
-``fcot-eval`` is ``lm_eval`` with the plugin loaded: it imports fcot (registering ``--model zscot``),
-adds the fcot task folder to ``--include_path`` and hands every other argument to lm-eval unchanged.
-``fcot-eval --tasks list`` lists the fcot tasks and groups.
+``fcot-eval`` is ``lm_eval`` with the plugin hook forced on (see :mod:`fcot_plugin.lm_eval_hook`; plain ``lm_eval``
+gets the same from the installed ``.pth`` file), plus early checks of fcot task names and
+``fcot-eval --tasks list``, which lists the fcot tasks and groups without indexing lm-eval's own.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Sequence
-
-LM_EVAL_SUBCOMMANDS = ("run", "ls", "validate")
 
 
 def fcot_task_names() -> list[str]:
@@ -69,22 +67,6 @@ def check_fcot_task_names(requested: str) -> None:
         raise SystemExit(f"fcot-eval: unknown fcot task {name!r}.{hint} List them with: fcot-eval --tasks list")
 
 
-def with_fcot_include_path(argv: list[str]) -> list[str]:
-    """``argv`` with the fcot task folder added to ``--include_path``; user folders are kept and win name clashes."""
-    from fcot_plugin.task_dir import task_config_dir
-
-    folder = str(task_config_dir())
-    argv = list(argv)
-    for index, arg in enumerate(argv):
-        if arg == "--include_path" and index + 1 < len(argv):
-            argv[index + 1] = f"{folder}:{argv[index + 1]}"
-            return argv
-        if arg.startswith("--include_path="):
-            argv[index] = f"--include_path={folder}:{arg.split('=', 1)[1]}"
-            return argv
-    return [*argv, "--include_path", folder]
-
-
 def eval_main(argv: Sequence[str] | None = None) -> None:
     """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -92,14 +74,13 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
         print_task_list()
         return
 
-    import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot
+    from fcot_plugin import lm_eval_hook
     from fcot_plugin.tasks import DatasetError
 
+    lm_eval_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
     requested = _option_value(argv, "--tasks")
     if requested:
         check_fcot_task_names(requested)
-    if argv and (argv[0] in LM_EVAL_SUBCOMMANDS or argv[0].startswith("-")):
-        argv = with_fcot_include_path(argv)
 
     from lm_eval.__main__ import cli_evaluate
 

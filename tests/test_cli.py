@@ -1,10 +1,14 @@
-"""The commands a user types: fcot-eval and plain lm_eval with the printed include path."""
+"""The commands a user types: fcot-eval and plain lm_eval (the installed hook finds the fcot tasks).
+
+Console scripts are run from this interpreter's scripts folder, so the tests pass without the venv's bin on PATH.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -12,12 +16,17 @@ import pytest
 from fcot_plugin.task_dir import VARIANTS, group_name
 
 
+def script(name: str) -> str:
+    """A console script of this environment, by absolute path."""
+    return str(Path(sysconfig.get_path("scripts")) / name)
+
+
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_task_list(tmp_path):
-    result = run("fcot-eval", "--tasks", "list", cwd=tmp_path)
+    result = run(script("fcot-eval"), "--tasks", "list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for variant in VARIANTS:
         assert group_name(variant) in result.stdout
@@ -30,7 +39,7 @@ def test_task_dir_is_printed(tmp_path):
 
 
 def test_unknown_task_is_named_with_suggestions(tmp_path):
-    result = run("fcot-eval", "--model", "hf", "--tasks", "fcot_multiarth", cwd=tmp_path)
+    result = run(script("fcot-eval"), "--model", "hf", "--tasks", "fcot_multiarth", cwd=tmp_path)
     assert result.returncode != 0
     assert "unknown fcot task 'fcot_multiarth'. Did you mean: fcot_multiarith" in result.stderr
 
@@ -38,7 +47,7 @@ def test_unknown_task_is_named_with_suggestions(tmp_path):
 @pytest.mark.slow
 def test_fcot_eval_zscot_teacher_with_diverse_samples(tiny_model, tmp_path):
     result = run(
-        "fcot-eval",
+        script("fcot-eval"),
         "--model", "zscot",
         "--model_args", f"base=hf,pretrained={tiny_model},answer_max_gen_toks=4",
         "--tasks", "fcot_coin_flip_teacher",
@@ -59,13 +68,11 @@ def test_fcot_eval_zscot_teacher_with_diverse_samples(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_plain_lm_eval_with_the_include_path(tiny_model, tmp_path):
-    task_dir = run(sys.executable, "-m", "fcot_plugin.task_dir", cwd=tmp_path).stdout.strip()
+def test_plain_lm_eval_finds_the_tasks(tiny_model, tmp_path):
     result = run(
-        "lm_eval",
+        script("lm_eval"),
         "--model", "hf",
         "--model_args", f"pretrained={tiny_model}",
-        "--include_path", task_dir,
         "--tasks", "fcot_multiarith",
         "--gen_kwargs", "max_gen_toks=8",
         "--limit", "2",
@@ -82,7 +89,7 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"question": "How many?", "answer": "forty"}) + "\n")
     result = run(
-        "fcot-eval",
+        script("fcot-eval"),
         "--model", "hf",
         "--model_args", f"pretrained={tiny_model}",
         "--tasks", "fcot_multiarith",
