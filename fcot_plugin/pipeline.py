@@ -168,7 +168,8 @@ def accelerate_command(args: DistillArguments, config_file: Path) -> list[str]:
     accelerate_config = Path(args.accelerate_config).expanduser()
     if not accelerate_config.is_file():
         raise PipelineError(f"accelerate config {accelerate_config} not found (see ds_configs/ in the repository)")
-    command = ["accelerate", "launch", "--config_file", str(accelerate_config), "--main_process_port", "0"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]  # this environment's accelerate, whatever PATH says
+    command = [*launch, "--config_file", str(accelerate_config), "--main_process_port", "0"]
     ds_file = (yaml.safe_load(accelerate_config.read_text()).get("deepspeed_config") or {}).get(
         "deepspeed_config_file"
     )

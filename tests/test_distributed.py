@@ -42,7 +42,8 @@ def curated(tmp_path_factory) -> Path:
 
 def launch(config: str, processes: int, model: Path, data: Path, out: Path) -> subprocess.CompletedProcess:
     command = [
-        "accelerate", "launch", "--config_file", f"ds_configs/{config}", "--num_processes", str(processes),
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", f"ds_configs/{config}", "--num_processes", str(processes),
         "--mixed_precision", "no", "--main_process_port", "0",
         "recipes/sft.py", "--config", "recipes/SmolLM2-135M-Instruct/coin_flip.yaml",
         "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
