@@ -1,0 +1,57 @@
+"""Reasoning-model teachers: the ``<think>…</think>`` trace is the rationale, the reply after it the answer.
+
+Chat models such as Qwen3 or DeepSeek-R1 think before they answer, so zero-shot-CoT's second stage is not
+needed: ``zscot`` with ``reasoning=true`` sends the task's prompt once (through the chat template with
+``--apply_chat_template``), and this module turns the reply into the usual zscot response
+``{thinking}{trigger} {answer}``, the answer parsed from the final reply with the task's own rules
+(a ``\\boxed{...}`` answer first, else the paper's last-candidate rule). Curation then keeps the thinking as the
+rationale, exactly as it keeps a stage-1 rationale.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fcot_plugin.answers import extract_answer
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+
+
+def split_thinking(reply: str) -> tuple[str, str] | None:
+    """``(thinking, final reply)``, or ``None`` when the reply has no closed thinking block.
+
+    Chat templates that open ``<think>`` in the prompt (Qwen3) leave only ``</think>`` in the reply; servers
+    that split reasoning out (vLLM's reasoning parser) are rejoined by ``zscot`` before this is called.
+    """
+    close = reply.rfind(THINK_CLOSE)
+    if close == -1:
+        return None
+    thinking = reply[:close]
+    opening = thinking.find(THINK_OPEN)
+    if opening != -1:
+        thinking = thinking[opening + len(THINK_OPEN) :]
+    return thinking.strip(), reply[close + len(THINK_CLOSE) :].strip()
+
+
+def final_answer(task: str, final: str) -> str | None:
+    """The answer in a reasoning model's final reply under ``task``'s rules; a boxed answer wins."""
+    for boxed in reversed(_BOXED.findall(final)):
+        answer = extract_answer(task, boxed, no_prefix="last")
+        if answer is not None:
+            return answer
+    return extract_answer(task, final, no_prefix="last")
+
+
+def reasoning_response(task: str, reply: str, trigger: str) -> str:
+    """The zscot response for one reasoning reply: ``{thinking}{trigger} {answer}``.
+
+    A reply without a thinking block keeps its whole text as the rationale; a reply whose answer cannot be
+    parsed keeps its final text after the trigger, so the task's filter scores it ``[invalid]`` and curation
+    drops it rather than guessing.
+    """
+    split = split_thinking(reply)
+    thinking, final = split if split is not None else (reply.strip(), reply)
+    answer = final_answer(task, final)
+    return f"{thinking}{trigger} {answer if answer is not None else ' '.join(final.split())}"
