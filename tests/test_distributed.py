@@ -45,7 +45,7 @@ def launch(config: str, processes: int, model: Path, data: Path, out: Path) -> s
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", f"ds_configs/{config}", "--num_processes", str(processes),
         "--mixed_precision", "no", "--main_process_port", "0",
-        "recipes/sft.py", "--config", "recipes/SmolLM2-135M-Instruct/coin_flip.yaml",
+        "recipes/sft.py", "--config", "recipes/SmolLM2-135M-Instruct/sft/config_fcot.yaml", "--task", "coin_flip",
         "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
         "--max_steps", "6", "--per_device_train_batch_size", "2", "--learning_rate", "3e-3", "--logging_steps", "1",
         "--save_strategy", "no", "--use_cpu", "true", "--bf16", "false",
