@@ -132,7 +132,7 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
 
 
 def training_config(run: Run, student: str) -> dict[str, Any]:
-    """The recipe YAML of this run: the same keys a user would put in recipes/<student>/<task>.yaml."""
+    """The recipe YAML of this run: the keys of recipes/<Model>/sft/config_fcot.yaml plus the overrides."""
     args = run.args
     return {
         "model_name_or_path": student,
