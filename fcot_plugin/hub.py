@@ -216,7 +216,9 @@ def model_card(
 def with_eval_result(card: ModelCard, result: EvalResult, task: str) -> ModelCard:
     """``card`` with ``result`` added to its ``model-index`` (replacing one of the same metric) and body table.
 
-    Works on any model card: one without fcot's evaluation section gets it appended.
+    Works on any model card: one without fcot's evaluation section gets it appended. The whole card is
+    rewritten rather than ``metadata_update``-d, because ``metadata_update`` changes only the YAML header and
+    would leave the card's results table stale; the push is still one commit.
     """
     kept = [r for r in (card.data.eval_results or []) if r.metric_name != result.metric_name]
     card.data.eval_results = [*kept, result]
