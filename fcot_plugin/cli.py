@@ -11,9 +11,19 @@ gets the same from the installed ``.pth`` file), plus early checks of fcot task 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import sys
 from collections.abc import Sequence
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's ``(default: x)``, except where the help states its own default or there is none (``None``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def fcot_task_names() -> list[str]:
@@ -97,7 +107,7 @@ def _curate(argv: list[str]) -> None:
     from fcot_plugin.configs import CurateArguments
     from fcot_plugin.curate import curate, save_dataset
 
-    (args,) = HfArgumentParser(CurateArguments).parse_args_into_dataclasses(argv)
+    (args,) = HfArgumentParser(CurateArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
     if args.push_to_hub:
         from fcot_plugin.hub import require_hub_token
 
@@ -123,7 +133,7 @@ def _evaluate(argv: list[str]) -> None:
     from fcot_plugin.configs import EvaluateArguments
     from fcot_plugin.evaluate import main as evaluate_main
 
-    (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(argv)
+    (args,) = HfArgumentParser(EvaluateArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
     evaluate_main(args)
 
 
@@ -133,7 +143,7 @@ def _distill(argv: list[str]) -> None:
     from fcot_plugin.configs import DistillArguments
     from fcot_plugin.pipeline import main as distill_main
 
-    (args,) = HfArgumentParser(DistillArguments).parse_args_into_dataclasses(argv)
+    (args,) = HfArgumentParser(DistillArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
     distill_main(args)
 
 

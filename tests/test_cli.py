@@ -100,3 +100,26 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
     assert result.returncode != 0
     assert "row 0: multiarith: gold answer 'forty' is not a number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fcot_help_imports_neither_torch_nor_trl(tmp_path):
+    code = (
+        "import sys\nfrom fcot_plugin.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('torch', 'trl', 'transformers', 'lm_eval') if m in sys.modules])"
+    )
+    result = run(sys.executable, "-c", code, cwd=tmp_path)
+    assert "distill" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+
+
+def test_help_states_each_default_once():
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.cli import HelpFormatter
+    from fcot_plugin.configs import CurateArguments, DistillArguments, EvaluateArguments
+
+    for arguments in (CurateArguments, DistillArguments, EvaluateArguments):
+        parser = HfArgumentParser(arguments, formatter_class=HelpFormatter)
+        formatter = parser._get_formatter()
+        texts = [(formatter._get_help_string(action) or "") % vars(action) for action in parser._actions]
+        assert all(text.count("(default") <= 1 and "(default: None)" not in text for text in texts), texts
+        assert any("(default: " in text for text in texts)
