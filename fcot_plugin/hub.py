@@ -23,6 +23,7 @@ from huggingface_hub import (
     ModelCardData,
 )
 
+from fcot_plugin.accounting import accounting_markdown
 from fcot_plugin.errors import FcotError
 from fcot_plugin.tasks import get_task
 
@@ -79,6 +80,9 @@ def dataset_card(summary: dict[str, Any]) -> DatasetCard:
         else "`{question} ###` → ` {rationale} --> {answer}` + EOS (Fine-tune-CoT)",
         teacher_text="none (gold answers)" if vanilla else summary["teacher"]["name"],
         teacher=summary["teacher"],
+        teacher_accounting=accounting_markdown(summary["teacher"]["accounting"])
+        if summary["teacher"].get("accounting")
+        else None,
         stats=summary["stats"],
         paper=PAPER,
         paper_url=PAPER_URL,
