@@ -14,7 +14,7 @@ from fcot_plugin.curate import CurationError, curate, save_dataset
 from fcot_plugin.evaluate import run_lm_eval
 from fcot_plugin.tasks import load_rows
 
-# Fine-tune-CoT training rows from the paper's released completions (shared/data/README.md)
+# Fine-tune-CoT training rows from the paper's released completions (fcot_plugin/data/SOURCES.md)
 PAPER_ROWS = {
     "single_eq": 289,
     "addsub": 209,

@@ -8,7 +8,7 @@ import pytest
 
 from fcot_plugin.tasks import TASKS, DatasetError, load_rows, verbalize_aqua
 
-# train / test sizes of the paper's splits (shared/data/README.md)
+# train / test sizes of the paper's splits (fcot_plugin/data/SOURCES.md)
 SPLIT_SIZES = {
     "single_eq": (356, 152),
     "addsub": (276, 119),
