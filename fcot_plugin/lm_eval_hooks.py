@@ -1,7 +1,7 @@
 """The functions and task class that the YAML configs in ``task_configs/`` point at with ``!function``.
 
-Importing this module also registers the ``zscot`` model, so any run that loads an fcot task can use it
-once the plugin is imported (``fcot-eval`` imports it before lm-eval parses ``--model``).
+Importing this module also registers the ``zscot`` model; plain ``lm_eval`` finds it through the
+``lm_eval.models`` entry point instead (see :mod:`fcot_plugin.lm_eval_plugins`).
 
 Run-time options, passed with lm-eval's ``--metadata '{...}'`` (JSON):
 
