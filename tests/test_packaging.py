@@ -33,3 +33,4 @@ def test_wheel_contents(tmp_path):
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
     assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
+    assert "fcot_lm_eval_plugins.pth" in names  # the hook that lets plain lm_eval read the entry points
