@@ -78,36 +78,49 @@ def check_fcot_task_names(requested: str) -> None:
 
 
 def eval_main(argv: Sequence[str] | None = None) -> None:
-    """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded; an fcot error is one line (``--debug``: traceback)."""
+    from fcot_plugin.errors import debug_requested, exit_with_one_line
+
+    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
     if argv in (["--tasks", "list"], ["--tasks=list"], ["list"]):
         print_task_list()
         return
 
     from fcot_plugin import lm_eval_hook
-    from fcot_plugin.tasks import DatasetError
+    from fcot_plugin.preflight import check_lm_eval_arguments
+    from fcot_plugin.secrets import install_log_redaction
 
-    lm_eval_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
     requested = _option_value(argv, "--tasks")
     if requested:
         check_fcot_task_names(requested)
+    lm_eval_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
+    exit_with_one_line("fcot-eval", lambda: check_lm_eval_arguments(argv, fcot_task_names()), debug)
+    install_log_redaction()
 
     from lm_eval.__main__ import cli_evaluate
 
     sys.argv = ["lm_eval", *argv]
-    try:
-        cli_evaluate()
-    except DatasetError as error:
-        raise SystemExit(f"fcot-eval: {error}") from None
+    exit_with_one_line("fcot-eval", cli_evaluate, debug)
+
+
+def _parse(dataclass_type: type, argv: list[str], command: str):
+    """One dataclass from ``argv``; a bad option is one line pointing at ``--help``, not the whole usage."""
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.errors import parse_or_fail
+
+    parser = HfArgumentParser(dataclass_type, prog=f"fcot {command}", formatter_class=HelpFormatter)
+    (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(argv))
+    return args
 
 
 def _curate(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
-
     from fcot_plugin.configs import CurateArguments
     from fcot_plugin.curate import curate, save_dataset
+    from fcot_plugin.preflight import check_writable
 
-    (args,) = HfArgumentParser(CurateArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
+    args = _parse(CurateArguments, argv, "curate")
+    check_writable(args.out, "--out")
     if args.push_to_hub:
         from fcot_plugin.hub import require_hub_token
 
@@ -128,23 +141,17 @@ def _curate(argv: list[str]) -> None:
 
 
 def _evaluate(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
-
     from fcot_plugin.configs import EvaluateArguments
     from fcot_plugin.evaluate import main as evaluate_main
 
-    (args,) = HfArgumentParser(EvaluateArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
-    evaluate_main(args)
+    evaluate_main(_parse(EvaluateArguments, argv, "evaluate"))
 
 
 def _distill(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
-
     from fcot_plugin.configs import DistillArguments
     from fcot_plugin.pipeline import main as distill_main
 
-    (args,) = HfArgumentParser(DistillArguments, formatter_class=HelpFormatter).parse_args_into_dataclasses(argv)
-    distill_main(args)
+    distill_main(_parse(DistillArguments, argv, "distill"))
 
 
 COMMANDS = {
@@ -155,22 +162,18 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``fcot <command> ...``: dispatch to a command; errors in the user's input end with a one-line message."""
-    from fcot_plugin.curate import CurationError
-    from fcot_plugin.hub import HubError
-    from fcot_plugin.pipeline import PipelineError
-    from fcot_plugin.tasks import DatasetError
+    """``fcot <command> ...``: dispatch to a command; an fcot error ends with one line (``--debug``: traceback)."""
+    from fcot_plugin.errors import debug_requested, exit_with_one_line
+    from fcot_plugin.secrets import install_log_redaction
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         listing = "\n".join(f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items())
         print(f"usage: fcot <command> [options]   (fcot <command> --help)\n\ncommands:\n{listing}")
         raise SystemExit(0 if argv in ([], ["-h"], ["--help"]) else 2)
     command, _ = COMMANDS[argv[0]]
-    try:
-        command(argv[1:])
-    except (CurationError, DatasetError, HubError, PipelineError, FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"fcot {argv[0]}: {error}") from None
+    install_log_redaction()
+    exit_with_one_line("fcot", lambda: command(argv[1:]), debug)
 
 
 if __name__ == "__main__":

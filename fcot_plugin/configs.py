@@ -100,6 +100,10 @@ class FcotSFTConfig(SFTConfig):
         default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
     )
 
+    def __getstate__(self) -> dict:
+        """Pickles of the config (Trainer's ``training_args.bin``, pushed with the model) never hold the token."""
+        return {**self.__dict__, "hub_token": None}
+
 
 @dataclass
 class DistillArguments:

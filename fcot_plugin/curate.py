@@ -8,6 +8,7 @@ and each row becomes ``{question} ###`` → `` {rationale} --> {answer}`` (the t
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -19,13 +20,16 @@ from typing import Any
 
 from fcot_plugin import prompts
 from fcot_plugin.answers import extract_answer, is_correct, split_rationale
+from fcot_plugin.errors import FcotError
 from fcot_plugin.formats import FORMATS, PAPER_SOURCE, PAPER_TEACHER, check_paper_rationales
+from fcot_plugin.secrets import redact_text
+from fcot_plugin.state import read_json
 from fcot_plugin.tasks import get_task, load_rows
 
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>fcot_.+?)_(?P<timestamp>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 
 
-class CurationError(ValueError):
+class CurationError(FcotError):
     """Input that cannot be curated; the message says why and what to do."""
 
 
@@ -62,6 +66,7 @@ class TeacherInfo:
     samples_per_question: int | None = None
     temperature: float | None = None
     files: list[str] = field(default_factory=list)
+    accounting: dict[str, Any] | None = None  # requests, tokens, time, cost of the zscot run (fcot_plugin.accounting)
 
 
 # ---------------------------------------------------------------------- sources
@@ -96,6 +101,12 @@ def find_samples_files(samples: str | Path, task: str) -> list[Path]:
             )
     else:
         raise CurationError(f"{path} does not exist; pass an lm-eval output folder or a samples_*.jsonl file")
+    if len(files) > 1:  # several teacher runs (or teacher and teacher_diverse): mixing them would double-count
+        listing = ", ".join(str(file) for file in files)
+        raise CurationError(
+            f"{path} holds {len(files)} teacher runs ({listing}); curation reads exactly one: pass one of these "
+            f"files as the samples source"
+        )
     for file in files:
         match = _SAMPLES_NAME.match(file.name)
         name = match["task"] if match else None
@@ -113,8 +124,14 @@ def samples_responses(files: Iterable[Path], task: str) -> Iterator[TeacherRespo
         seen_docs: set[int] = set()
         with open(file, encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
-                sample = json.loads(line)
-                doc = sample.get("doc") or {}
+                try:
+                    sample = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise CurationError(
+                        f"{file}:{line_number}: not JSON ({error.msg}); pass a samples_*.jsonl file written by "
+                        f"lm-eval with --log_samples"
+                    ) from None
+                doc = (sample.get("doc") if isinstance(sample, dict) else None) or {}
                 if doc.get("fcot_task") != task:
                     raise CurationError(
                         f"{file}:{line_number}: not a sample of an fcot {task} task (doc has fcot_task="
@@ -136,12 +153,15 @@ def teacher_info_from_results(files: list[Path]) -> TeacherInfo:
         results_file = file.parent / f"results_{match['timestamp']}.json" if match else None
         if not results_file or not results_file.is_file():
             continue
-        results = json.loads(results_file.read_text())
+        results = read_json(
+            results_file, "delete it (the teacher is then recorded as unknown) or run the teacher again"
+        )
         config = results.get("config", {})
-        info.name = f"{config.get('model')} ({config.get('model_args')})"
+        info.name = f"{config.get('model')} ({redact_text(str(config.get('model_args')))})"
         task_config = results.get("configs", {}).get(match["task"], {})
         info.samples_per_question = task_config.get("repeats")
         info.temperature = (task_config.get("generation_kwargs") or {}).get("temperature", 0.0)
+        info.accounting = config.get("fcot_teacher_accounting")
     return info
 
 
@@ -262,8 +282,13 @@ def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = Fals
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise CurationError(
+            f"cannot write {out} ({error.strerror}); pass an --out in a folder you can write"
+        ) from None
     try:
         dataset = datasets.Dataset.from_list(result.rows)
         datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
@@ -272,6 +297,12 @@ def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = Fals
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise CurationError(
+            f"the disk is full writing {out}; nothing was written: free some space and run again"
+        ) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)

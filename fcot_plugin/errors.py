@@ -24,10 +24,15 @@ class FcotError(ValueError):
 
 
 def debug_requested(argv: Sequence[str]) -> tuple[bool, list[str]]:
-    """Whether tracebacks were asked for, and ``argv`` without ``--debug``."""
-    rest = [arg for arg in argv if arg != DEBUG_FLAG]
+    """Whether tracebacks were asked for, and ``argv`` without ``--debug``.
+
+    ``--debug <value>`` is left alone: it is TrainingArguments' own option (e.g. ``--debug underflow_overflow``).
+    """
+    argv = list(argv)
+    flags = [i for i, arg in enumerate(argv) if arg == DEBUG_FLAG and (i + 1 == len(argv) or argv[i + 1][:1] == "-")]
+    rest = [arg for i, arg in enumerate(argv) if i not in flags]
     env = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
-    return env or len(rest) != len(argv), rest
+    return env or bool(flags), rest
 
 
 def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> Any:

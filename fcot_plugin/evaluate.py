@@ -26,12 +26,16 @@ def run_lm_eval(
     metadata: dict[str, Any] | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """``simple_evaluate`` over fcot tasks only (fast indexing); results and samples saved like the CLI."""
+    """``simple_evaluate`` over fcot tasks only (fast indexing); results and samples saved like the CLI.
+
+    lm-eval records the model args verbatim; any token in them is scrubbed from the files it wrote.
+    """
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot
+    from fcot_plugin.secrets import redact, scrub_files, secret_values
     from fcot_plugin.task_dir import task_config_dir
 
     tracker = EvaluationTracker(output_path=str(output_path)) if output_path else None
@@ -52,7 +56,8 @@ def run_lm_eval(
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])
-    return results
+        scrub_files(output_path, secret_values([model_args]))
+    return redact(results)
 
 
 def accuracy(results: dict[str, Any], name: str) -> float:
@@ -71,10 +76,13 @@ def newest_results(results_dir: Path) -> tuple[dict[str, Any], Path] | None:
 
 def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
     """Accuracy of the student on its task's test split, and lm-eval's results."""
+    from fcot_plugin.precision import resolve_precision
+
     name = task_name(args.task, "student" if args.dataset_format == "fcot" else "vanilla")
+    precision = resolve_precision(args.precision, args.device)
     results = run_lm_eval(
         "hf",
-        f"pretrained={args.model},dtype={args.dtype}",
+        f"pretrained={args.model},dtype={precision.torch_dtype_name}",
         [name],
         limit=args.limit,
         batch_size=args.batch_size,
@@ -109,7 +117,11 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
 def main(args: EvaluateArguments) -> dict[str, Any]:
     """Evaluate; update the local card, or the Hub card with --push_to_hub (token checked first)."""
     from fcot_plugin.hub import require_hub_token
+    from fcot_plugin.preflight import check_model_folder, check_writable
 
+    check_model_folder(args.model, "--model")  # before lm-eval turns a typo into a long traceback
+    if args.output_path:
+        check_writable(args.output_path, "--output_path")
     local = Path(args.model).expanduser().is_dir()
     if not local and args.push_to_hub:
         require_hub_token()

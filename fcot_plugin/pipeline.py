@@ -1,15 +1,9 @@
 """``fcot distill``: teacher → curation → student SFT → evaluation → report, in one resumable run folder.
 
-Run folder::
-
-    config.json            the DistillArguments of the run (a re-run must match them)
-    teacher/               lm-eval output of the teacher (absent for the paper's rationales)
-    data/                  curated dataset + card (``fcot curate``)
-    train.yaml             the recipe config the student was trained with (usable with recipes/sft.py)
-    student/               the trained student (Hugging Face folder + card with results)
-    eval/<name>/           lm-eval results and samples: student, zeroshot, zscot
-    report.md, accuracy.png
-    stages/<stage>.json    written when a stage finishes: a re-run skips it (teacher calls cost money)
+The folder's layout and bookkeeping live in :mod:`fcot_plugin.run_folder`. Everything that can be checked is
+checked before the folder is touched (:mod:`fcot_plugin.preflight`); one process at a time holds the folder;
+a re-run reuses a finished stage only when its settings and inputs are unchanged, and ``--restart`` moves
+every earlier output to ``.previous/`` and starts clean.
 """
 
 from __future__ import annotations
@@ -23,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,76 +25,122 @@ import yaml
 
 from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset
+from fcot_plugin.errors import FcotError
 from fcot_plugin.evaluate import accuracy, newest_results, question_count, run_lm_eval
-from fcot_plugin.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT, resolve_student
+from fcot_plugin.preflight import check_accelerate_config, check_distill
+from fcot_plugin.run_folder import (
+    STAGE_OUTPUTS,
+    STAGES,
+    RunFolder,
+    RunLock,
+    bookkeeping,
+    changed_settings,
+    fingerprint,
+    outputs_digest,
+    record_stage,
+    stage_settings,
+)
+from fcot_plugin.secrets import install_log_redaction, redact
+from fcot_plugin.state import last_complete_checkpoint, write_json_atomic, write_text_atomic
+from fcot_plugin.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 from fcot_plugin.task_dir import task_name
-from fcot_plugin.train import check_causal_lm
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("teacher", "curate", "train", "evaluate", "report", "push")
-# Settings that change no result: a resumed run may differ in these.
-RESUMABLE_CHANGES = {"push_to_hub", "launcher", "accelerate_config", "num_processes", "restart"}
 
-
-class PipelineError(RuntimeError):
+class PipelineError(FcotError):
     """A run that cannot go on; the message says what to do."""
 
 
 class Run:
-    """One run folder: its config, its finished stages, and progress messages."""
+    """One ``fcot distill`` in its run folder: which stages to reuse, which to run again, and progress."""
 
     def __init__(self, args: DistillArguments) -> None:
         self.args = args
-        self.dir = Path(args.run_dir).expanduser()
-        self.stages_dir = self.dir / "stages"
+        self.folder = RunFolder(args.run_dir)
+        self.dir = self.folder.path
+        self.settings = asdict(args)
+        # .previous/<stamp>/ receives whatever this run replaces
+        self.stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
+        self.lock = RunLock(self.folder)
 
     def prepare(self) -> None:
-        config_file = self.dir / "config.json"
-        wanted = asdict(self.args)
-        if config_file.is_file() and not self.args.restart:
-            previous = json.loads(config_file.read_text())
-            changed = sorted(
-                key for key in wanted if key not in RESUMABLE_CHANGES and previous.get(key) != wanted[key]
+        """Take the folder's lock, move everything aside on ``--restart``, and record the settings."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        previous = self.lock.taken_over
+        if previous and not previous["alive"]:
+            logger.info(
+                "took over the lock left by pid %s on %s (no longer running)", previous["pid"], previous["host"]
             )
-            if changed:
-                details = ", ".join(f"{key}: {previous.get(key)!r} -> {wanted[key]!r}" for key in changed)
-                raise PipelineError(
-                    f"{self.dir} was made with other settings ({details}); use another --run_dir, "
-                    f"or pass --restart to redo every stage with the new settings"
-                )
-        if self.args.restart and self.stages_dir.exists():
-            for marker in self.stages_dir.glob("*.json"):
-                marker.unlink()
-        self.stages_dir.mkdir(parents=True, exist_ok=True)
-        config_file.write_text(json.dumps(wanted, indent=2) + "\n")
+        if self.args.restart:
+            moved = self.folder.move_everything_aside(self.stamp)
+            if moved:
+                logger.info("--restart: earlier outputs moved to %s; every stage runs again", moved)
+        self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.folder.config_file, redact(self.settings))
 
     def done(self, stage: str) -> dict[str, Any] | None:
-        marker = self.stages_dir / f"{stage}.json"
-        return json.loads(marker.read_text()) if marker.is_file() else None
+        """What a finished stage returned, or None."""
+        return self.folder.results(stage) if self.folder.stage_file(stage).is_file() else None
+
+    def _why_again(self, stage: str, record: dict[str, Any], expected: str) -> str:
+        changed = changed_settings(record.get("settings", {}), stage_settings(stage, self.settings))
+        if changed:
+            return f"settings changed ({changed})"
+        if record.get("fingerprint") != expected:
+            return "an earlier stage ran again or changed"
+        return "its outputs changed or went missing since it finished"
+
+    def _start_over(self, number: int, stage: str, reason: str | None) -> None:
+        stages = self.folder.stages_dir.name
+        names = [*STAGE_OUTPUTS[stage], f"{stages}/{stage}.json", f"{stages}/{stage}.started.json"]
+        moved = self.folder.move_aside(names, self.stamp)
+        if reason:
+            where = f"; earlier outputs moved to {moved}" if moved else ""
+            logger.info("[%d/%d] %s: %s, running it again%s", number, len(STAGES), stage, reason, where)
 
     def stage(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``work`` unless the stage already finished; record its outputs when it does."""
+        """Run ``work`` unless the stage finished with the same fingerprint; record what it returns."""
         total = len(STAGES)
-        finished = self.done(stage)
-        if finished is not None:
-            logger.info("[%d/%d] %s: done in an earlier run, skipped", number, total, stage)
-            return finished
+        expected = fingerprint(self.folder, stage, self.settings)
+        found = self.folder.stage_record(stage)
+        if found is not None:
+            record = bookkeeping(found)
+            if record.get("fingerprint") == expected and record.get("outputs") == outputs_digest(self.folder, stage):
+                logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
+                            number, total, stage)  # fmt: skip
+                return self.folder.results(stage)
+            self._start_over(number, stage, self._why_again(stage, record, expected))
+        else:
+            started = self.folder.started_record(stage)
+            if started is not None and started.get("fingerprint") == expected:
+                logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
+            else:
+                self._start_over(number, stage, "interrupted under other settings" if started else None)
+        write_json_atomic(self.folder.started_file(stage),
+                          {"fingerprint": expected, "settings": stage_settings(stage, self.settings)})  # fmt: skip
         logger.info("[%d/%d] %s ...", number, total, stage)
-        started = time.monotonic()
+        started_at = time.monotonic()
         try:
-            outputs = work()
+            results = work()
         except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise PipelineError(
-                    f"the disk is full (stage {stage}, {error.filename or self.dir}); free some space and run "
-                    f"the same command again: finished stages are kept and {stage} starts over"
-                ) from None
-            raise
-        outputs["seconds"] = round(time.monotonic() - started, 1)
-        (self.stages_dir / f"{stage}.json").write_text(json.dumps(outputs, indent=2) + "\n")
-        logger.info("[%d/%d] %s: finished in %.0f s", number, total, stage, outputs["seconds"])
-        return outputs
+            raise self._disk_error(stage, error) from None
+        results["seconds"] = round(time.monotonic() - started_at, 1)
+        record_stage(self.folder, stage, expected, self.settings, results)
+        logger.info("[%d/%d] %s: finished in %.0f s", number, total, stage, results["seconds"])
+        return results
+
+    def _disk_error(self, stage: str, error: OSError) -> Exception:
+        where = error.filename or self.dir
+        again = f"finished stages are kept and {stage} starts over"
+        if error.errno == errno.ENOSPC:
+            return PipelineError(f"the disk is full (stage {stage}, {where}); free some space and run the same "
+                                 f"command again: {again}")  # fmt: skip
+        if error.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            return PipelineError(f"cannot write {where} (stage {stage}: {error.strerror}); make it writable and run "
+                                 f"the same command again: {again}")  # fmt: skip
+        return error
 
 
 # ---------------------------------------------------------------------- stages
@@ -127,7 +168,7 @@ def run_teacher(run: Run) -> dict[str, Any]:
 def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
     args = run.args
     result = curate(args.task, teacher["source"], question_limit=args.train_limit)
-    save_dataset(result, run.dir / "data", overwrite=True)
+    save_dataset(result, run.folder.data_dir, overwrite=True)
     return curation_summary(result)
 
 
@@ -138,7 +179,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "model_name_or_path": student,
         "dtype": "float32",
         "task": args.task,
-        "dataset_name": str(run.dir / "data"),
+        "dataset_name": str(run.folder.data_dir),
         "dataset_format": "fcot",
         "learning_rate": args.learning_rate,
         "per_device_train_batch_size": args.batch_size,
@@ -152,7 +193,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "save_strategy": "epoch",
         "save_total_limit": 1,
         "seed": args.seed,
-        "output_dir": str(run.dir / "student"),
+        "output_dir": str(run.folder.student_dir),
         "report_to": "none",
         "push_to_hub": False,
     }
@@ -166,19 +207,11 @@ def accelerate_command(args: DistillArguments, config_file: Path) -> list[str]:
     concurrent launches coexist; a relative DeepSpeed JSON is resolved next to the accelerate YAML.
     """
     accelerate_config = Path(args.accelerate_config).expanduser()
-    if not accelerate_config.is_file():
-        raise PipelineError(f"accelerate config {accelerate_config} not found (see ds_configs/ in the repository)")
     launch = [sys.executable, "-m", "accelerate.commands.launch"]  # this environment's accelerate, whatever PATH says
     command = [*launch, "--config_file", str(accelerate_config), "--main_process_port", "0"]
-    ds_file = (yaml.safe_load(accelerate_config.read_text()).get("deepspeed_config") or {}).get(
-        "deepspeed_config_file"
-    )
-    if ds_file and not Path(ds_file).is_absolute():
-        candidates = [Path(ds_file), accelerate_config.parent / Path(ds_file).name]
-        found = next((path for path in candidates if path.is_file()), None)
-        if found is None:
-            raise PipelineError(f"{accelerate_config} names {ds_file}, which is not there; run from the repo root")
-        command += ["--deepspeed_config_file", str(found.resolve())]
+    ds_file = check_accelerate_config(str(accelerate_config))  # parsed by accelerate (and checked again here)
+    if ds_file is not None:
+        command += ["--deepspeed_config_file", str(ds_file)]
     if args.num_processes:
         command += ["--num_processes", str(args.num_processes)]
     if args.device == "cpu":
@@ -187,23 +220,26 @@ def accelerate_command(args: DistillArguments, config_file: Path) -> list[str]:
 
 
 def run_training(run: Run, student: str) -> dict[str, Any]:
-    config_file = run.dir / "train.yaml"
-    config_file.write_text(yaml.safe_dump(training_config(run, student), sort_keys=False))
+    config_file = run.folder.train_config
+    write_text_atomic(config_file, yaml.safe_dump(training_config(run, student), sort_keys=False))
     args = run.args
     if args.launcher == "accelerate":
         command = accelerate_command(args, config_file)
         logger.info("launching: %s", " ".join(command))
         environment = {key: value for key, value in os.environ.items() if not key.startswith("ACCELERATE_")}
         if subprocess.run(command, env=environment).returncode != 0:
-            raise PipelineError("training failed (see the output above); re-run to resume from the last checkpoint")
+            checkpoint = last_complete_checkpoint(run.folder.student_dir)
+            again = f"resumes from {checkpoint}" if checkpoint else "starts the training over"
+            raise PipelineError(f"training failed (see the output above); fix that and run the same command again "
+                                f"(it {again})")  # fmt: skip
     else:
         from fcot_plugin.train import main as train_main
         from fcot_plugin.train import make_parser
 
         train_main(*make_parser().parse_yaml_file(str(config_file), allow_extra_keys=False))
-    state = json.loads((run.dir / "student" / "trainer_state.json").read_text())
+    state = json.loads((run.folder.student_dir / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
-    return {"student": str(run.dir / "student"), "first_loss": losses[0] if losses else None,
+    return {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None}  # fmt: skip
 
 
@@ -211,7 +247,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
     args = run.args
     evaluations = {
-        "student": ("hf", run.dir / "student", task_name(args.task, "student")),
+        "student": ("hf", run.folder.student_dir, task_name(args.task, "student")),
         "zeroshot": ("hf", student, task_name(args.task, "zeroshot")),
         "zscot": ("zscot", student, task_name(args.task, "zscot")),
     }
@@ -219,9 +255,9 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         evaluations = {"student": evaluations["student"]}
     scores = {}
     for name, (model, path, task) in evaluations.items():
-        out = run.dir / "eval" / name
+        out = run.folder.eval_dir(name)
         finished = newest_results(out)
-        if finished:  # finished before an interruption
+        if finished:  # finished before an interruption of this same stage (else moved aside)
             results, _ = finished
         else:
             dtype = "bfloat16" if args.bf16 else "float32"
@@ -247,21 +283,23 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
 
 
 def distill(args: DistillArguments) -> Path:
-    """Run (or resume) every stage; returns the run folder."""
+    """Run (or resume) every stage; returns the run folder. Nothing is written before every check passes."""
     from fcot_plugin.report import write_report
 
+    student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
     run = Run(args)
     run.prepare()
-    logger.info("run folder: %s", run.dir)
-    student = resolve_student(args.student)
-    check_causal_lm(student)  # a wrong student fails now, not after a paid-for teacher run
-    teacher = run.stage(1, "teacher", lambda: run_teacher(run))
-    run.stage(2, "curate", lambda: run_curation(run, teacher))
-    run.stage(3, "train", lambda: run_training(run, student))
-    run.stage(4, "evaluate", lambda: run_evaluations(run, student))
-    run.stage(5, "report", lambda: write_report(run.dir))
-    if args.push_to_hub:
-        run.stage(6, "push", lambda: push_run(run))
+    try:
+        logger.info("run folder: %s", run.dir)
+        teacher = run.stage(1, "teacher", lambda: run_teacher(run))
+        run.stage(2, "curate", lambda: run_curation(run, teacher))
+        run.stage(3, "train", lambda: run_training(run, student))
+        run.stage(4, "evaluate", lambda: run_evaluations(run, student))
+        run.stage(5, "report", lambda: write_report(run.dir))
+        if args.push_to_hub:
+            run.stage(6, "push", lambda: push_run(run))
+    finally:
+        run.lock.release()
     return run.dir
 
 
@@ -274,8 +312,8 @@ def push_run(run: Run) -> dict[str, Any]:
     require_hub_token()
     student = Path(EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student).name
     name = f"{student}-fcot-{args.task}"
-    dataset_url = push_dataset(run.dir / "data", f"{args.push_to_hub}/{name}-data")
-    student_dir = run.dir / "student"
+    dataset_url = push_dataset(run.folder.data_dir, f"{args.push_to_hub}/{name}-data")
+    student_dir = run.folder.student_dir
     score = run.done("evaluate")["student"]["accuracy"]
     write_result_to_card(EvaluateArguments(model=str(student_dir), task=args.task, limit=args.eval_limit), score)
     files = folder_files(student_dir, exclude=["checkpoint-*"])  # one commit: weights, tokenizer and card together
@@ -286,5 +324,6 @@ def push_run(run: Run) -> dict[str, Any]:
 def main(args: DistillArguments) -> None:
     log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(format=log_format, level=logging.INFO, stream=sys.stderr)
+    install_log_redaction()
     run_dir = distill(args)
     print(f"done: {run_dir / 'report.md'}")

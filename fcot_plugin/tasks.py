@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.errors import FcotError
+
 SPLITS = ("train", "test")
 REQUIRED_FIELDS = ("question", "answer")
 AQUA_HUB_ID = "deepmind/aqua_rat"
@@ -62,7 +64,7 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(FcotError):
     """A dataset that cannot be used as it is; the message says what is wrong and how to fix it."""
 
 

@@ -10,13 +10,29 @@ accelerate launch --config_file ds_configs/zero2.yaml recipes/sft.py \
     --config recipes/SmolLM2-135M-Instruct/sft/config_fcot.yaml --task multiarith --dataset_name data/multiarith_fcot
 ```
 
-The work happens in ``fcot_plugin.train.main`` (also runnable as ``python -m fcot_plugin.train``).
+The work happens in ``fcot_plugin.train.main`` (also runnable as ``python -m fcot_plugin.train``). A bad option
+or input ends with one line, ``sft.py: error: ...``; ``--debug`` (or ``FCOT_DEBUG=1``) shows the traceback.
 """
+
+import sys
 
 from fcot_plugin.train import make_parser
 
-if __name__ == "__main__":
-    from fcot_plugin.train import main
 
-    script_args, training_args, model_args = make_parser().parse_args_and_config()
-    main(script_args, training_args, model_args)
+def main(argv: list[str] | None = None) -> None:
+    from fcot_plugin.errors import debug_requested, exit_with_one_line, parse_or_fail
+    from fcot_plugin.secrets import install_log_redaction
+    from fcot_plugin.train import main as train
+
+    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    parser.prog = "sft.py"
+    install_log_redaction()
+    configs = exit_with_one_line(
+        "sft.py", lambda: parse_or_fail(parser, lambda: parser.parse_args_and_config(argv)), debug
+    )
+    exit_with_one_line("sft.py", lambda: train(*configs), debug)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Checks that run before anything is written or paid for: each failure is one line naming the fix.
+
+``fcot distill`` calls :func:`check_distill` before it touches the run folder, so a mistyped option costs
+seconds, leaves no files behind, and the corrected command starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.errors import FcotError
+from fcot_plugin.secrets import redact_text
+
+# lm-eval models that load a checkpoint from ``pretrained=``.
+_PRETRAINED_MODELS = ("hf", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or Path(value).expanduser().exists()
+
+
+def check_model_folder(path: str, what: str) -> None:
+    """A local model folder has a config, weights and a tokenizer; a path-like name that is missing is named."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        if _looks_like_path(path):
+            raise FcotError(f"{what} {path!r} does not exist; pass an existing model folder or a Hub model id")
+        return  # a Hub id: transformers resolves it (or names the network problem)
+    if not folder.is_dir():
+        raise FcotError(f"{what} {path!r} is a file; pass a model folder (with config.json) or a Hub model id")
+    if not (folder / "config.json").is_file():
+        raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
+    if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
+        raise FcotError(f"{what} {path!r} has no weights (model.safetensors or pytorch_model.bin); save the model too")
+
+
+def check_student(student: str) -> None:
+    """A loadable decoder-only causal LM, with an architecture transformers can build."""
+    from fcot_plugin.train import check_causal_lm
+
+    check_model_folder(student, "student")
+    check_causal_lm(student)
+    folder = Path(student).expanduser()
+    if folder.is_dir():
+        config = json.loads((folder / "config.json").read_text())
+        if not config.get("architectures"):
+            raise FcotError(
+                f"student {student!r}: config.json names no architectures, so the model class is unknown; save "
+                f'the model with save_pretrained() (it writes e.g. "architectures": ["LlamaForCausalLM"])'
+            )
+
+
+def parse_model_args(model_args: str, what: str) -> dict[str, Any]:
+    from lm_eval.utils import simple_parse_args_string
+
+    bad = [part for part in model_args.split(",") if part and "=" not in part]
+    if bad:
+        raise FcotError(
+            f"{what} {redact_text(model_args)!r}: {bad[0]!r} is not key=value; lm-eval model args look like "
+            f"'pretrained=<model>,dtype=bfloat16'"
+        )
+    return simple_parse_args_string(model_args)
+
+
+def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
+    """An lm-eval model name and its model args, checked before any model is loaded."""
+    import lm_eval.models  # noqa: F401  fills the registry (lazily): lm-eval's models and the plugins'
+    from lm_eval.api.registry import MODEL_REGISTRY
+
+    arguments = parse_model_args(model_args, what)
+    known = sorted({*MODEL_REGISTRY, "zscot"})
+    if model not in known:
+        raise FcotError(f"{what}: unknown lm-eval model {model!r}; choose one of: {', '.join(known)}")
+    if model == "zscot":
+        base = str(arguments.get("base", "hf"))
+        if base == "zscot":
+            raise FcotError(f"{what}: zscot cannot wrap itself; pass base=hf (or another lm-eval model)")
+        if base not in known:
+            raise FcotError(f"{what}: unknown base model {base!r}; choose one of: {', '.join(known)}")
+        model = base
+    if model in _PRETRAINED_MODELS:
+        if "pretrained" not in arguments:
+            raise FcotError(f"{what}: model args name no pretrained=<Hub id or folder>")
+        check_model_folder(str(arguments["pretrained"]), f"{what} pretrained")
+
+
+def check_teacher(teacher: str) -> None:
+    from fcot_plugin.curate import PAPER_SOURCE
+
+    if teacher == PAPER_SOURCE:
+        return
+    model_args = teacher if "base=" in teacher else f"base=hf,{teacher}"
+    check_lm_eval_model("zscot", model_args, "--teacher")
+
+
+def check_teacher_metadata(metadata: dict[str, Any]) -> None:
+    """``fcot_samples`` / ``fcot_temperature`` of lm-eval ``--metadata`` (the teacher's D and T)."""
+    samples, temperature = metadata.get("fcot_samples"), metadata.get("fcot_temperature")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise FcotError(f'fcot_samples must be a whole number >= 1, got {samples!r} (e.g. "fcot_samples": 4)')
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0
+    ):
+        raise FcotError(f'fcot_temperature must be a number >= 0, got {temperature!r} (e.g. "fcot_temperature": 0.7)')
+    if samples is not None and samples > 1 and temperature is not None and temperature == 0:
+        raise FcotError(
+            f"fcot_samples={samples} with fcot_temperature=0 would give {samples} identical greedy rationales; "
+            f'set a temperature > 0 (e.g. "fcot_temperature": 0.7) or fcot_samples 1'
+        )
+
+
+def check_accelerate_config(path: str) -> Path | None:
+    """The accelerate YAML, parsed by accelerate; returns the DeepSpeed JSON it names, parsed by accelerate."""
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils.deepspeed import HfDeepSpeedConfig
+
+    config_file = Path(path).expanduser()
+    if not config_file.is_file():
+        raise FcotError(f"accelerate config {config_file} not found; pass one of ds_configs/*.yaml (repository)")
+    try:
+        config = load_config_from_file(str(config_file))
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as error:
+        reason = " ".join(str(error).split())
+        raise FcotError(f"accelerate config {config_file} is not valid ({reason}); fix it or pass another") from None
+    ds_file = (getattr(config, "deepspeed_config", None) or {}).get("deepspeed_config_file")
+    if not ds_file:
+        return None
+    candidates = [Path(ds_file).expanduser(), config_file.parent / Path(ds_file).name]
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None:
+        raise FcotError(
+            f"{config_file} names the DeepSpeed config {ds_file}, which is not there; run from the repo root"
+        )
+    try:
+        HfDeepSpeedConfig(str(found))
+    except (ValueError, TypeError, KeyError) as error:
+        reason = " ".join(str(error).split())
+        raise FcotError(f"DeepSpeed config {found} is not valid ({reason}); fix it or pass another") from None
+    return found.resolve()
+
+
+def check_writable(folder: str | Path, what: str) -> None:
+    """``folder`` (or the nearest folder above it that exists) can be written to, and is not a file."""
+    path = Path(folder).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise FcotError(f"{what} {path} is a file; pass a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FcotError(f"{what} {path} cannot be made: {existing} is a file; pass a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FcotError(f"{what} {path} cannot be written ({existing} is read-only); pass a folder you can write")
+
+
+def check_distill(args: Any) -> str:
+    """Every check of ``fcot distill`` that can fail before the first stage; returns the student to load."""
+    from fcot_plugin.students import resolve_student
+
+    check_writable(args.run_dir, "--run_dir")
+    check_teacher(args.teacher)
+    check_teacher_metadata({"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature})
+    if args.launcher == "accelerate":
+        check_accelerate_config(args.accelerate_config)
+    if args.push_to_hub:
+        from fcot_plugin.hub import require_hub_token
+
+        require_hub_token()
+    student = resolve_student(args.student)
+    check_student(student)
+    return student
+
+
+def _option(argv: list[str], option: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == option and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
+    """What ``fcot-eval`` can check before lm-eval starts: metadata, model args and unprefixed fcot tasks."""
+    import importlib.util
+
+    metadata_text = _option(argv, "--metadata")
+    metadata: dict[str, Any] = {}
+    if metadata_text is not None:
+        try:
+            metadata = json.loads(metadata_text)
+        except json.JSONDecodeError as error:
+            raise FcotError(
+                f"--metadata is not JSON ({error.msg} at character {error.pos}): pass an object such as "
+                f'--metadata \'{{"fcot_samples": 4, "fcot_temperature": 0.7}}\''
+            ) from None
+        if not isinstance(metadata, dict):
+            raise FcotError(f"--metadata must be a JSON object, got {metadata_text!r}")
+        check_teacher_metadata(metadata)
+    tasks = [name.strip() for name in (_option(argv, "--tasks") or "").split(",") if name.strip()]
+    samples, temperature = metadata.get("fcot_samples"), metadata.get("fcot_temperature")
+    greedy_teachers = [name for name in tasks if name.startswith("fcot") and name.endswith("_teacher")]
+    if samples is not None and samples > 1 and temperature is None and greedy_teachers:
+        raise FcotError(
+            f"fcot_samples={samples} on {greedy_teachers[0]} (greedy) would give identical rationales; add "
+            f'"fcot_temperature": 0.7 to --metadata, or use {greedy_teachers[0]}_diverse'
+        )
+    spec = importlib.util.find_spec("lm_eval")
+    builtin_tasks = Path(spec.origin).parent / "tasks" if spec and spec.origin else None
+    for name in tasks:
+        if name.startswith("fcot") or f"fcot_{name}" not in fcot_tasks:
+            continue
+        if builtin_tasks is not None and (builtin_tasks / name).is_dir():
+            continue  # lm-eval's own task of that name (e.g. gsm8k)
+        raise FcotError(f"unknown task {name!r}: fcot tasks carry the fcot_ prefix, did you mean fcot_{name}?")
+    model_args = _option(argv, "--model_args")
+    if model_args and not model_args.lstrip().startswith("{"):
+        check_lm_eval_model(_option(argv, "--model") or "hf", model_args, "--model_args")

@@ -1,0 +1,342 @@
+"""Every bad input a user can type ends with one line naming the fix: no traceback, no partial files.
+
+Most cases call the three entry points in-process (``fcot``, ``fcot-eval``, ``recipes/sft.py``); a few run the
+real console scripts to check the exit status and that ``--debug`` brings the traceback back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fcot_plugin import preflight
+from fcot_plugin.cli import eval_main
+from fcot_plugin.cli import main as fcot
+from fcot_plugin.run_folder import RunFolder, RunLock
+
+REPO = Path(__file__).parent.parent
+_spec = importlib.util.spec_from_file_location("sft_recipe", REPO / "recipes" / "sft.py")
+sft_recipe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sft_recipe)
+
+
+def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: str) -> str:
+    """Run ``entry_point(argv)``: a non-zero exit and exactly one ``prog: error:`` line that contains ``expected``."""
+    with pytest.raises(SystemExit) as exit_info:
+        entry_point(argv)
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(f"{prog}: error: ")]
+    assert len(lines) == 1, err[-2000:]
+    assert expected in lines[0], lines[0]
+    return lines[0]
+
+
+def distill_fails(capsys, argv: list[str], expected: str) -> str:
+    return one_line_error(capsys, fcot, ["distill", *argv], "fcot", expected)
+
+
+def tiny_distill(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
+    return ["--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run_dir), *extra]
+
+
+# ---------------------------------------------------------------------- fcot distill: arguments
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--task", "coinflip"], "unknown fcot task 'coinflip'; choose one of"),
+        (
+            ["--task", "coin_flip", "--diverse", "4"],
+            "released rationales are greedy (D=1); --diverse needs a --teacher",
+        ),
+        (["--task", "gsm8k"], "the paper released no teacher rationales for 'gsm8k'"),
+        (["--task", "coin_flip", "--epochs", "three"], "invalid float value: 'three' (see fcot distill --help)"),
+        (["--task", "coin_flip", "--no_such_option", "1"], "['--no_such_option', '1']"),
+        (["--task", "coin_flip", "--launcher", "slurm"], "launcher must be 'python' or 'accelerate'"),
+    ],
+)
+def test_distill_bad_arguments(capsys, tmp_path, argv, expected):
+    distill_fails(capsys, [*argv, "--run_dir", str(tmp_path / "run")], expected)
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------- fcot distill: the student
+
+
+def test_distill_missing_student(capsys, tmp_path):
+    expected = "student '/no/such/student' does not exist; pass an existing model folder or a Hub model id"
+    distill_fails(capsys, tiny_distill(Path("/no/such/student"), tmp_path / "run"), expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_config_only_student_without_architectures(capsys, tmp_path, tiny_model):
+    student = tmp_path / "student"
+    student.mkdir()
+    config = json.loads((tiny_model / "config.json").read_text())
+    config.pop("architectures")
+    (student / "config.json").write_text(json.dumps(config))
+    distill_fails(capsys, tiny_distill(student, tmp_path / "run"), "has no weights (model.safetensors")
+    shutil.copy(tiny_model / "model.safetensors", student)
+    distill_fails(capsys, tiny_distill(student, tmp_path / "run"), "config.json names no architectures")
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_student_that_is_not_a_causal_lm(capsys, tmp_path):
+    from transformers import BertConfig
+
+    student = tmp_path / "bert"
+    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    config.architectures = ["BertModel"]
+    config.save_pretrained(student)
+    (student / "model.safetensors").write_bytes(b"")
+    distill_fails(capsys, tiny_distill(student, tmp_path / "run"), "is a bert model (BertModel), not a causal LM")
+
+
+# ---------------------------------------------------------------------- fcot distill: teacher, launch, Hub, folder
+
+
+@pytest.mark.parametrize(
+    ("teacher", "expected"),
+    [
+        ("pretrained=/no/such/teacher", "--teacher pretrained '/no/such/teacher' does not exist"),
+        ("base=zscot,pretrained=gpt2", "zscot cannot wrap itself; pass base=hf"),
+        ("base=no-such-backend,pretrained=gpt2", "unknown base model 'no-such-backend'; choose one of"),
+        ("pretrained", "'pretrained' is not key=value"),
+        ("base=hf,dtype=bfloat16", "model args name no pretrained=<Hub id or folder>"),
+    ],
+)
+def test_distill_bad_teacher(capsys, tmp_path, tiny_model, teacher, expected):
+    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run", "--teacher", teacher), expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_teacher_temperature_zero_with_several_samples(capsys, tmp_path, tiny_model):
+    argv = tiny_distill(tiny_model, tmp_path / "run", "--teacher", f"pretrained={tiny_model}", "--diverse", "3",
+                        "--teacher_temperature", "0")  # fmt: skip
+    distill_fails(capsys, argv, "fcot_samples=3 with fcot_temperature=0 would give 3 identical greedy rationales")
+
+
+def test_distill_unparsable_accelerate_config(capsys, tmp_path, tiny_model):
+    config = tmp_path / "broken.yaml"
+    config.write_text("distributed_type: DEEPSPEED\n  num_processes: [1\n")
+    argv = tiny_distill(tiny_model, tmp_path / "run", "--launcher", "accelerate", "--accelerate_config", str(config))
+    distill_fails(capsys, argv, f"accelerate config {config} is not valid (")
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_missing_accelerate_config(capsys, tmp_path, tiny_model):
+    argv = tiny_distill(tiny_model, tmp_path / "run", "--launcher", "accelerate", "--accelerate_config", "nope.yaml")
+    distill_fails(capsys, argv, "accelerate config nope.yaml not found")
+
+
+def test_distill_invalid_deepspeed_json(capsys, tmp_path, tiny_model):
+    (tmp_path / "zero.json").write_text('{"zero_optimization": {"stage": 2,}}')
+    config = tmp_path / "zero.yaml"
+    config.write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: DEEPSPEED\nnum_processes: 1\nuse_cpu: true\n"
+        "deepspeed_config:\n  deepspeed_config_file: zero.json\n"
+    )
+    argv = tiny_distill(tiny_model, tmp_path / "run", "--launcher", "accelerate", "--accelerate_config", str(config))
+    distill_fails(capsys, argv, f"DeepSpeed config {tmp_path / 'zero.json'} is not valid")
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_push_without_a_token_fails_before_anything(capsys, tmp_path, tiny_model, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run", "--push_to_hub", "me"),
+                  "pushing to the Hub needs a valid token")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_run_dir_that_is_a_file(capsys, tmp_path, tiny_model):
+    (tmp_path / "taken").write_text("x")
+    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "taken"), f"--run_dir {tmp_path / 'taken'} is a file")
+    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "taken" / "run"), "is a file; pass a folder path")
+
+
+def test_distill_read_only_run_dir(capsys, tmp_path, tiny_model, monkeypatch):
+    # The tests run as root, which writes anywhere: the permission answer is what the check reads.
+    real_access = os.access
+    monkeypatch.setattr(
+        preflight.os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode)
+    )
+    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run"), f"({tmp_path} is read-only); pass a folder")
+    assert not (tmp_path / "run").exists()
+
+
+def test_distill_damaged_stage_record(capsys, tmp_path, tiny_model):
+    (tmp_path / "run" / "stages").mkdir(parents=True)
+    (tmp_path / "run" / "stages" / "teacher.json").write_text("")
+    damaged = tmp_path / "run" / "stages" / "teacher.json"
+    distill_fails(
+        capsys, tiny_distill(tiny_model, tmp_path / "run"), f"{damaged} is damaged (Expecting value); delete"
+    )
+
+
+def test_distill_on_a_folder_another_run_holds(capsys, tmp_path, tiny_model):
+    (tmp_path / "run").mkdir()
+    with RunLock(RunFolder(tmp_path / "run")):
+        line = distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run"), "is in use by another fcot run (pid")
+    assert f"pid {os.getpid()} on " in line and "wait for it to finish, or pass another --run_dir" in line
+
+
+# ---------------------------------------------------------------------- fcot curate and fcot evaluate
+
+
+def curate_fails(capsys, argv: list[str], expected: str) -> str:
+    return one_line_error(capsys, fcot, ["curate", "--task", "coin_flip", *argv], "fcot", expected)
+
+
+def test_curate_samples_file_that_is_not_json(capsys, tmp_path):
+    samples = tmp_path / "samples_fcot_coin_flip_teacher_2026-01-01T00-00-00.000000.jsonl"
+    samples.write_text("this is not json\n")
+    curate_fails(capsys, ["--samples", str(samples), "--out", str(tmp_path / "data")], f"{samples}:1: not JSON")
+    assert not (tmp_path / "data").exists()
+
+
+def test_curate_folder_with_two_teacher_runs(capsys, tmp_path):
+    for stamp in ("2026-01-01T00-00-00.000000", "2026-01-02T00-00-00.000000"):
+        (tmp_path / "out" / "model").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / "model" / f"samples_fcot_coin_flip_teacher_{stamp}.jsonl").write_text("")
+    line = curate_fails(capsys, ["--samples", str(tmp_path / "out"), "--out", str(tmp_path / "data")],
+                        "holds 2 teacher runs (")  # fmt: skip
+    assert "2026-01-01" in line and "2026-01-02" in line and "curation reads exactly one" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--samples", "/no/such/samples"], "/no/such/samples does not exist; pass an lm-eval output folder"),
+        (["--samples", "paper", "--format", "chat"], "unknown dataset format 'chat'; choose one of: fcot, vanilla"),
+    ],
+)
+def test_curate_bad_arguments(capsys, tmp_path, argv, expected):
+    curate_fails(capsys, [*argv, "--out", str(tmp_path / "data")], expected)
+
+
+def test_curate_existing_out_and_out_under_a_file(capsys, tmp_path):
+    (tmp_path / "data").mkdir()
+    curate_fails(capsys, ["--samples", "paper", "--out", str(tmp_path / "data")], "already exists; choose another")
+    (tmp_path / "file").write_text("x")
+    curate_fails(capsys, ["--samples", "paper", "--out", str(tmp_path / "file" / "data")], "is a file")
+
+
+def test_evaluate_missing_model(capsys, tmp_path):
+    one_line_error(capsys, fcot, ["evaluate", "--model", str(tmp_path / "nope"), "--task", "coin_flip"], "fcot",
+                   f"--model '{tmp_path / 'nope'}' does not exist")  # fmt: skip
+
+
+# ---------------------------------------------------------------------- fcot-eval
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--tasks", "multiarith"], "unknown task 'multiarith': fcot tasks carry the fcot_ prefix, did you mean"),
+        (["--tasks", "fcot_coin_flip_teacher", "--metadata", "{fcot_samples: 2"], "--metadata is not JSON"),
+        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": "four"}'],
+         "fcot_samples must be a whole number >= 1, got 'four'"),
+        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0}'],
+         "identical greedy rationales"),
+        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": 2}'], "add \"fcot_temperature\""),
+        (["--model", "hf", "--model_args", "pretrained=/no/such/model", "--tasks", "fcot_coin_flip"],
+         "--model_args pretrained '/no/such/model' does not exist"),
+        (["--model", "zscot", "--model_args", "base=zscot,pretrained=gpt2", "--tasks", "fcot_coin_flip_teacher"],
+         "zscot cannot wrap itself"),
+    ],
+)  # fmt: skip
+def test_fcot_eval_bad_arguments(capsys, argv, expected):
+    one_line_error(capsys, eval_main, argv, "fcot-eval", expected)
+
+
+# ---------------------------------------------------------------------- recipes/sft.py
+
+
+def sft_fails(capsys, argv: list[str], expected: str) -> str:
+    return one_line_error(capsys, sft_recipe.main, argv, "sft.py", expected)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--num_train_epochs", "three"], "--num-train-epochs: invalid float value: 'three' (see sft.py --help)"),
+        (["--config", "/no/such/recipe.yaml"], "No such file or directory: '/no/such/recipe.yaml'"),
+        (["--task", "coinflip"], "unknown fcot task 'coinflip'"),
+        (["--dataset_name", "x", "--model_name_or_path", "y"], "task is required (e.g. task: multiarith)"),
+    ],
+)
+def test_sft_bad_arguments(capsys, tmp_path, argv, expected):
+    sft_fails(capsys, [*argv, "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"], expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sft_bad_recipe_files(capsys, tmp_path):
+    (tmp_path / "unknown.yaml").write_text("task: coin_flip\nuse_cpu: true\nlearning_rat: 0.1\n")
+    sft_fails(
+        capsys, ["--config", str(tmp_path / "unknown.yaml")], "Unknown arguments from config file: ['--learning_rat'"
+    )
+    (tmp_path / "broken.yaml").write_text("task: coin_flip\n  learning_rate: [\n")
+    sft_fails(capsys, ["--config", str(tmp_path / "broken.yaml")], "mapping values are not allowed here")
+
+
+def test_sft_missing_dataset_and_model(capsys, tmp_path, tiny_model):
+    base = ["--task", "coin_flip", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
+    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "nope"), "--model_name_or_path", str(tiny_model)],
+              f"could not load the training dataset '{tmp_path / 'nope'}'")  # fmt: skip
+    fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data")])
+    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "data"), "--model_name_or_path", str(tmp_path / "m")],
+              f"cannot load the student '{tmp_path / 'm'}'")  # fmt: skip
+    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "data"), "--model_name_or_path", str(tiny_model),
+                       "--push_to_hub", "true"], "push_to_hub needs hub_model_id")  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------- real processes, and --debug
+
+
+def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
+    result = subprocess.run(["fcot", "distill", "--task", "coin_flip", "--epochs", "three"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "fcot: error: argument --epochs: invalid float value: 'three' (see fcot distill --help)"
+    ]
+    result = subprocess.run([sys.executable, str(REPO / "recipes" / "sft.py"), "--num_train_epochs", "three"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sft.py: error: argument --num_train_epochs/--num-train-epochs: invalid float value: 'three' "
+        "(see sft.py --help)"
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    argv = ["distill", "--task", "coin_flip", "--student", "/no/such/student", "--run_dir", str(tmp_path / "r")]
+    with pytest.raises(ValueError, match="does not exist"):
+        fcot([*argv, "--debug"])
+    monkeypatch.setenv("FCOT_DEBUG", "1")
+    with pytest.raises(ValueError, match="does not exist"):
+        fcot(argv)
+
+
+def test_only_fcot_errors_become_one_line(monkeypatch, tmp_path):
+    """A bug (any other exception) keeps its traceback: the CLI does not hide every ValueError."""
+    from fcot_plugin import pipeline
+
+    def bug(args):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(pipeline, "main", bug)
+    with pytest.raises(ValueError, match="a bug, not bad input"):
+        fcot(["distill", "--task", "coin_flip", "--run_dir", str(tmp_path / "r")])
