@@ -79,7 +79,7 @@ def training_args(args: ThroughputArguments, out: str) -> dict:
 
 
 def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> float:
-    from fcot_plugin.configs import FcotSFTConfig
+    from fcot_plugin.sft_config import FcotSFTConfig
     from fcot_plugin.train import make_trainer_class
 
     timer = StepTimer(args.warmup_steps)

@@ -1,14 +1,12 @@
-"""Typed configs of the fcot commands and the SFT recipe, parsed by ``HfArgumentParser``/``TrlParser``.
+"""Typed configs of the fcot commands, parsed by ``HfArgumentParser``.
 
-The training configs subclass TRL's and only add (or re-default) what Fine-tune-CoT needs, so every TRL
-option keeps working in the recipe YAMLs.
+Free of TRL, torch and transformers at import, so ``fcot <command> --help`` answers at once; what a config needs
+from them is imported inside ``__post_init__``. The SFT recipe's configs are in :mod:`fcot_plugin.sft_config`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from trl import ScriptArguments, SFTConfig
 
 from fcot_plugin.formats import FORMATS, check_paper_rationales
 from fcot_plugin.tasks import TASKS
@@ -66,43 +64,6 @@ class EvaluateArguments:
     def __post_init__(self) -> None:
         _check_task(self.task)
         _check_format(self.dataset_format)
-
-
-@dataclass
-class FcotScriptArguments(ScriptArguments):
-    """TRL's script arguments plus the Fine-tune-CoT task the student is trained for.
-
-    ``dataset_name`` is a folder written by ``fcot curate`` or a Hub dataset id.
-    """
-
-    task: str | None = field(default=None, metadata={"help": "fcot task key, for the model card and evaluation"})
-    dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
-
-    def __post_init__(self) -> None:
-        _check_task(self.task)
-        _check_format(self.dataset_format)
-
-
-@dataclass
-class FcotSFTConfig(SFTConfig):
-    """TRL's SFTConfig with the paper's defaults for open-source students.
-
-    AdamW, learning rate 3e-4, batch size 8, 20 epochs, loss on the completion only.
-    """
-
-    learning_rate: float = field(default=3e-4, metadata={"help": "paper: 3e-4"})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "paper: 8"})
-    num_train_epochs: float = field(default=20.0, metadata={"help": "paper: 20"})
-    optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
-    completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
-    max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
-    hub_strategy: str = field(
-        default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
-    )
-
-    def __getstate__(self) -> dict:
-        """Pickles of the config (Trainer's ``training_args.bin``, pushed with the model) never hold the token."""
-        return {**self.__dict__, "hub_token": None}
 
 
 @dataclass

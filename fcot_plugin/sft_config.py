@@ -1,0 +1,46 @@
+"""Typed configs of the SFT recipe (``recipes/sft.py``, ``fcot distill``'s training stage), parsed by ``TrlParser``.
+
+They subclass TRL's and only add (or re-default) what Fine-tune-CoT needs, so every TRL option keeps working in
+the recipe YAMLs. Kept apart from :mod:`fcot_plugin.configs` because importing TRL takes seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import ScriptArguments, SFTConfig
+
+from fcot_plugin.configs import _check_format, _check_task
+
+
+@dataclass
+class FcotScriptArguments(ScriptArguments):
+    """TRL's script arguments plus the Fine-tune-CoT task the student is trained for.
+
+    ``dataset_name`` is a folder written by ``fcot curate`` or a Hub dataset id.
+    """
+
+    task: str | None = field(default=None, metadata={"help": "fcot task key, for the model card and evaluation"})
+    dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
+
+    def __post_init__(self) -> None:
+        _check_task(self.task)
+        _check_format(self.dataset_format)
+
+
+@dataclass
+class FcotSFTConfig(SFTConfig):
+    """TRL's SFTConfig with the paper's defaults for open-source students.
+
+    AdamW, learning rate 3e-4, batch size 8, 20 epochs, loss on the completion only.
+    """
+
+    learning_rate: float = field(default=3e-4, metadata={"help": "paper: 3e-4"})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "paper: 8"})
+    num_train_epochs: float = field(default=20.0, metadata={"help": "paper: 20"})
+    optim: str = field(default="adamw_torch", metadata={"help": "paper: AdamW"})
+    completion_only_loss: bool | None = field(default=True, metadata={"help": "loss on completion tokens only"})
+    max_length: int | None = field(default=1024, metadata={"help": "paper: 512 prompt + 512 completion tokens"})
+    hub_strategy: str = field(
+        default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
+    )
