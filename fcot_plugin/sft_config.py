@@ -44,3 +44,7 @@ class FcotSFTConfig(SFTConfig):
     hub_strategy: str = field(
         default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
     )
+
+    def __getstate__(self) -> dict:
+        """Pickles of the config (Trainer's ``training_args.bin``, pushed with the model) never hold the token."""
+        return {**self.__dict__, "hub_token": None}

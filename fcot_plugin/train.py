@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
+from fcot_plugin.errors import FcotError
 
 logger = logging.getLogger(__name__)
 
@@ -43,29 +44,29 @@ def load_training_dataset(script_args: FcotScriptArguments):
 
     name = script_args.dataset_name
     if not name:
-        raise ValueError("dataset_name is required: a folder written by `fcot curate` or a Hub dataset id")
+        raise FcotError("dataset_name is required: a folder written by `fcot curate` or a Hub dataset id")
     path = Path(name).expanduser()
     try:
         saved_by_datasets = (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()
         if path.is_dir() and saved_by_datasets:
-            loaded = datasets.load_from_disk(str(path))
+            loaded = datasets.load_from_disk(str(path), keep_in_memory=True)  # no cache files in the data folder
         else:
             loaded = datasets.load_dataset(name, name=script_args.dataset_config)
     except Exception as error:  # the datasets library raises many types; say which source failed
-        raise ValueError(
+        raise FcotError(
             f"could not load the training dataset {name!r}: {error}. Pass a folder written by `fcot curate` "
             f"or a Hub dataset id"
         ) from error
     split = script_args.dataset_train_split
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
-            raise ValueError(
+            raise FcotError(
                 f"dataset {name!r} has no split {split!r} (splits: {list(loaded)}); set dataset_train_split"
             )
         loaded = loaded[split]
     missing = [column for column in REQUIRED_COLUMNS if column not in loaded.column_names]
     if missing:
-        raise ValueError(
+        raise FcotError(
             f"dataset {name!r} has no {', '.join(missing)} column (columns: {loaded.column_names}); "
             f"Fine-tune-CoT training needs prompt/completion rows, as written by `fcot curate`"
         )
@@ -80,7 +81,7 @@ def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) ->
     try:
         config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     except OSError as error:  # missing folder, unknown Hub id, no network
-        raise ValueError(
+        raise FcotError(
             f"cannot load the student {model_name_or_path!r}: {error}. Pass a local model folder or a Hub model id "
             f"(the Hub needs network access)"
         ) from None
@@ -89,7 +90,7 @@ def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) ->
         architectures
         and not any(arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel") for arch in architectures)
     ):
-        raise ValueError(
+        raise FcotError(
             f"{model_name_or_path} is a {config.model_type} model ({', '.join(architectures) or 'no architecture'}), "
             f"not a causal LM: this recipe trains decoder-only students (e.g. GPT-2, Llama, Qwen, SmolLM)"
         )
@@ -145,18 +146,18 @@ def make_parser():
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
     """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
     from transformers import AutoTokenizer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from fcot_plugin.hub import require_hub_token
     from fcot_plugin.model_options import check_model_options
+    from fcot_plugin.state import last_complete_checkpoint
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     check_model_options(model_args)  # PEFT/LoRA/quantisation flags are refused, not ignored
     if script_args.task is None:
-        raise ValueError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
+        raise FcotError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
     if training_args.push_to_hub:
         if not training_args.hub_model_id:
-            raise ValueError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
+            raise FcotError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
         require_hub_token(training_args.hub_token)  # before any training, so nothing is half-pushed
     set_seed(training_args.seed)
 
@@ -199,7 +200,7 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     # ------------------------------------------------------------ train (resuming from the last checkpoint)
     last_checkpoint = None
     if os.path.isdir(training_args.output_dir) and training_args.resume_from_checkpoint is None:
-        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        last_checkpoint = last_complete_checkpoint(training_args.output_dir)  # skips one cut short by a kill
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last_checkpoint)
