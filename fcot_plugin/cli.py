@@ -103,13 +103,39 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
     exit_with_one_line("fcot-eval", cli_evaluate, debug)
 
 
-def _parse(dataclass_type: type, argv: list[str], command: str):
-    """One dataclass from ``argv``; a bad option is one line pointing at ``--help``, not the whole usage."""
+def hf_argument_parser() -> type:
+    """transformers' ``HfArgumentParser``, without importing the ``transformers`` package when it can.
+
+    Importing ``transformers`` takes 1-2 s, which ``fcot <command> --help`` should not pay. Its ``hf_argparser.py``
+    needs only the standard library and yaml, so it is loaded from its own file; should a release give it a
+    package-relative import, that fails with ``ImportError`` and the package import is used instead.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    if "transformers" not in sys.modules and "_fcot_hf_argparser" not in sys.modules:
+        spec = importlib.util.find_spec("transformers")  # locates the package without running its __init__
+        path = Path(spec.submodule_search_locations[0]) / "hf_argparser.py" if spec else None
+        if path is not None and path.is_file():
+            module_spec = importlib.util.spec_from_file_location("_fcot_hf_argparser", path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules["_fcot_hf_argparser"] = module  # dataclasses resolves the module's names through it
+            try:
+                module_spec.loader.exec_module(module)
+            except ImportError:
+                del sys.modules["_fcot_hf_argparser"]
+    if "_fcot_hf_argparser" in sys.modules:
+        return sys.modules["_fcot_hf_argparser"].HfArgumentParser
     from transformers import HfArgumentParser
 
+    return HfArgumentParser
+
+
+def _parse(dataclass_type: type, argv: list[str], command: str):
+    """One dataclass from ``argv``; a bad option is one line pointing at ``--help``, not the whole usage."""
     from fcot_plugin.errors import parse_or_fail
 
-    parser = HfArgumentParser(dataclass_type, prog=f"fcot {command}", formatter_class=HelpFormatter)
+    parser = hf_argument_parser()(dataclass_type, prog=f"fcot {command}", formatter_class=HelpFormatter)
     (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(argv))
     return args
 

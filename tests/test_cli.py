@@ -102,13 +102,41 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_fcot_help_imports_neither_torch_nor_trl(tmp_path):
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["--help"], "distill"), (["distill", "--help"], "--teacher"), (["curate", "--help"], "--samples"),
+     (["evaluate", "--help"], "--dataset_format")],
+)  # fmt: skip
+def test_fcot_help_imports_neither_torch_nor_trl(tmp_path, argv, expected):
+    """``--help`` exits before any config's ``__post_init__``: nothing heavy may load (each costs seconds)."""
     code = (
-        "import sys\nfrom fcot_plugin.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print([m for m in ('torch', 'trl', 'transformers', 'lm_eval') if m in sys.modules])"
+        f"import sys\nfrom fcot_plugin.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('torch', 'trl', 'transformers', 'lm_eval', 'datasets') if m in sys.modules])"
     )
     result = run(sys.executable, "-c", code, cwd=tmp_path)
-    assert "distill" in result.stdout and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+    assert expected in result.stdout and result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+
+
+def test_fast_argument_parser_is_transformers_own():
+    """``fcot <command>`` parses with transformers' HfArgumentParser code, loaded without the package."""
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.cli import HelpFormatter, hf_argument_parser
+    from fcot_plugin.configs import DistillArguments
+
+    sys.modules.pop("_fcot_hf_argparser", None)
+    transformers = sys.modules.pop("transformers")
+    try:
+        fast = hf_argument_parser()
+    finally:
+        sys.modules["transformers"] = transformers
+    assert fast is not HfArgumentParser and fast.__module__ == "_fcot_hf_argparser"
+    helps = [
+        parser(DistillArguments, formatter_class=HelpFormatter).format_help() for parser in (fast, HfArgumentParser)
+    ]
+    assert helps[0] == helps[1]
+    (args,) = fast(DistillArguments).parse_args_into_dataclasses(["--task", "multiarith", "--baselines", "false"])
+    assert args.task == "multiarith" and args.baselines is False
 
 
 def test_help_states_each_default_once():
