@@ -19,6 +19,7 @@ from transformers import HfArgumentParser
 from fcot_plugin.configs import DistillArguments
 from fcot_plugin.paper import results_for
 from fcot_plugin.pipeline import distill
+from fcot_plugin.run_folder import RunFolder
 from fcot_plugin.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results"
@@ -39,7 +40,7 @@ class TableArguments:
 
 
 def our_rows(run_dir: Path) -> dict[str, float]:
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads(RunFolder(run_dir).report_json.read_text())
     return {row["name"]: 100 * row["accuracy"] for row in report["rows"]}
 
 
@@ -59,8 +60,8 @@ def main(args: TableArguments) -> dict:
         run_dir = Path(args.runs_dir) / task
         distill(DistillArguments(task=task, student=args.student, run_dir=str(run_dir), epochs=args.epochs,
                                  eval_limit=args.eval_limit, baselines=args.baselines))  # fmt: skip
-        config = json.loads((run_dir / "config.json").read_text())
-        stages = {path.stem: json.loads(path.read_text()) for path in (run_dir / "stages").glob("*.json")}
+        folder = RunFolder(run_dir)
+        config, stages = folder.config(), folder.all_results()
         table["tasks"][task] = {
             "ours": our_rows(run_dir),
             "paper": {

@@ -94,13 +94,19 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
     if requested:
         check_fcot_task_names(requested)
     lm_eval_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
-    exit_with_one_line("fcot-eval", lambda: check_lm_eval_arguments(argv, fcot_task_names()), debug)
+    known = fcot_task_names() if requested else []
+    exit_with_one_line("fcot-eval", lambda: check_lm_eval_arguments(argv, known), debug)
     install_log_redaction()
 
     from lm_eval.__main__ import cli_evaluate
 
     sys.argv = ["lm_eval", *argv]
     exit_with_one_line("fcot-eval", cli_evaluate, debug)
+    output_path = _option_value(argv, "--output_path")
+    if output_path:  # lm-eval records --model_args verbatim: no token stays in its files
+        from fcot_plugin.secrets import scrub_files, secret_values
+
+        scrub_files(output_path, secret_values([_option_value(argv, "--model_args")]))
 
 
 def hf_argument_parser() -> type:
