@@ -57,13 +57,18 @@ class EvaluateArguments:
     batch_size: int = field(default=16, metadata={"help": "lm-eval batch size"})
     max_gen_toks: int | None = field(default=None, metadata={"help": "override the task's generation budget"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
-    dtype: str = field(default="auto", metadata={"help": "model dtype for evaluation (auto, bfloat16, float32)"})
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32"}
+    )
     output_path: str | None = field(default=None, metadata={"help": "where lm-eval writes results and samples"})
     push_to_hub: bool = field(default=False, metadata={"help": "update the card of the Hub model --model"})
 
     def __post_init__(self) -> None:
+        from fcot_plugin.precision import normalise
+
         _check_task(self.task)
         _check_format(self.dataset_format)
+        self.precision = normalise(self.precision)
 
 
 @dataclass
@@ -85,10 +90,17 @@ class DistillArguments:
     teacher_temperature: float | None = field(
         default=None, metadata={"help": "T for the teacher (default: 0.7 when diverse > 1, else greedy)"}
     )
+    teacher_max_gen_toks: int | None = field(
+        default=None, metadata={"help": "teacher rationale budget (task default 128; reasoning models need more)"}
+    )
     epochs: float = field(default=1.0, metadata={"help": "student epochs (the paper trained 20)"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate (paper: 3e-4)"})
     batch_size: int = field(default=8, metadata={"help": "per-device batch size (paper: 8)"})
-    bf16: bool = field(default=True, metadata={"help": "bf16 autocast for training and bf16 evaluation"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32: training "
+                  "autocast and evaluation dtype. The run folder's config.json records the resolved choice"},
+    )  # fmt: skip
     seed: int = field(default=42, metadata={"help": "training seed"})
     train_limit: int | None = field(default=None, metadata={"help": "use only the first N train questions"})
     eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
@@ -122,3 +134,7 @@ class DistillArguments:
             import torch
 
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        from fcot_plugin.precision import resolve_precision
+
+        # Resolved here, so config.json says "bf16" or "fp32" and a run moved to other hardware is noticed.
+        self.precision = resolve_precision(self.precision, self.device).name

@@ -27,6 +27,7 @@ from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset
 from fcot_plugin.errors import FcotError
 from fcot_plugin.evaluate import accuracy, newest_results, question_count, run_lm_eval
+from fcot_plugin.precision import detect_hardware
 from fcot_plugin.preflight import check_accelerate_config, check_distill
 from fcot_plugin.run_folder import (
     STAGE_OUTPUTS,
@@ -78,7 +79,8 @@ class Run:
             if moved:
                 logger.info("--restart: earlier outputs moved to %s; every stage runs again", moved)
         self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.folder.config_file, redact(self.settings))
+        hardware = detect_hardware(self.args.device).as_dict()  # what the precision choice was based on
+        write_json_atomic(self.folder.config_file, redact({**self.settings, "hardware": hardware}))
 
     def done(self, stage: str) -> dict[str, Any] | None:
         """What a finished stage returned, or None."""
@@ -187,7 +189,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "lr_scheduler_type": "linear",
         "max_length": 1024,
         "completion_only_loss": True,
-        "bf16": args.bf16,
+        "precision": args.precision,  # resolved by DistillArguments: bf16 or fp32
         "use_cpu": args.device == "cpu",
         "logging_steps": 5,
         "save_strategy": "epoch",
@@ -260,7 +262,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         if finished:  # finished before an interruption of this same stage (else moved aside)
             results, _ = finished
         else:
-            dtype = "bfloat16" if args.bf16 else "float32"
+            dtype = "bfloat16" if args.precision == "bf16" else "float32"
             model_args = f"pretrained={path},dtype={dtype}" + (",base=hf" if model == "zscot" else "")
             gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name == "student" else None
             results = run_lm_eval(

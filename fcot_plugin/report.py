@@ -96,6 +96,16 @@ def paper_rows(task: str) -> list[dict[str, Any]]:
     ]
 
 
+def _hardware(config: dict[str, Any]) -> str:
+    """The hardware the precision was chosen for, as config.json recorded it."""
+    hardware = config.get("hardware") or {}
+    if hardware.get("gpu_name"):
+        return f"{hardware['gpu_name']}"
+    flags = " ".join(hardware.get("cpu_flags") or []) or "no AVX-512/AMX flags"
+    native = "native bf16" if hardware.get("native_bf16") else "no native bf16"
+    return f"{hardware.get('cpu_model', 'unknown CPU')} ({native}; {flags})"
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
@@ -128,7 +138,7 @@ def render(data: dict[str, Any]) -> str:
 
 Teacher `{config["teacher"]}`, student `{config["student"]}`, D={config["diverse"]},
 T={config["teacher_temperature"]}, {config["epochs"]} epoch(s), lr {config["learning_rate"]},
-batch {config["batch_size"]}, bf16={config["bf16"]}, device {config["device"]}.
+batch {config["batch_size"]}, precision {config["precision"]} on {_hardware(config)}, device {config["device"]}.
 
 {limit_note}## Accuracy (%)
 

@@ -44,7 +44,44 @@ class FcotSFTConfig(SFTConfig):
     hub_strategy: str = field(
         default="end", metadata={"help": "end: push once, after training, the model and its card in one commit"}
     )
+    # Speed, not results: see fcot_plugin/train.py and benchmarks/sft_throughput.py for what each buys.
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32; an explicit "
+                  "bf16/fp16 flag wins over auto"},
+    )  # fmt: skip
+    activation_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "recompute activations in backward to save memory. Off unless set (TRL turns it on by "
+                  "default): a small student does not need it and trains faster without"},
+    )  # fmt: skip
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "deprecated alias of activation_checkpointing (transformers >= 5.24)"}
+    )
 
     def __getstate__(self) -> dict:
         """Pickles of the config (Trainer's ``training_args.bin``, pushed with the model) never hold the token."""
         return {**self.__dict__, "hub_token": None}
+
+    def __post_init__(self) -> None:
+        from fcot_plugin.precision import normalise, resolve_precision
+
+        self.precision = normalise(self.precision)
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = False
+        device = "cpu" if self.use_cpu else ("cuda" if _cuda_available() else "cpu")
+        if self.bf16 is None and not self.fp16:  # no explicit flag: the hardware decides
+            self.bf16 = resolve_precision(self.precision, device).bf16
+        elif self.precision == "bf16" and self.bf16 is False:
+            raise ValueError("precision: bf16 contradicts bf16: false; set only one of them")
+        elif self.precision == "fp32" and (self.bf16 or self.fp16):
+            raise ValueError("precision: fp32 contradicts bf16/fp16: true; set only one of them")
+        elif self.bf16:
+            resolve_precision("bf16", device)  # warns once where bf16 is only emulated
+        super().__post_init__()
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -107,6 +107,49 @@ def hyperparameters(training_args: FcotSFTConfig, world_size: int) -> dict[str, 
     return values
 
 
+def accepts_logits_to_keep(model) -> bool:
+    """Whether the model's forward can project a boolean mask of positions (transformers >= 5 causal LMs)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(type(base).forward).parameters
+
+
+def compact_completion_loss(trainer, model, inputs: dict[str, Any], num_items_in_batch=None):
+    """Mean next-token NLL over the trained positions, logging TRL's ``entropy``/``mean_token_accuracy``."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    next_labels = labels[:, 1:]
+    trained = next_labels != -100
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = trained  # position p predicts token p + 1
+    model_inputs = {key: value for key, value in inputs.items() if key != "labels"}
+    logits = model(**model_inputs, use_cache=False, logits_to_keep=keep).logits.float()  # (trained tokens, vocab)
+    targets = next_labels[trained]
+    count = targets.numel() if num_items_in_batch is None else num_items_in_batch
+    loss = F.cross_entropy(logits, targets, reduction="sum") / torch.as_tensor(count).clamp(min=1)
+    if trainer.args.average_tokens_across_devices and num_items_in_batch is not None:
+        loss = loss * (trainer.accelerator.num_processes // trainer.get_tp_size())  # as TRL and Trainer do
+
+    mode = "train" if model.training else "eval"
+    metrics, gather = trainer._metrics[mode], trainer.accelerator.gather_for_metrics
+    with torch.no_grad():
+        log_probs = torch.log_softmax(logits, dim=-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        correct = logits.argmax(-1) == targets
+        num_valid = gather(torch.as_tensor(targets.numel(), device=logits.device)).sum()
+        entropy_sum, num_correct = gather(entropy.sum()).sum(), gather(correct.sum()).sum()
+    metrics["entropy"].append((entropy_sum / num_valid).item() if num_valid > 0 else 0.0)
+    metrics["mean_token_accuracy"].append((num_correct / num_valid).item() if num_valid > 0 else 0.0)
+    if mode == "train":
+        tokens = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["position_ids"].size(1)
+        trainer._total_train_tokens += gather(torch.as_tensor(tokens)).sum().item() // trainer._tp_size
+    metrics["num_tokens"] = [trainer._total_train_tokens]
+    return loss
+
+
 def make_trainer_class():
     """``SFTTrainer`` whose model card is fcot's (imported lazily: TRL is heavy)."""
     from trl import SFTTrainer
@@ -115,6 +158,31 @@ def make_trainer_class():
 
     class FcotSFTTrainer(SFTTrainer):
         fcot_card_fields: dict[str, Any] = {}
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """TRL's loss, computed without scoring the positions the loss ignores, where TRL would.
+
+            TRL 1.16 always routes the loss through its fused LM head. Off Triton devices (the CPU) that head
+            projects *every* position onto the vocabulary, prompt and padding included, and recomputes the
+            projection in backward. Here the model's own ``logits_to_keep`` mask projects only the positions
+            whose next token is trained on, once. Same loss, same logged metrics; TRL's path is kept wherever
+            this one would change behaviour (GPUs, other loss types, custom loss functions, MoE aux losses).
+            """
+            if not self._fcot_compact_loss(model, return_outputs):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return compact_completion_loss(self, model, inputs, num_items_in_batch)
+
+        def _fcot_compact_loss(self, model, return_outputs: bool) -> bool:
+            args = self.args
+            return (
+                not return_outputs
+                and self.accelerator.device.type == "cpu"
+                and args.loss_type == "nll"
+                and self.compute_loss_func is None
+                and self.label_smoother is None
+                and not self.aux_loss_enabled
+                and accepts_logits_to_keep(self.accelerator.unwrap_model(model))
+            )
 
         def create_model_card(self, model_name=None, dataset_name=None, tags=None, **_):
             if not self.is_world_process_zero():

@@ -1,0 +1,111 @@
+"""Evaluation speed: a trained student's MultiArith test evaluation (180 questions) through lm-eval, as fcot runs it.
+
+Without ``--student`` it first trains one: SmolLM2-135M-Instruct, ``--train_epochs`` epoch(s) of Fine-tune-CoT
+on the paper's MultiArith rationales with fcot's default SFT path (a student that has learnt to stop after
+``--> answer`` is what the evaluation really sees; an untrained model rambles to the token budget). The
+evaluation is ``fcot_multiarith`` through lm-eval's ``hf`` model, precision ``auto``, at ``--batch_size``.
+Results: seconds, generated tokens and tokens/s, accuracy, machine and CPU flags, in ``<output>.json``/``.md``.
+Run it alone: two torch processes on 2 cores distort timings.
+
+    python benchmarks/eval_speed.py                       # trains a 1-epoch student first (~2-5 min)
+    python benchmarks/eval_speed.py --student runs/multiarith/student
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transformers import AutoTokenizer, HfArgumentParser
+
+from fcot_plugin.precision import detect_hardware, resolve_precision
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class EvalSpeedArguments:
+    task: str = field(default="multiarith", metadata={"help": "fcot task whose test split is scored"})
+    student: str | None = field(default=None, metadata={"help": "trained student folder; default: train one"})
+    base_student: str = field(default="smollm2-135m", metadata={"help": "what to train when --student is unset"})
+    train_epochs: float = field(default=1.0, metadata={"help": "epochs when training the student here"})
+    batch_size: int = field(default=32, metadata={"help": "lm-eval batch size (fcot distill's default: 32)"})
+    precision: str = field(default="auto", metadata={"help": "auto, bf16 or fp32"})
+    limit: int | None = field(default=None, metadata={"help": "score only the first N questions"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    output: str = field(default=str(RESULTS / "eval_speed"), metadata={"help": "results path without suffix"})
+
+
+def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
+    """A Fine-tune-CoT student trained with fcot's default recipe path; returns its folder and seconds."""
+    from trl import ModelConfig
+
+    from fcot_plugin.curate import curate, save_dataset
+    from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
+    from fcot_plugin.students import resolve_student
+    from fcot_plugin.train import main as train
+
+    save_dataset(curate(args.task, "paper"), scratch / "data", overwrite=True)
+    started = time.perf_counter()
+    output = train(
+        FcotScriptArguments(task=args.task, dataset_name=str(scratch / "data")),
+        FcotSFTConfig(output_dir=str(scratch / "student"), num_train_epochs=args.train_epochs, save_strategy="no",
+                      report_to="none", precision=args.precision, use_cpu=args.device == "cpu", seed=42),
+        ModelConfig(model_name_or_path=resolve_student(args.base_student), dtype="float32"),
+    )  # fmt: skip
+    return str(output), time.perf_counter() - started
+
+
+def generated_tokens(samples: list[dict], tokenizer) -> int:
+    """Tokens the student generated: its responses re-tokenised (lm-eval keeps text, not ids)."""
+    return sum(len(tokenizer(sample["resps"][0][0], add_special_tokens=False)["input_ids"]) for sample in samples)
+
+
+def main(args: EvalSpeedArguments) -> dict:
+    from fcot_plugin.evaluate import accuracy, run_lm_eval
+    from fcot_plugin.task_dir import task_name
+
+    precision = resolve_precision(args.precision, args.device)
+    name = task_name(args.task, "student")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        student, train_seconds = (args.student, None) if args.student else train_student(args, scratch)
+        started = time.perf_counter()
+        results = run_lm_eval("hf", f"pretrained={student},dtype={precision.torch_dtype_name}", [name],
+                              limit=args.limit, batch_size=args.batch_size, output_path=scratch / "eval",
+                              device=args.device)  # fmt: skip
+        seconds = time.perf_counter() - started
+        samples = [json.loads(line) for path in (scratch / "eval").rglob("samples_*.jsonl") for line in open(path)]
+        tokens = generated_tokens(samples, AutoTokenizer.from_pretrained(student))
+    hardware = detect_hardware(args.device)
+    record = {
+        "config": asdict(args),
+        "machine": hardware.as_dict(),
+        "precision": precision.name,
+        "student_train_seconds": round(train_seconds, 1) if train_seconds is not None else None,
+        "questions": len(samples),
+        "seconds": round(seconds, 1),
+        "generated_tokens": tokens,
+        "generated_tokens_per_second": round(tokens / seconds, 1),
+        "accuracy": round(accuracy(results, name), 4),
+    }
+    print(json.dumps({key: value for key, value in record.items() if key not in ("config", "machine")}))
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    output.with_suffix(".md").write_text(
+        f"# Evaluation speed: {name}, {record['questions']} questions\n\n"
+        f"Machine: {hardware.describe()}.\n"
+        f"Precision {precision.name}, lm-eval batch size {args.batch_size}, student trained "
+        f"{args.train_epochs if not args.student else 'elsewhere'} epoch(s).\n\n"
+        "| seconds | generated tokens | generated tokens/s | accuracy |\n|---:|---:|---:|---:|\n"
+        f"| {record['seconds']} | {tokens} | {record['generated_tokens_per_second']} | {record['accuracy']:.4f} |\n"
+    )
+    return record
+
+
+if __name__ == "__main__":
+    main(*HfArgumentParser(EvalSpeedArguments).parse_args_into_dataclasses())
