@@ -46,6 +46,7 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
         assert (run_dir / artefact).is_file(), artefact
     assert {path.stem for path in (run_dir / "stages").glob("*.json")} == {"teacher", "curate", "train", "evaluate",
                                                                            "report"}  # fmt: skip
+    assert not list((run_dir / "data").rglob("cache-*.arrow"))  # training's datasets caches stay out of data/
     stats = RunFolder(run_dir).results("curate")["stats"]
     assert stats["questions"] == 12 and stats["rows"] == stats["correct"] <= 12
 
