@@ -10,6 +10,8 @@ Where the answer is looked for in a text:
 * a whole ``zscot`` response (rationale + answer trigger + answer): the first candidate after the last
   answer trigger (the ``zscot`` model appends the trigger and stops the answer before any repeat of
   it, so the last trigger is the one it appended);
+* a Few-shot-CoT output: the first candidate after ``The answer is`` (the exemplars' answer phrase), else
+  the last candidate (:func:`extract_few_shot_cot_answer`);
 * anything else: the last candidate (``no_prefix="last"``, the authors' rule for a missing prefix) or
   the first one (``no_prefix="first"``, the authors' rule for answer-only outputs: vanilla students,
   zero-shot baselines and a bare stage-2 answer).
@@ -23,6 +25,7 @@ from typing import Literal
 from fcot_plugin.tasks import get_task
 
 STUDENT_PREFIX = "-->"
+FEW_SHOT_COT_PREFIX = "The answer is"  # how every exemplar of the authors' Few-shot-CoT prompts ends
 
 # Kojima's generic trigger and his typed ones, e.g. " Therefore, the answer (arabic numerals) is" or
 # " Therefore, among A through E, the answer is".
@@ -88,6 +91,18 @@ def extract_answer(task: str, text: str | None, *, no_prefix: NoPrefix = "last")
     if not candidates:
         return None
     return candidates[0] if no_prefix == "first" else candidates[-1]
+
+
+def extract_few_shot_cot_answer(task: str, text: str | None) -> str | None:
+    """The answer of a Few-shot-CoT output: the first candidate after ``The answer is``, else the last one."""
+    if not text:
+        return None
+    index = text.find(FEW_SHOT_COT_PREFIX)
+    if index == -1:
+        candidates = answer_candidates(task, text)
+        return candidates[-1] if candidates else None
+    candidates = answer_candidates(task, text[index + len(FEW_SHOT_COT_PREFIX) :])
+    return candidates[0] if candidates else None
 
 
 def normalize_gold(task: str, gold: str | int | float) -> str:

@@ -6,11 +6,13 @@ Importing this module also registers the ``zscot`` model; plain ``lm_eval`` find
 Run-time options, passed with lm-eval's ``--metadata '{...}'`` (JSON):
 
 * ``fcot_data``: load the split from a local file/folder or a Hub dataset id instead of the shipped copy;
-* ``fcot_samples`` / ``fcot_temperature`` (teacher tasks): D rationales per question at temperature T.
+* ``fcot_samples`` / ``fcot_temperature``: D rationales per question at temperature T (teacher tasks), or the
+  k sampled rationales that self-consistency (``fcot_<task>_sc``) votes over.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from statistics import mean
 from typing import Any
 
@@ -19,8 +21,9 @@ from lm_eval.api.task import ConfigurableTask
 
 import fcot_plugin.zscot  # noqa: F401  registers --model zscot
 from fcot_plugin import prompts
-from fcot_plugin.answers import extract_answer, is_correct, normalize_gold
-from fcot_plugin.tasks import DatasetError, load_rows
+from fcot_plugin.answers import extract_answer, extract_few_shot_cot_answer, is_correct, normalize_gold
+from fcot_plugin.errors import FcotError
+from fcot_plugin.tasks import DatasetError, get_task, load_rows
 
 INVALID = "[invalid]"
 
@@ -64,6 +67,10 @@ def zero_shot_prompt(doc: dict[str, Any]) -> str:
     return prompts.zero_shot_prompt(doc["question"])
 
 
+def few_shot_cot_prompt(doc: dict[str, Any]) -> str:
+    return prompts.few_shot_cot_prompt(doc["fcot_task"], doc["question"])
+
+
 # ---------------------------------------------------------------------- filters and metrics
 
 
@@ -85,6 +92,33 @@ def extract_direct_answers(resps, docs) -> list[list[str]]:
     return _extract_all(resps, docs, no_prefix="first")
 
 
+def extract_few_shot_cot_answers(resps, docs) -> list[list[str]]:
+    """Filter for Few-shot-CoT outputs: after ``The answer is``, else the last candidate."""
+    return [
+        [extract_few_shot_cot_answer(doc["fcot_task"], text) or INVALID for text in doc_resps]
+        for doc_resps, doc in zip(resps, docs, strict=True)
+    ]
+
+
+def majority_answer(resps, docs) -> list[list[str]]:
+    """Self-consistency's vote: the most frequent parsed answer of a doc's samples (ties: the earliest sample).
+
+    Unlike lm-eval's ``majority_vote`` it ignores samples with no answer (``[invalid]`` only wins when every
+    sample is invalid) and counts ``8`` and ``8.0`` as one answer where the task compares numbers as floats.
+    """
+    votes = []
+    for answers, doc in zip(resps, docs, strict=True):
+        valid = [answer for answer in answers if answer != INVALID]
+        if not valid:
+            votes.append([INVALID])
+            continue
+        as_float = get_task(doc["fcot_task"]).answer_type == "float"
+        counts = Counter(float(answer) if as_float else answer for answer in valid)
+        top = max(counts.values())
+        votes.append([next(a for a in valid if counts[float(a) if as_float else a] == top)])
+    return votes
+
+
 def process_results(doc: dict[str, Any], results: list[Any]) -> dict[str, float]:
     """Accuracy of a doc: the mean over its D responses (one response unless the task repeats)."""
     answers = results[0] if isinstance(results[0], list) else results
@@ -102,25 +136,38 @@ class FcotTeacherTask(ConfigurableTask):
     paper's diverse reasoning without writing a YAML.
     """
 
+    min_temperature_exclusive = False  # T = 0 is greedy decoding, valid for one rationale per question
+
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         config = {key: value for key, value in (config or {}).items() if key != "class"}
         metadata = config.get("metadata") or {}
         generation_kwargs = dict(config.get("generation_kwargs") or {})
         if metadata.get("fcot_temperature") is not None:
             temperature = float(metadata["fcot_temperature"])
-            if temperature < 0:
-                raise ValueError(f"fcot_temperature must be >= 0, got {temperature}")
+            if temperature < 0 or (self.min_temperature_exclusive and temperature == 0):
+                bound = "> 0" if self.min_temperature_exclusive else ">= 0"
+                raise FcotError(f"{config.get('task')}: fcot_temperature must be {bound}, got {temperature}")
             generation_kwargs["temperature"] = temperature
             generation_kwargs["do_sample"] = temperature > 0
         if metadata.get("fcot_samples") is not None:
             samples = int(metadata["fcot_samples"])
             if samples < 1:
-                raise ValueError(f"fcot_samples must be >= 1, got {samples}")
+                raise FcotError(f"{config.get('task')}: fcot_samples must be >= 1, got {samples}")
             config["repeats"] = samples
         if int(config.get("repeats") or 1) > 1 and not generation_kwargs.get("do_sample"):
-            raise ValueError(
+            raise FcotError(
                 f"{config.get('task')}: {config['repeats']} samples per question with greedy decoding would all be "
                 f"identical; set a temperature, e.g. --metadata '{{\"fcot_temperature\": 0.7}}'"
             )
         config["generation_kwargs"] = generation_kwargs
         super().__init__(config=config)
+
+
+class FcotSelfConsistencyTask(FcotTeacherTask):
+    """Student self-consistency (Wang et al. 2023): k sampled rationales at T > 0, majority vote over the answers.
+
+    k and T are ``fcot_samples`` / ``fcot_temperature`` of ``--metadata`` (defaults in
+    ``sc_template_yaml``: k = 8, T = 0.7); T = 0 would make every sample the greedy one, so it is refused.
+    """
+
+    min_temperature_exclusive = True

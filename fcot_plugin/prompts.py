@@ -1,11 +1,16 @@
 """Every exact format string of the paper, in one place.
 
-Teacher (Kojima et al. two-stage zero-shot-CoT), Fine-tune-CoT student, vanilla student and the
-zero-shot baseline. The lm-eval task configs, the ``zscot`` model and curation all build their text
-with these functions, so a format changes in exactly one place.
+Teacher (Kojima et al. two-stage zero-shot-CoT), Fine-tune-CoT student, vanilla student, the
+zero-shot baseline and the authors' Few-shot-CoT prompts (shipped in ``data/prompts/``). The lm-eval task
+configs, the ``zscot`` model and curation all build their text with these functions, so a format changes in
+exactly one place.
 """
 
 from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
 
 DEFAULT_ANSWER_TRIGGER = "\nTherefore, the answer is"
 STUDENT_PROMPT_SUFFIX = " ###"
@@ -43,6 +48,24 @@ def vanilla_completion(answer: str) -> str:
 def zero_shot_prompt(question: str) -> str:
     """The zero-shot baseline prompt: ``Q: {question}\\n\\nA:``."""
     return f"Q: {question}\n\nA:"
+
+
+@cache
+def few_shot_cot_prompts() -> dict[str, str]:
+    """The authors' Few-shot-CoT exemplars (adapted from Wei et al. 2022) by task; 11 tasks, not shuffled objects."""
+    path = resources.files("fcot_plugin") / "data" / "prompts" / "few_shot_cot_prompts.json"
+    return {task: entry["prompt"] for task, entry in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def few_shot_cot_prompt(task: str, question: str) -> str:
+    """The Few-shot-CoT baseline: the exemplars, then ``\\nQ: {question}\\nA:`` (the authors' decoder format)."""
+    exemplars = few_shot_cot_prompts().get(task)
+    if exemplars is None:
+        raise ValueError(
+            f"the authors released no Few-shot-CoT prompt for {task!r}; tasks with one: "
+            f"{', '.join(few_shot_cot_prompts())}"
+        )
+    return f"{exemplars}\nQ: {question}\nA:"
 
 
 def truncate_at_stop(text: str, stop_sequences: tuple[str, ...] = STAGE2_STOP_SEQUENCES) -> str:

@@ -16,6 +16,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "zscot": ("zscot_template_yaml", "test"),
     "teacher": ("teacher_template_yaml", "train"),
     "teacher_diverse": ("teacher_diverse_template_yaml", "train"),
+    "fewshot_cot": ("fewshot_cot_template_yaml", "test"),
+    "sc": ("sc_template_yaml", "test"),
 }
 
 
@@ -26,8 +28,18 @@ def task_name(task: str, variant: str = "student") -> str:
     return f"fcot_{task}" if variant == "student" else f"fcot_{task}_{variant}"
 
 
+def variant_tasks(variant: str) -> list[str]:
+    """The datasets a variant exists for: all 12, but Few-shot-CoT only where the authors released exemplars."""
+    from fcot_plugin.prompts import few_shot_cot_prompts
+    from fcot_plugin.tasks import TASKS
+
+    if variant == "fewshot_cot":
+        return [task for task in TASKS if task in few_shot_cot_prompts()]
+    return list(TASKS)
+
+
 def group_name(variant: str) -> str:
-    """The group over all 12 datasets of one variant, e.g. ``fcot_zscot``."""
+    """The group over the datasets of one variant (see :func:`variant_tasks`), e.g. ``fcot_zscot``."""
     return f"fcot_{variant}"
 
 

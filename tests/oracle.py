@@ -38,21 +38,30 @@ class OracleLM(LM):
     """Answers docs whose question has an even length correctly and the others wrongly, in every fcot format.
 
     Rationales carry distracting numbers and letters, so the scores only come out right when each task
-    parses the right part of the output.
+    parses the right part of the output. Sampled student requests (self-consistency) get, per repeat, the
+    answer, the answer, a different answer and no answer: only a majority vote that skips the unanswered
+    sample scores them as the greedy oracle.
     """
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        outputs = []
+        outputs, repeat = [], {}
         for request in requests:
             context, doc = request.args[0], request.doc
             answer = doc["answer"] if oracle_knows(doc) else _wrong(doc)
+            repeat[id(request)] = repeat.get(id(request), -1) + 1  # lm-eval passes a request once per repeat
+            sampled = bool(request.args[1].get("do_sample"))
             if context.endswith("Let's think step by step."):
                 outputs.append(ORACLE_RATIONALE)  # stage 1: a rationale
+            elif context.endswith(" ###") and sampled:
+                vote = [answer, answer, _wrong({"answer": answer}), ""][repeat[id(request)] % 4]
+                outputs.append(f"{ORACLE_RATIONALE} --> {vote}")
             elif context.endswith(" ###"):
                 outputs.append(f"{ORACLE_RATIONALE} --> {answer}")
+            elif "The answer is" in context:  # Few-shot-CoT: the exemplars end with "The answer is <answer>."
+                outputs.append(f"{ORACLE_RATIONALE}. The answer is {answer}.")
             elif doc["fcot_task"] == "last_letter_concatenation":  # its rule takes the whole remaining text
                 outputs.append(f" {answer}.")
             else:  # zero-shot answer, or zscot stage 2 after the trigger

@@ -10,16 +10,16 @@ from lm_eval.tasks import TaskManager
 from oracle import oracle_knows
 
 from fcot_plugin import lm_eval_hooks
-from fcot_plugin.task_dir import VARIANTS, group_name, task_config_dir, task_name
+from fcot_plugin.task_dir import VARIANTS, group_name, task_config_dir, task_name, variant_tasks
 from fcot_plugin.tasks import TASKS, DatasetError
 
 OFFLINE_TASKS = [
     task_name(task, variant)
-    for task in TASKS
     for variant in VARIANTS
+    for task in variant_tasks(variant)
     if not (task == "aqua" and variant.startswith("teacher"))  # AQuA train comes from the Hub
 ]
-DIRECT_VARIANTS = ("student", "vanilla", "zeroshot")
+DIRECT_VARIANTS = ("student", "vanilla", "zeroshot", "fewshot_cot", "sc")  # run without the zscot wrapper
 
 
 def fcot_task_manager(metadata: dict | None = None) -> TaskManager:
@@ -33,10 +33,11 @@ def task_manager() -> TaskManager:
 
 
 def test_all_tasks_and_groups_are_indexed(task_manager):
-    expected = {task_name(task, variant) for task in TASKS for variant in VARIANTS}
+    expected = {task_name(task, variant) for variant in VARIANTS for task in variant_tasks(variant)}
     expected |= {group_name(variant) for variant in VARIANTS} | {"fcot_all"}
     assert expected <= set(task_manager.all_tasks)
-    assert len(expected) == 12 * len(VARIANTS) + len(VARIANTS) + 1
+    assert len(expected) == 12 * len(VARIANTS) - 1 + len(VARIANTS) + 1  # no Few-shot-CoT for shuffled objects
+    assert "fcot_tracking_shuffled_objects_fewshot_cot" not in task_manager.all_tasks
 
 
 def test_generated_configs_are_up_to_date():
@@ -80,12 +81,17 @@ def test_tiny_model_through_hf_and_zscot_with_repeats_and_sampling(task_manager,
     """A real causal LM: every offline task builds, generates and scores; samples keep the rationales."""
     common = {"limit": 2, "log_samples": True, "gen_kwargs": "max_gen_toks=8", "device": "cpu"}
     direct = [name for name in OFFLINE_TASKS if any(name == task_name(t, v) for t in TASKS for v in DIRECT_VARIANTS)]
+    baselines = (
+        "fewshot_cot",
+        "sc",
+    )  # one dataset each on the tiny model (long prompts, k samples); all with the oracle
+    direct = [name for name in direct if not name.endswith(baselines) or name.startswith("fcot_coin_flip_")]
     results = simple_evaluate(
         model="hf", model_args=f"pretrained={tiny_model}", tasks=direct, task_manager=task_manager, **common
     )
     assert set(_accuracies(results)) == set(direct)
 
-    reasoning = [name for name in OFFLINE_TASKS if name not in direct]
+    reasoning = [name for name in OFFLINE_TASKS if name not in direct and not name.endswith(baselines)]
     results = simple_evaluate(
         model="zscot",
         model_args=f"base=hf,pretrained={tiny_model},answer_max_gen_toks=4",
