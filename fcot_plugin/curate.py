@@ -136,7 +136,7 @@ def samples_responses(files: Iterable[Path], task: str) -> Iterator[TeacherRespo
                     raise CurationError(
                         f"{file}:{line_number}: not a sample of an fcot {task} task (doc has fcot_task="
                         f"{doc.get('fcot_task')!r}); produce teacher samples with "
-                        f"fcot-eval --model zscot ... --tasks fcot_{task}_teacher --log_samples"
+                        f"lm_eval --model zscot ... --tasks fcot_{task}_teacher --log_samples"
                     )
                 if sample["doc_id"] in seen_docs:  # the same doc again under another filter
                     continue

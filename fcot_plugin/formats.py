@@ -23,7 +23,7 @@ def check_paper_rationales(task: str, error: type[Exception] = FcotError) -> Pat
         shipped = sorted(p.stem for p in path.parent.glob("*.jsonl"))
         raise error(
             f"the paper released no teacher rationales for {task!r} (shipped for: {', '.join(shipped)}); "
-            f"generate them with: fcot-eval --model zscot --model_args base=... "
+            f"generate them with: lm_eval --model zscot --model_args base=... "
             f"--tasks fcot_{task}_teacher --log_samples"
         )
     return path

@@ -54,6 +54,8 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     card = ModelCard.load("user/tiny-fcot-coin-flip")
     assert card.data.base_model == str(tiny_model) and "user/coin-flip-fcot" in card.data.datasets
     assert "`learning_rate` | `0.0003`" in card.text and "`num_train_epochs`" in card.text
+    # the card's usage line is plain lm-eval (no --include_path): step 3 runs exactly that model and task
+    assert "lm_eval --model hf --model_args pretrained=user/tiny-fcot-coin-flip --tasks fcot_coin_flip" in card.text
     assert pushes("user/tiny-fcot-coin-flip") == ["Fine-tune-CoT student"]  # weights and card: one commit
 
     # 3. download by id: transformers and lm-eval load it like any Hub model
