@@ -118,7 +118,7 @@ def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
     from fcot_plugin.pipeline import distill
 
     args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), train_limit=8,
-                            eval_limit=2, epochs=1, batch_size=4, bf16=False, max_gen_toks=4, baselines=False,
+                            eval_limit=2, epochs=1, batch_size=4, precision="fp32", max_gen_toks=4, baselines=False,
                             device="cpu", push_to_hub="user")  # fmt: skip
     run_dir = distill(args)
     pushed = json.loads((run_dir / "stages" / "push.json").read_text())
