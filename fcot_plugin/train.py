@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
 from fcot_plugin.errors import FcotError
+from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
 
 logger = logging.getLogger(__name__)
 
