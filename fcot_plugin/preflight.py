@@ -210,6 +210,12 @@ def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
             f"fcot_samples={samples} on {greedy_teachers[0]} (greedy) would give identical rationales; add "
             f'"fcot_temperature": 0.7 to --metadata, or use {greedy_teachers[0]}_diverse'
         )
+    voting = [name for name in tasks if name.startswith("fcot") and name.endswith("_sc")]
+    if voting and temperature is not None and temperature <= 0:
+        raise FcotError(
+            f"{voting[0]} (self-consistency) needs fcot_temperature > 0, got {temperature}: at 0 every sample is the "
+            f'greedy one; pass e.g. "fcot_temperature": 0.7, or score {voting[0][:-3]} for greedy decoding'
+        )
     spec = importlib.util.find_spec("lm_eval")
     builtin_tasks = Path(spec.origin).parent / "tasks" if spec and spec.origin else None
     for name in tasks:
