@@ -4,6 +4,7 @@ precision follows the hardware (bf16 only where it is native), with one clear li
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import datasets
 import pytest
@@ -32,9 +33,7 @@ def machine(monkeypatch):
     return use
 
 
-@pytest.mark.parametrize(
-    ("hardware", "expected"), [(AVX2_ONLY, "fp32"), (AVX512_WITHOUT_BF16, "fp32"), (AMX, "bf16")]
-)
+@pytest.mark.parametrize(("hardware", "expected"), [(AVX2_ONLY, "fp32"), (AVX512_WITHOUT_BF16, "fp32"), (AMX, "bf16")])
 def test_auto_precision_is_bf16_only_where_native(machine, hardware, expected):
     machine(hardware)
     assert resolve_precision("auto").name == expected
@@ -81,7 +80,9 @@ def rows() -> datasets.Dataset:
     from fcot_plugin.curate import curate
 
     result = curate("multiarith", "paper")
-    return datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in result.rows[:8]])
+    return datasets.Dataset.from_list(
+        [{"prompt": r["prompt"], "completion": r["completion"]} for r in result.rows[:8]]
+    )
 
 
 def batch_loss(tiny_model, rows, tmp_path, compact: bool, **config) -> float:
@@ -89,11 +90,16 @@ def batch_loss(tiny_model, rows, tmp_path, compact: bool, **config) -> float:
     args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none",
                          per_device_train_batch_size=8, seed=0, **config)  # fmt: skip
     trainer = make_trainer_class()(
-        model=str(tiny_model), args=args, train_dataset=rows, processing_class=AutoTokenizer.from_pretrained(tiny_model)
+        model=str(tiny_model),
+        args=args,
+        train_dataset=rows,
+        processing_class=AutoTokenizer.from_pretrained(tiny_model),
     )
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
     trainer.model.train()
-    compute = trainer.compute_loss if compact else lambda model, inputs: SFTTrainer.compute_loss(trainer, model, inputs)
+    compute = (
+        trainer.compute_loss if compact else lambda model, inputs: SFTTrainer.compute_loss(trainer, model, inputs)
+    )
     assert trainer._fcot_compact_loss(trainer.model, False), "the fast loss must apply on CPU"
     return compute(trainer.model, dict(batch)).item()
 
@@ -118,9 +124,8 @@ def test_fast_loss_gradients_match_trl(tiny_model, rows, tmp_path):
                                        processing_class=AutoTokenizer.from_pretrained(tiny_model))  # fmt: skip
         batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
         trainer.model.train()
-        loss = (trainer.compute_loss if compact else lambda m, i: SFTTrainer.compute_loss(trainer, m, i))(
-            trainer.model, dict(batch)
-        )
+        compute = trainer.compute_loss if compact else partial(SFTTrainer.compute_loss, trainer)
+        loss = compute(trainer.model, dict(batch))
         loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-6)

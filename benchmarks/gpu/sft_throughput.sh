@@ -24,4 +24,5 @@ PY
 run() { python3 benchmarks/sft_throughput.py --student /tmp/smollm2-135m-random --steps 30 --warmup_steps 5 "$@"; }
 run --output "$out/sft_throughput_gpu"
 run --output "$out/sft_throughput_gpu_padded" --fcot_overrides '{"padding_free": false, "max_length": 1024}'
+run --output "$out/sft_throughput_gpu_liger" --fcot_overrides '{"use_liger_kernel": true}'
 run --output "$out/sft_throughput_gpu_batch32" --batch_size 32
