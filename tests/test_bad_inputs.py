@@ -340,3 +340,16 @@ def test_only_fcot_errors_become_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "main", bug)
     with pytest.raises(ValueError, match="a bug, not bad input"):
         fcot(["distill", "--task", "coin_flip", "--run_dir", str(tmp_path / "r")])
+
+
+def test_curate_on_a_full_disk_leaves_nothing(capsys, tmp_path, monkeypatch):
+    import errno
+
+    import datasets
+
+    def no_space(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(datasets.DatasetDict, "save_to_disk", no_space)
+    curate_fails(capsys, ["--samples", "paper", "--out", str(tmp_path / "data")], "the disk is full writing")
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging copy
