@@ -290,8 +290,8 @@ def distill(args: DistillArguments) -> Path:
 
     student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
     run = Run(args)
-    run.prepare()
     try:
+        run.prepare()
         logger.info("run folder: %s", run.dir)
         teacher = run.stage(1, "teacher", lambda: run_teacher(run))
         run.stage(2, "curate", lambda: run_curation(run, teacher))
