@@ -17,6 +17,7 @@ from fcot_plugin.answers import extract_answer
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
 
 
 def split_thinking(reply: str) -> tuple[str, str] | None:
@@ -36,22 +37,32 @@ def split_thinking(reply: str) -> tuple[str, str] | None:
 
 
 def final_answer(task: str, final: str) -> str | None:
-    """The answer in a reasoning model's final reply under ``task``'s rules; a boxed answer wins."""
-    for boxed in reversed(_BOXED.findall(final)):
-        answer = extract_answer(task, boxed, no_prefix="last")
+    """The answer in a reasoning model's final reply under ``task``'s rules.
+
+    A final reply is a sentence, not the short stage-2 answer the paper's rules were written for, so the
+    answer's own markup is tried first (last ``\\boxed{}``, last ``**bold**``, the text after the last colon)
+    and the whole reply last; the first snippet the task's rules find an answer in wins.
+    """
+    snippets = [*reversed(_BOXED.findall(final)), *reversed(_BOLD.findall(final))]
+    if ":" in final:
+        snippets.append(final.rsplit(":", 1)[1])
+    for snippet in [*snippets, final]:
+        answer = extract_answer(task, snippet, no_prefix="last")
         if answer is not None:
             return answer
-    return extract_answer(task, final, no_prefix="last")
+    return None
 
 
 def reasoning_response(task: str, reply: str, trigger: str) -> str:
     """The zscot response for one reasoning reply: ``{thinking}{trigger} {answer}``.
 
-    A reply without a thinking block keeps its whole text as the rationale; a reply whose answer cannot be
-    parsed keeps its final text after the trigger, so the task's filter scores it ``[invalid]`` and curation
-    drops it rather than guessing.
+    A reply without a thinking block keeps its whole text as the rationale; a thinking block that never closed
+    (the budget ran out) has no answer; a reply whose answer cannot be parsed keeps its final text after the
+    trigger. Either way the task's filter scores it ``[invalid]`` and curation drops it rather than guessing.
     """
     split = split_thinking(reply)
+    if split is None and THINK_OPEN in reply:
+        return f"{reply.split(THINK_OPEN, 1)[1].strip()}{trigger} "
     thinking, final = split if split is not None else (reply.strip(), reply)
     answer = final_answer(task, final)
     return f"{thinking}{trigger} {answer if answer is not None else ' '.join(final.split())}"

@@ -90,7 +90,12 @@ def server_error(error: BaseException, base_url: str, settings: dict[str, Any], 
     elif status is not None:
         body = getattr(getattr(error, "response", None), "text", "") or getattr(error, "message", "")
         what = f"answered HTTP {status}" + (f" ({' '.join(str(body).split())[:160]})" if body else "")
-        fix = "fix the request or the server (see its log)"
+        fix = (
+            "check the model args (a server that takes one text prompt per request needs batch_size=1 and "
+            "tokenized_requests=False)"
+            if status == 400
+            else "fix the request or the server (see its log)"
+        )
     else:
         what = f"stopped answering ({type(error).__name__})"
         fix = "restart the server"

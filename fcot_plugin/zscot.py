@@ -161,6 +161,8 @@ class ZeroShotCoT(LM):
         if self.base_url:  # a served teacher: fail now, in one line, if it is not there
             timeout = min(float(base_args.get("timeout", 300)), 30.0)
             check_server(str(self.base_url), base_args.get("model") or base_args.get("pretrained"), timeout=timeout)
+        # a cache of another teacher fails here, before a model is loaded
+        self.cache = ResponseCache(cache, self.fingerprint()) if cache else None
         self.base = get_model(base).create_from_arg_obj(base_args)
         self.accounting = TeacherAccounting(
             teacher=self.teacher_name,
@@ -170,7 +172,6 @@ class ZeroShotCoT(LM):
             ),
         )
         self.accounting_path = Path(accounting).expanduser() if accounting else None
-        self.cache = ResponseCache(cache, self.fingerprint()) if cache else None
         self._usage: list[dict[str, Any]] = []
         self._watch_http_responses()
 
@@ -179,7 +180,8 @@ class ZeroShotCoT(LM):
         additional = {key: value for key, value in (additional_config or {}).items() if value is not None}
         own = {key: arg_dict[key] for key in WRAPPER_KEYS if key in arg_dict}
         base_args = {key: value for key, value in arg_dict.items() if key not in WRAPPER_KEYS}
-        return cls(**own, **base_args, **additional)
+        # model args win over lm-eval's run-wide settings (batch_size=1 for a server that takes one prompt)
+        return cls(**own, **{**additional, **base_args})
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None):
@@ -397,7 +399,7 @@ class ZeroShotCoT(LM):
             if not (self.base_url and is_server_error(error)):
                 raise
             if self.cache is not None:
-                kept = f"run the same command again: the {len(self.cache)} responses in {self.cache.path} are reused"
+                kept = f"run the same command again (the {len(self.cache)} responses in {self.cache.path} are kept)"
             else:
                 kept = "run again with --use_cache PATH (fcot distill keeps one by default) to keep finished responses"
             raise server_error(error, str(self.base_url), self.base_args, kept) from None

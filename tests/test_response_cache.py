@@ -1,0 +1,77 @@
+"""zscot's response cache over an in-process ``hf`` teacher: per-sample entries, both stages, exact keys."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from fcot_plugin.prompts import teacher_stage1
+from fcot_plugin.response_cache import CacheMismatchError, ResponseCache, entry_key
+from fcot_plugin.zscot import ZeroShotCoT
+
+QUESTIONS = ["A coin is heads up. Ka flips the coin. Is the coin still heads up?", "Take the last letters of 'ab cd'."]
+
+
+def sampled_requests(samples: int) -> list[Instance]:
+    """What lm-eval hands a model for ``repeats: D``: each request object D times in a row."""
+    requests = []
+    for question in QUESTIONS:
+        doc = {"fcot_task": "coin_flip", "question": question}
+        kwargs = {"until": ["\nQ:"], "do_sample": True, "temperature": 1.0, "max_gen_toks": 6}
+        requests += [Instance("generate_until", doc, (teacher_stage1(question), kwargs), 0)] * samples
+    return requests
+
+
+def teacher(tiny_model, cache, **extra) -> ZeroShotCoT:
+    return ZeroShotCoT(
+        base="hf", pretrained=str(tiny_model), device="cpu", answer_max_gen_toks=4, cache=str(cache), **extra
+    )
+
+
+def test_each_sample_and_stage_is_its_own_entry_and_a_restart_generates_nothing(tiny_model, tmp_path, capsys):
+    cache = tmp_path / "cache.sqlite"
+    first = teacher(tiny_model, cache)
+    responses = first.generate_until(sampled_requests(3))
+    assert "cache: 0 reused, 6 generated" in capsys.readouterr().out
+    with sqlite3.connect(cache) as db:
+        stages = dict(db.execute("SELECT stage, COUNT(*) FROM responses GROUP BY stage").fetchall())
+    assert stages == {1: 6, 2: 6}  # D=3 samples x 2 questions, rationale and answer each
+    assert first.accounting.token_sources == ["tokenizer"] and first.accounting.completion_tokens > 0
+
+    again = teacher(tiny_model, cache)
+    assert again.generate_until(sampled_requests(3)) == responses
+    assert "cache: 6 reused, 0 generated" in capsys.readouterr().out
+    assert again.accounting.requests == 0 and again.accounting.prompt_tokens == 0
+
+    # one more sample per question: only the new one is generated
+    more = teacher(tiny_model, cache).generate_until(sampled_requests(4))
+    assert "cache: 6 reused, 2 generated" in capsys.readouterr().out
+    assert [more[i] for i in (0, 1, 2, 4, 5, 6)] == responses
+
+    # another trigger: the rationales are reused, every answer is generated again
+    typed = teacher(tiny_model, cache, answer_trigger="typed")
+    typed.generate_until(sampled_requests(3))
+    assert "cache: 0 reused, 6 generated" in capsys.readouterr().out
+    assert typed.accounting.requests == 6  # stage 2 only
+
+
+def test_another_model_setting_cannot_use_the_cache(tiny_model, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    teacher(tiny_model, cache)
+    with pytest.raises(CacheMismatchError, match=r"\(dtype: None -> 'bfloat16'\); pass another cache path"):
+        teacher(tiny_model, cache, dtype="bfloat16")
+    assert ResponseCache(cache, teacher(tiny_model, cache).fingerprint()).fingerprint["pretrained"] == str(tiny_model)
+
+
+def test_entry_keys_hold_everything_that_changes_the_text():
+    base = entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0)
+    assert base == entry_key(1, "Q: x\nA:", {"temperature": 0.7, "max_gen_toks": 8}, 0)  # order does not matter
+    changed = [
+        entry_key(2, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0),
+        entry_key(1, "Q: y\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0),
+        entry_key(1, "Q: x\nA:", {"max_gen_toks": 9, "temperature": 0.7}, 0),
+        entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 1),
+    ]
+    assert len({base, *changed}) == 5
