@@ -152,19 +152,29 @@ def run_teacher(run: Run) -> dict[str, Any]:
     args = run.args
     if args.teacher == PAPER_SOURCE:
         return {"source": PAPER_SOURCE}
+    teacher_dir = run.dir / "teacher"
     model_args = args.teacher if "base=" in args.teacher else f"base=hf,{args.teacher}"
+    # Every finished response is cached as it arrives: a killed teacher stage restarts where it stopped.
+    if "cache=" not in model_args:
+        model_args += f",cache={teacher_dir / 'cache.sqlite'}"
+    model_args += f",accounting={teacher_dir / 'accounting.json'}"
     metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
     results = run_lm_eval(
         "zscot",
         model_args,
         [task_name(args.task, "teacher")],
         limit=args.train_limit,
-        batch_size=args.eval_batch_size,
-        output_path=run.dir / "teacher",
+        batch_size=1 if "base_url=" in model_args else args.eval_batch_size,  # a server: one prompt per request
+        gen_kwargs=f"max_gen_toks={args.teacher_max_gen_toks}" if args.teacher_max_gen_toks else None,
+        output_path=teacher_dir,
         metadata=metadata,
         device=args.device,
     )
-    return {"source": str(run.dir / "teacher"), "train_accuracy": accuracy(results, task_name(args.task, "teacher"))}
+    return {
+        "source": str(teacher_dir),
+        "train_accuracy": accuracy(results, task_name(args.task, "teacher")),
+        "accounting": results["config"].get("fcot_teacher_accounting"),
+    }
 
 
 def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:

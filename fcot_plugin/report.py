@@ -80,7 +80,7 @@ def curated_per_question(data: Path, questions: int | None) -> dict[int, int] | 
 
     kept = Counter(load_from_disk(str(data))["train"]["sample_index"])
     histogram = Counter(kept.values())
-    if questions:
+    if questions and questions > len(kept):
         histogram[0] = questions - len(kept)
     return dict(sorted(histogram.items()))
 
