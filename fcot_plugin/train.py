@@ -74,29 +74,34 @@ def load_training_dataset(script_args: FcotScriptArguments):
 
 
 def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) -> None:
-    """Fail before training when the student is not a decoder-only causal LM."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    """Fail before training when the student is not a decoder-only causal LM (TRL's ``SFTTrainer`` path)."""
+    from fcot_plugin.architectures import kind_of, load_config
 
-    try:
-        config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    except OSError as error:  # missing folder, unknown Hub id, no network
+    config = load_config(model_name_or_path, trust_remote_code)
+    architectures = ", ".join(config.architectures or []) or "no architecture"
+    kind = kind_of(config)
+    if kind == "seq2seq":
         raise FcotError(
-            f"cannot load the student {model_name_or_path!r}: {error}. Pass a local model folder or a Hub model id "
-            f"(the Hub needs network access)"
-        ) from None
-    architectures = config.architectures or []
-    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
-        architectures
-        and not any(arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel") for arch in architectures)
-    ):
+            f"{model_name_or_path} is an encoder-decoder model ({architectures}) and this path takes decoder-only "
+            f"causal LMs; train it with recipes/sft.py or fcot distill, which use Seq2SeqTrainer for T5-like students"
+        )
+    if kind is None:
         raise FcotError(
-            f"{model_name_or_path} is a {config.model_type} model ({', '.join(architectures) or 'no architecture'}), "
-            f"not a causal LM: this recipe trains decoder-only students (e.g. GPT-2, Llama, Qwen, SmolLM)"
+            f"{model_name_or_path} is a {config.model_type} model ({architectures}), not a causal LM: this recipe "
+            f"trains decoder-only students (e.g. GPT-2, Llama, Qwen, SmolLM)"
         )
 
 
 # ---------------------------------------------------------------------- model card
+
+
+def lora_summary(model_args) -> dict[str, Any] | None:
+    """The LoRA settings a card states (``None`` for full fine-tuning)."""
+    if not model_args.use_peft:
+        return None
+    names = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora", "use_dora")
+    quantised = "4-bit" if model_args.load_in_4bit else "8-bit" if model_args.load_in_8bit else None
+    return {name: getattr(model_args, name) for name in names} | {"quantised_base": quantised}
 
 
 def hyperparameters(training_args: FcotSFTConfig, world_size: int) -> dict[str, Any]:
@@ -105,6 +110,11 @@ def hyperparameters(training_args: FcotSFTConfig, world_size: int) -> dict[str, 
         training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world_size
     )
     return values
+
+
+# Above this many (trained tokens x vocabulary) logits, TRL's chunked head saves memory worth its cost:
+# 2**27 fp32 elements is 512 MiB per copy (e.g. 2,700 trained tokens of a 49k vocabulary).
+COMPACT_LOSS_MAX_LOGITS = 2**27
 
 
 def accepts_logits_to_keep(model) -> bool:
@@ -164,24 +174,30 @@ def make_trainer_class():
 
             TRL 1.16 always routes the loss through its fused LM head. Off Triton devices (the CPU) that head
             projects *every* position onto the vocabulary, prompt and padding included, and recomputes the
-            projection in backward. Here the model's own ``logits_to_keep`` mask projects only the positions
-            whose next token is trained on, once. Same loss, same logged metrics; TRL's path is kept wherever
-            this one would change behaviour (GPUs, other loss types, custom loss functions, MoE aux losses).
+            projection in backward; on GPUs its chunked kernels cost more launches than a small student's
+            whole step. Here the model's own ``logits_to_keep`` mask projects only the positions whose next
+            token is trained on, once. Same loss, same logged metrics. TRL's path is kept wherever this one
+            would change behaviour or memory: logits over ``COMPACT_LOSS_MAX_LOGITS`` elements (large batches
+            or vocabularies), other loss types, custom loss functions, MoE aux losses.
             """
-            if not self._fcot_compact_loss(model, return_outputs):
+            if not self._fcot_compact_loss(model, return_outputs, inputs.get("labels")):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             return compact_completion_loss(self, model, inputs, num_items_in_batch)
 
-        def _fcot_compact_loss(self, model, return_outputs: bool) -> bool:
+        def _fcot_compact_loss(self, model, return_outputs: bool, labels=None) -> bool:
             args = self.args
+            unwrapped = self.accelerator.unwrap_model(model)
+            if labels is not None:  # the (trained tokens x vocab) logits must fit; else TRL's chunked head
+                vocab = unwrapped.get_output_embeddings().weight.shape[0]
+                if int((labels[:, 1:] != -100).sum()) * vocab > COMPACT_LOSS_MAX_LOGITS:
+                    return False
             return (
                 not return_outputs
-                and self.accelerator.device.type == "cpu"
                 and args.loss_type == "nll"
                 and self.compute_loss_func is None
                 and self.label_smoother is None
                 and not self.aux_loss_enabled
-                and accepts_logits_to_keep(self.accelerator.unwrap_model(model))
+                and accepts_logits_to_keep(unwrapped)
             )
 
         def create_model_card(self, model_name=None, dataset_name=None, tags=None, **_):
@@ -190,6 +206,8 @@ def make_trainer_class():
             fields = self.fcot_card_fields
             card = model_card(
                 model_name=self.hub_model_id or self.args.output_dir,
+                architecture=fields["architecture"],
+                lora=fields["lora"],
                 base_model=fields["base_model"],
                 task=fields["task"],
                 dataset=fields["dataset"],
@@ -214,19 +232,27 @@ def make_parser():
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
     """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
     from transformers import AutoTokenizer, set_seed
+    from trl import get_peft_config, get_quantization_config
 
+    from fcot_plugin.architectures import architecture_label, student_kind
     from fcot_plugin.hub import require_hub_token
     from fcot_plugin.model_options import check_model_options
     from fcot_plugin.state import last_complete_checkpoint
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    check_model_options(model_args)  # PEFT/LoRA/quantisation flags are refused, not ignored
+    check_model_options(model_args)  # LoRA/quantisation flags are applied below, or refused in one line
+    if script_args.merge_adapter and not model_args.use_peft:
+        raise FcotError("merge_adapter merges a LoRA adapter and this config trains full weights; add use_peft: true")
     if script_args.task is None:
         raise FcotError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
     if training_args.push_to_hub:
         if not training_args.hub_model_id:
             raise FcotError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
         require_hub_token(training_args.hub_token)  # before any training, so nothing is half-pushed
+    if student_kind(model_args.model_name_or_path, training_args.trust_remote_code) == "seq2seq":
+        from fcot_plugin.train_seq2seq import main as train_seq2seq  # T5, Flan-T5: transformers' Seq2SeqTrainer
+
+        return train_seq2seq(script_args, training_args, model_args)
     set_seed(training_args.seed)
 
     # ------------------------------------------------------------ data, tokenizer, model
@@ -257,8 +283,12 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),  # None unless use_peft: then only a LoRA adapter is trained and saved
+        quantization_config=get_quantization_config(model_args),  # QLoRA; check_model_options made sure it can run
     )
     trainer.fcot_card_fields = {
+        "architecture": architecture_label(model_args.model_name_or_path, training_args.trust_remote_code),
+        "lora": lora_summary(model_args),
         "base_model": model_args.model_name_or_path,
         "task": script_args.task,
         "dataset": script_args.dataset_name,
@@ -286,6 +316,10 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         trainer.create_model_card()
     if hasattr(trainer, "end"):
         trainer.end()
+    if script_args.merge_adapter and model_args.use_peft and trainer.is_world_process_zero():
+        from fcot_plugin.adapters import save_merged
+
+        logger.info("merged model saved to %s", save_merged(training_args.output_dir, "causal", model_args.dtype))
     return Path(training_args.output_dir)
 
 

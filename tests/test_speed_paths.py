@@ -129,3 +129,20 @@ def test_fast_loss_gradients_match_trl(tiny_model, rows, tmp_path):
         loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-6)
+
+
+def test_large_logits_fall_back_to_trls_chunked_head(tiny_model, rows, tmp_path, monkeypatch):
+    """Where the trained positions' logits would not fit comfortably, TRL's memory-saving head is used."""
+    import fcot_plugin.train as train_module
+
+    args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none")
+    trainer = make_trainer_class()(
+        model=str(tiny_model),
+        args=args,
+        train_dataset=rows,
+        processing_class=AutoTokenizer.from_pretrained(tiny_model),
+    )
+    labels = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))["labels"]
+    assert trainer._fcot_compact_loss(trainer.model, False, labels)
+    monkeypatch.setattr(train_module, "COMPACT_LOSS_MAX_LOGITS", 1)
+    assert not trainer._fcot_compact_loss(trainer.model, False, labels)

@@ -23,6 +23,6 @@ AutoTokenizer.from_pretrained(".gpu_model").save_pretrained("/tmp/smollm2-135m-r
 PY
 run() { python3 benchmarks/sft_throughput.py --student /tmp/smollm2-135m-random --steps 30 --warmup_steps 5 "$@"; }
 run --output "$out/sft_throughput_gpu"
-run --output "$out/sft_throughput_gpu_padded" --fcot_overrides '{"padding_free": false, "max_length": 1024}'
+run --output "$out/sft_throughput_gpu_padding_free" --fcot_overrides '{"padding_free": true, "max_length": null}'
 run --output "$out/sft_throughput_gpu_liger" --fcot_overrides '{"use_liger_kernel": true}'
 run --output "$out/sft_throughput_gpu_batch32" --batch_size 32
