@@ -76,13 +76,14 @@ def newest_results(results_dir: Path) -> tuple[dict[str, Any], Path] | None:
 
 def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
     """Accuracy of the student on its task's test split, and lm-eval's results."""
+    from fcot_plugin.adapters import lm_eval_model_args
     from fcot_plugin.precision import resolve_precision
 
     name = task_name(args.task, "student" if args.dataset_format == "fcot" else "vanilla")
     precision = resolve_precision(args.precision, args.device)
     results = run_lm_eval(
         "hf",
-        f"pretrained={args.model},dtype={precision.torch_dtype_name}",
+        lm_eval_model_args(args.model, precision.torch_dtype_name),  # a LoRA folder: pretrained=<base>,peft=<it>
         [name],
         limit=args.limit,
         batch_size=args.batch_size,

@@ -188,17 +188,27 @@ def model_card(
     dataset_format: str,
     hyperparameters: dict[str, Any],
     eval_results: list[EvalResult] | None = None,
+    architecture: str = "decoder-only",
+    lora: dict[str, Any] | None = None,
 ) -> ModelCard:
-    """A student's card: base model, training data and format, hyper-parameters and fcot results."""
+    """A student's card: architecture, base model, training data and format, hyper-parameters and fcot results.
+
+    ``architecture`` is e.g. ``T5ForConditionalGeneration (encoder-decoder)``; an encoder-decoder student was
+    trained with ``Seq2SeqTrainer``. ``lora`` (the LoRA settings) makes it an adapter card: peft library, usage
+    through ``pretrained=<base>,peft=<adapter>``.
+    """
+    encoder_decoder = "encoder-decoder" in architecture
+    trainer_tags = ["seq2seq"] if encoder_decoder else ["trl", "sft"]
     data = ModelCardData(
         model_name=model_name,
         base_model=base_model,
         datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None,
-        library_name="transformers",
-        pipeline_tag="text-generation",
-        tags=["fine-tune-cot", "chain-of-thought", "distillation", "trl", "sft", f"fcot-{task}"],
+        library_name="peft" if lora else "transformers",
+        pipeline_tag="text2text-generation" if encoder_decoder else "text-generation",
+        tags=["fine-tune-cot", "chain-of-thought", "distillation", *trainer_tags, *(["lora"] if lora else []),
+              f"fcot-{task}"],
         eval_results=eval_results or None,
-    )
+    )  # fmt: skip
     fcot = dataset_format == "fcot"
     return ModelCard.from_template(
         data,
@@ -211,6 +221,9 @@ def model_card(
         completion_format="` {rationale} --> {answer}`" if fcot else "` {answer}`",
         evaluation_section=evaluation_section(eval_results, model_name, task),
         hyperparameters=hyperparameters,
+        architecture=architecture,
+        encoder_decoder=encoder_decoder,
+        lora=lora,
         paper=PAPER,
         paper_url=PAPER_URL,
         citation=CITATION,

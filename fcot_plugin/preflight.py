@@ -32,6 +32,13 @@ def check_model_folder(path: str, what: str) -> None:
         return  # a Hub id: transformers resolves it (or names the network problem)
     if not folder.is_dir():
         raise FcotError(f"{what} {path!r} is a file; pass a model folder (with config.json) or a Hub model id")
+    if (folder / "adapter_config.json").is_file():  # a LoRA adapter: its weights, then the base it names
+        from fcot_plugin.adapters import adapter_base
+
+        if not any(folder.glob("adapter_model.*")):
+            raise FcotError(f"{what} {path!r} has adapter_config.json but no adapter_model.safetensors; save it too")
+        check_model_folder(adapter_base(folder), f"{what}'s base model (adapter_config.json)")
+        return
     if not (folder / "config.json").is_file():
         raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
     if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
@@ -39,11 +46,11 @@ def check_model_folder(path: str, what: str) -> None:
 
 
 def check_student(student: str) -> None:
-    """A loadable decoder-only causal LM, with an architecture transformers can build."""
-    from fcot_plugin.train import check_causal_lm
+    """A loadable decoder-only causal LM or encoder-decoder LM (T5), with an architecture transformers can build."""
+    from fcot_plugin.architectures import student_kind
 
     check_model_folder(student, "student")
-    check_causal_lm(student)
+    student_kind(student)  # causal (SFTTrainer) or seq2seq (Seq2SeqTrainer); anything else is one line
     folder = Path(student).expanduser()
     if folder.is_dir():
         config = json.loads((folder / "config.json").read_text())

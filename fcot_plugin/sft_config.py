@@ -22,6 +22,11 @@ class FcotScriptArguments(ScriptArguments):
 
     task: str | None = field(default=None, metadata={"help": "fcot task key, for the model card and evaluation"})
     dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
+    merge_adapter: bool = field(
+        default=False,
+        metadata={"help": "LoRA (use_peft) only: also save the base model with the adapter merged in, to "
+                  "<output_dir>/merged (the adapter stays in output_dir)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _check_task(self.task)

@@ -21,3 +21,11 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory) -> Path:
+    """A tiny random T5 (encoder-decoder) with the same offline tokenizer, saved as a normal folder."""
+    from tiny_models import build_tiny_t5
+
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))

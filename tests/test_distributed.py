@@ -74,3 +74,23 @@ def test_training_under_each_launch_config(config, processes, tiny_model, curate
     )  # fmt: skip
     assert check.returncode == 0 and int(check.stdout.split()[-1]) > 0, check.stderr[-2000:]
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("config", "processes"), [("zero2.yaml", 2), ("zero3.yaml", 2)])
+def test_t5_seq2seq_training_under_zero(config, processes, tiny_t5, curated, tmp_path):
+    """An encoder-decoder student goes through the same recipe and ZeRO configs (Seq2SeqTrainer inside)."""
+    out = tmp_path / "student"
+    result = launch(config, processes, tiny_t5, curated, out)
+    assert result.returncode == 0, result.stderr[-4000:]
+    state = json.loads((out / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < losses[0], losses
+    check = subprocess.run(
+        [sys.executable, "-c", "import sys; from transformers import AutoModelForSeq2SeqLM as M; "
+         "m = M.from_pretrained(sys.argv[1]); print(type(m).__name__, sum(p.numel() for p in m.parameters()))",
+         str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0 and check.stdout.split()[-2] == "T5ForConditionalGeneration", check.stderr[-2000:]
+    assert int(check.stdout.split()[-1]) > 0 and "encoder-decoder" in (out / "README.md").read_text()

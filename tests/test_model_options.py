@@ -1,4 +1,4 @@
-"""TRL ModelConfig options that fcot's SFT does not apply (PEFT/LoRA, 4/8-bit) are refused with one line."""
+"""TRL ModelConfig PEFT flags: LoRA options are applied, contradictions and impossible quantisation are one line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from fcot_plugin import model_options
 from fcot_plugin.errors import FcotError
 from fcot_plugin.model_options import check_model_options
 from fcot_plugin.train import main, make_parser
@@ -19,20 +20,48 @@ def parse(tmp_path, *extra: str):
 
 
 @pytest.mark.parametrize(
-    ("flags", "named"),
+    ("flags", "message"),
     [
-        (["--use_peft"], "use_peft=True"),
-        (["--load_in_4bit"], "load_in_4bit=True"),
-        (["--load_in_8bit", "--lora_r", "8"], "lora_r=8, load_in_8bit=True"),
-        (["--lora_target_modules", "q_proj", "v_proj"], "lora_target_modules=['q_proj', 'v_proj']"),
+        (["--lora_r", "8"], "lora_r=8: LoRA options with a full-weights config (use_peft is false) would be ignored"),
+        (["--lora_target_modules", "q_proj", "v_proj", "--use_dora"], "lora_target_modules=['q_proj', 'v_proj'], "
+         "use_dora=True: LoRA options with a full-weights config"),
+        (["--load_in_4bit"], "load_in_4bit: quantised weights cannot be fully fine-tuned; add use_peft: true"),
+        (["--use_peft", "--bnb_4bit_quant_type", "fp4"], "bnb_4bit_quant_type='fp4': 4-bit options without load_in_4"),
+        (["--merge_adapter", "true"], "merge_adapter merges a LoRA adapter and this config trains full weights"),
     ],
-)
-def test_ignored_model_options_are_refused_before_anything_loads(tmp_path, flags, named):
-    with pytest.raises(FcotError, match=rf"^{re.escape(named)}: fcot's SFT trains full weights .* remove th"):
+)  # fmt: skip
+def test_lora_flags_that_would_be_ignored_are_refused_before_anything_loads(tmp_path, flags, message):
+    with pytest.raises(FcotError, match=rf"^{re.escape(message)}"):
         main(*parse(tmp_path, *flags))  # refused before the (missing) dataset or model is touched
     assert not (tmp_path / "out").exists()
 
 
-def test_applied_options_pass(tmp_path):
+def test_qlora_without_cuda_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _, _, model_args = parse(tmp_path, "--use_peft", "--load_in_4bit")
+    with pytest.raises(
+        FcotError, match=r"^load_in_4bit needs bitsandbytes on a CUDA GPU and this machine has no CUDA"
+    ):
+        check_model_options(model_args)
+
+
+def test_qlora_without_bitsandbytes_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    find_spec = model_options.importlib.util.find_spec
+    monkeypatch.setattr(
+        model_options.importlib.util, "find_spec", lambda name: None if name == "bitsandbytes" else find_spec(name)
+    )
+    _, _, model_args = parse(tmp_path, "--use_peft", "--load_in_8bit")
+    with pytest.raises(FcotError, match=r"^load_in_8bit needs .* bitsandbytes is not installed \(pip install"):
+        check_model_options(model_args)
+
+
+def test_lora_and_applied_options_pass(tmp_path):
     _, _, model_args = parse(tmp_path, "--dtype", "bfloat16", "--attn_implementation", "sdpa", "--model_revision", "v")
+    check_model_options(model_args)
+    _, _, model_args = parse(tmp_path, "--use_peft", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj")
     check_model_options(model_args)

@@ -61,3 +61,28 @@ def build_tiny_llama(path: Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_tiny_t5(path: Path, seed: int = 0) -> Path:
+    """Save the same tokenizer and a randomly initialised 2+2-layer T5 (encoder-decoder) to ``path``."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tokenizer = build_tokenizer()
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=64,
+        d_kv=16,
+        d_ff=128,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,  # as T5 does
+    )
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,0 +1,114 @@
+"""Encoder-decoder (T5) students through the same recipe, lm-eval tasks and `fcot distill`, on a tiny random T5."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+from fcot_plugin.architectures import student_kind
+from fcot_plugin.curate import curate, save_dataset
+from fcot_plugin.errors import FcotError
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT / "recipes"))
+from sft import make_parser  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory) -> Path:
+    result = curate("coin_flip", "paper")
+    result.rows = result.rows[:16]
+    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
+
+
+def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--config", str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
+        "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
+        "--task", "coin_flip", "--learning_rate", "3e-3", "--per_device_train_batch_size", "4",
+        "--max_steps", "12", "--logging_steps", "3", "--save_strategy", "no", "--use_cpu", "true",
+        "--bf16", "false", "--report_to", "none", *extra,
+    ]  # fmt: skip
+
+
+def test_t5_is_a_seq2seq_student_and_lm_eval_detects_it(tiny_t5, tiny_model):
+    from lm_eval.models.huggingface import HFLM
+
+    assert student_kind(str(tiny_t5)) == "seq2seq" and student_kind(str(tiny_model)) == "causal"
+    assert HFLM(pretrained=str(tiny_t5), device="cpu").backend == "seq2seq"  # lm-eval 0.4.13 finds it by itself
+
+
+def test_seq2seq_student_on_the_causal_only_path_is_one_line(tiny_t5):
+    from fcot_plugin.train import check_causal_lm
+
+    with pytest.raises(FcotError, match=r"is an encoder-decoder model \(T5ForConditionalGeneration\) and this path"):
+        check_causal_lm(str(tiny_t5))
+
+
+def test_seq2seq_config_reuses_the_paper_hyperparameters(tmp_path):
+    from fcot_plugin.train_seq2seq import FcotSeq2SeqConfig
+
+    _, sft, _ = make_parser().parse_args_into_dataclasses(
+        ["--model_name_or_path", "x", "--output_dir", str(tmp_path), "--use_cpu", "true", "--bf16", "false"]
+    )
+    config = FcotSeq2SeqConfig.from_sft_config(sft)
+    assert (config.learning_rate, config.per_device_train_batch_size, config.num_train_epochs) == (3e-4, 8, 20.0)
+    assert config.optim == "adamw_torch" and config.output_dir == str(tmp_path) and config.use_cpu
+    assert (config.max_source_length, config.max_target_length) == (512, 512)  # the paper's 512 + 512
+    sft.packing = True
+    with pytest.raises(FcotError, match=r"^packing=True: SFTTrainer options that an encoder-decoder student"):
+        FcotSeq2SeqConfig.from_sft_config(sft)
+
+
+def test_seq2seq_labels_are_the_completion_and_eos_only(tiny_t5, curated, tmp_path):
+    import datasets
+
+    from fcot_plugin.train_seq2seq import FcotSeq2SeqConfig, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5)
+    rows = datasets.load_from_disk(str(curated))["train"].select(range(2))
+    args = FcotSeq2SeqConfig(output_dir=str(tmp_path), max_source_length=512, max_target_length=16)
+    encoded = tokenize(rows, tokenizer, args)
+    for row, features in zip(rows, encoded, strict=True):
+        assert tokenizer.decode(features["input_ids"]) == row["prompt"]  # the encoder sees the prompt only
+        assert features["labels"][-1] == tokenizer.eos_token_id and len(features["labels"]) == 16  # truncated
+        full = tokenizer(row["completion"], add_special_tokens=False)["input_ids"]
+        assert features["labels"][:-1] == full[:15]  # the decoder learns the completion, from its start
+
+
+@pytest.mark.slow
+def test_t5_trains_through_the_recipe_with_a_card_naming_the_architecture(tiny_t5, curated, tmp_path):
+    out = tmp_path / "student"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / "sft.py"), *recipe_args(tiny_t5, curated, out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [e["loss"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0], losses
+    model = AutoModelForSeq2SeqLM.from_pretrained(out)
+    assert model.generation_config.eos_token_id == AutoTokenizer.from_pretrained(out).eos_token_id
+    card = (out / "README.md").read_text()
+    assert "Architecture: T5ForConditionalGeneration (encoder-decoder)." in card
+    assert "transformers `Seq2SeqTrainer`" in card and f"base_model: {tiny_t5}" in card
+    assert "`max_source_length` | `512`" in card and "`learning_rate` | `0.003`" in card
+
+
+@pytest.mark.slow
+def test_t5_fcot_distill_end_to_end_offline(tiny_t5, tmp_path):
+    from fcot_plugin.cli import main as fcot
+
+    run = tmp_path / "run"
+    fcot(["distill", "--task", "coin_flip", "--student", str(tiny_t5), "--run_dir", str(run), "--train_limit", "8",
+          "--eval_limit", "2", "--max_gen_toks", "8", "--batch_size", "4", "--precision", "fp32"])  # fmt: skip
+    names = [row["name"] for row in json.loads((run / "report.json").read_text())["rows"]]
+    assert {"student, Fine-tune-CoT (ours)", "student before training, zero-shot-CoT"} <= set(names)  # baselines too
+    assert "Architecture: T5ForConditionalGeneration (encoder-decoder)." in (run / "student" / "README.md").read_text()
+    results = next((run / "eval" / "student").rglob("results_*.json"))
+    assert json.loads(results.read_text())["n-samples"]["fcot_coin_flip"]["effective"] == 2
