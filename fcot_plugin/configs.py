@@ -83,8 +83,9 @@ class DistillArguments:
     )  # fmt: skip
     student: str = field(
         default="smollm2-135m",
-        metadata={"help": "Hub id or local folder of a causal LM; 'smollm2-135m' = the embedded offline default"},
-    )
+        metadata={"help": "Hub id or local folder of a causal LM or an encoder-decoder LM (T5, Flan-T5); "
+                  "'smollm2-135m' = the embedded offline default"},
+    )  # fmt: skip
     run_dir: str | None = field(default=None, metadata={"help": "run folder (default: runs/<task>)"})
     diverse: int = field(default=1, metadata={"help": "D: teacher rationales per question (diverse reasoning)"})
     teacher_temperature: float | None = field(
@@ -96,6 +97,11 @@ class DistillArguments:
     epochs: float = field(default=1.0, metadata={"help": "student epochs (the paper trained 20)"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate (paper: 3e-4)"})
     batch_size: int = field(default=8, metadata={"help": "per-device batch size (paper: 8)"})
+    lora: bool = field(
+        default=False,
+        metadata={"help": "train a LoRA adapter (TRL's use_peft: r=16, alpha=32, peft's default target modules) "
+                  "instead of full weights; it is evaluated with lm-eval's peft= and pushed with its base named"},
+    )  # fmt: skip
     precision: str = field(
         default="auto",
         metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32: training "

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from fcot_plugin.adapters import lm_eval_model_args
 from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset
 from fcot_plugin.errors import FcotError
@@ -208,6 +209,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "output_dir": str(run.folder.student_dir),
         "report_to": "none",
         "push_to_hub": False,
+        **({"use_peft": True} if args.lora else {}),  # TRL's LoRA defaults; the student folder holds the adapter
     }
 
 
@@ -273,7 +275,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
             results, _ = finished
         else:
             dtype = "bfloat16" if args.precision == "bf16" else "float32"
-            model_args = f"pretrained={path},dtype={dtype}" + (",base=hf" if model == "zscot" else "")
+            model_args = lm_eval_model_args(path, dtype) + (",base=hf" if model == "zscot" else "")  # LoRA: peft=
             gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name == "student" else None
             results = run_lm_eval(
                 model,

@@ -62,8 +62,8 @@ STAGE_INPUTS = {
 STAGE_SETTINGS = {
     "teacher": ("task", "teacher", "diverse", "teacher_temperature", "train_limit"),
     "curate": ("task", "train_limit"),
-    "train": ("student", "epochs", "learning_rate", "batch_size", "bf16", "precision", "seed"),
-    "evaluate": ("student", "eval_limit", "max_gen_toks", "baselines", "bf16", "precision"),
+    "train": ("student", "epochs", "learning_rate", "batch_size", "bf16", "precision", "seed", "lora"),
+    "evaluate": ("student", "eval_limit", "max_gen_toks", "baselines", "bf16", "precision", "lora"),
     "report": ("task", "teacher", "student", "diverse", "teacher_temperature", "eval_limit"),
     "push": ("push_to_hub",),
 }

@@ -92,3 +92,17 @@ def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated,
         assert card.data.base_model == str(tiny_model) and card.data.library_name == "peft"
         assert f"pretrained={tiny_model},peft=user/tiny-lora-coin-flip" in card.text
         assert not session.hub.errors
+
+
+def test_lora_fcot_distill_trains_and_evaluates_an_adapter(tiny_model, tmp_path):
+    from fcot_plugin.cli import main as fcot
+
+    run = tmp_path / "run"
+    fcot(["distill", "--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run), "--lora", "true",
+          "--train_limit", "8", "--eval_limit", "2", "--max_gen_toks", "4", "--batch_size", "4", "--precision", "fp32",
+          "--baselines", "false"])  # fmt: skip
+    student = run / "student"
+    assert (student / "adapter_model.safetensors").is_file() and not (student / "model.safetensors").exists()
+    assert "use_peft: true" in (run / "train.yaml").read_text()
+    results = json.loads(next((run / "eval" / "student").rglob("results_*.json")).read_text())
+    assert results["config"]["model_args"] == f"pretrained={tiny_model},peft={student},dtype=float32"
