@@ -16,10 +16,24 @@ ADAPTER_CONFIG = "adapter_config.json"
 MERGED_DIR = "merged"  # <output_dir>/merged: the base model with the adapter merged in (merge_adapter: true)
 
 
+def _adapter_config(model: str | Path) -> Path | None:
+    """``adapter_config.json`` of a local folder or Hub repo; ``None`` for a full model (or an unreachable Hub)."""
+    local = Path(model).expanduser()
+    if local.exists():
+        return local / ADAPTER_CONFIG if (local / ADAPTER_CONFIG).is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(str(model), ADAPTER_CONFIG))
+    except (EntryNotFoundError, LocalEntryNotFoundError, HFValidationError, OSError):
+        return None  # not an adapter, or offline: lm-eval then loads `model` itself and names any problem
+
+
 def adapter_base(model: str | Path) -> str | None:
-    """The base model an adapter folder was trained from, or ``None`` when ``model`` is not a local adapter."""
-    config_file = Path(model).expanduser() / ADAPTER_CONFIG
-    if not config_file.is_file():
+    """The base model an adapter (local folder or Hub repo) was trained from; ``None`` for a full model."""
+    config_file = _adapter_config(model)
+    if config_file is None:
         return None
     base = json.loads(config_file.read_text()).get("base_model_name_or_path")
     if not base:

@@ -91,6 +91,10 @@ def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated,
         card = ModelCard.load("user/tiny-lora-coin-flip")
         assert card.data.base_model == str(tiny_model) and card.data.library_name == "peft"
         assert f"pretrained={tiny_model},peft=user/tiny-lora-coin-flip" in card.text
+        # fcot evaluate finds the base of a Hub adapter and writes the result into the Hub card
+        evaluate_main(EvaluateArguments(model="user/tiny-lora-coin-flip", task="coin_flip", limit=2, max_gen_toks=4,
+                                        push_to_hub=True))  # fmt: skip
+        assert ModelCard.load("user/tiny-lora-coin-flip").data.eval_results[0].metric_name.startswith("fcot_coin")
         assert not session.hub.errors
 
 
