@@ -34,6 +34,7 @@ import lm_eval.models  # noqa: F401  registers the built-in models before ours (
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM, CacheHook
 from lm_eval.api.registry import get_model, register_model
+from lm_eval.models.api_models import TemplateAPI
 from sqlitedict import SqliteDict
 
 from fcot_plugin.accounting import TeacherAccounting
@@ -157,13 +158,16 @@ class ZeroShotCoT(LM):
         self.reasoning = _flag(reasoning)
         self.base_name = base
         self.base_args = base_args
-        self.base_url = base_args.get("base_url")
-        if self.base_url:  # a served teacher: fail now, in one line, if it is not there
+        if base_args.get("base_url"):  # a served teacher: fail now, in one line, if it is not there
             timeout = min(float(base_args.get("timeout", 300)), 30.0)
-            check_server(str(self.base_url), base_args.get("model") or base_args.get("pretrained"), timeout=timeout)
+            model = base_args.get("model") or base_args.get("pretrained")
+            check_server(str(base_args["base_url"]), model, timeout=timeout)
         # a cache of another teacher fails here, before a model is loaded
         self.cache = ResponseCache(cache, self.fingerprint()) if cache else None
         self.base = get_model(base).create_from_arg_obj(base_args)
+        # an HTTP API teacher (local-completions, openai-completions, ...): server usage, seeds, server errors
+        self.api = isinstance(self.base, TemplateAPI)
+        self.base_url = getattr(self.base, "base_url", None) if self.api else None
         self.accounting = TeacherAccounting(
             teacher=self.teacher_name,
             price_per_million_prompt=None if price_per_million_prompt is None else float(price_per_million_prompt),
@@ -226,7 +230,7 @@ class ZeroShotCoT(LM):
     def _watch_http_responses(self) -> None:
         """Count a served teacher's HTTP responses and their ``usage``; rejoin split-out reasoning."""
         parse = getattr(self.base, "parse_generations", None)
-        if parse is None or not self.base_url:
+        if parse is None or not self.api:
             return
 
         def watched(outputs: Any, **kwargs: Any) -> list[str]:
@@ -258,7 +262,7 @@ class ZeroShotCoT(LM):
     def _stage1_kwargs(self, gen_kwargs: dict[str, Any], sample: int) -> dict[str, Any]:
         """A served teacher gets one seed per sample: lm-eval sends the same seed with every repeat."""
         kwargs = dict(gen_kwargs)
-        if self.base_url and kwargs.get("do_sample") and "seed" not in kwargs:
+        if self.api and kwargs.get("do_sample") and "seed" not in kwargs:
             kwargs["seed"] = int(getattr(self.base, "_seed", 1234)) + sample
         return kwargs
 
@@ -335,7 +339,7 @@ class ZeroShotCoT(LM):
             if self.cache is not None:
                 _, context, _, _ = items[index]
                 prompt_tokens = completion_tokens = None
-                if not self.base_url:
+                if not self.api:
                     prompt_tokens = self._count_tokens(_prompt_text(context))
                     completion_tokens = self._count_tokens(text)
                 self.cache.put(keys[index], stage, text, prompt_tokens, completion_tokens)
@@ -396,7 +400,7 @@ class ZeroShotCoT(LM):
         try:
             return self.base.generate_until(instances, disable_tqdm=disable_tqdm)
         except Exception as error:
-            if not (self.base_url and is_server_error(error)):
+            if not (self.api and is_server_error(error)):
                 raise
             if self.cache is not None:
                 kept = f"run the same command again (the {len(self.cache)} responses in {self.cache.path} are kept)"

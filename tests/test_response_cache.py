@@ -75,3 +75,25 @@ def test_entry_keys_hold_everything_that_changes_the_text():
         entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 1),
     ]
     assert len({base, *changed}) == 5
+
+
+def test_responses_are_stored_as_the_base_model_reports_them_not_when_it_returns(tiny_model, tmp_path):
+    """A kill mid-call keeps what finished: every entry is committed while the base model is still generating."""
+    lm = teacher(tiny_model, tmp_path / "cache.sqlite", batch_size=2)
+    inside, stored_inside = [False], []
+    generate, put = lm.base.generate_until, lm.cache.put
+
+    def generating(*args, **kwargs):
+        inside[0] = True
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def storing(*args):
+        stored_inside.append(inside[0])
+        put(*args)
+
+    lm.base.generate_until, lm.cache.put = generating, storing
+    lm.generate_until(sampled_requests(2))
+    assert stored_inside == [True] * 8  # 4 rationales then 4 answers, each stored before its batch call returned

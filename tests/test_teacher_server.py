@@ -64,6 +64,7 @@ def cache_rows(path: Path) -> dict[str, tuple[int, str]]:
             return {}
 
 
+@pytest.mark.slow
 def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_tokens(server, served_model, tmp_path):
     common = ["--model", "zscot", "--tasks", "fcot_coin_flip_teacher", "--limit", "2", "--gen_kwargs",
               "max_gen_toks=8", "--use_cache", str(tmp_path / "cache" / "teacher"), "--log_samples"]  # fmt: skip
@@ -96,6 +97,7 @@ def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_toke
     assert accounting["cost_usd"] == pytest.approx(tokens * 2.0 / 1e6)
 
 
+@pytest.mark.slow
 def test_serve_sampled_teacher_killed_mid_run_restarts_where_it_stopped(server, served_model, tmp_path):
     cache = tmp_path / "cache" / "teacher_rank0.fcot.sqlite"
     command = [*FCOT_EVAL, "--model", "zscot", "--model_args", model_args(server, served_model),
