@@ -95,6 +95,13 @@ class DistillArguments:
         default=None, metadata={"help": "teacher rationale budget (task default 128; reasoning models need more)"}
     )
     epochs: float = field(default=1.0, metadata={"help": "student epochs (the paper trained 20)"})
+    validation_size: float | None = field(
+        default=None,
+        metadata={"help": "train questions held out of training to choose the epoch on: a fraction (0-1, at most "
+                  "200 questions) or a count; 0 trains on all and keeps the last epoch. Default: 0.1 when "
+                  "--epochs > 1, else 0"},
+    )  # fmt: skip
+    validation_seed: int = field(default=0, metadata={"help": "seed of the held-out validation sample"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate (paper: 3e-4)"})
     batch_size: int = field(default=8, metadata={"help": "per-device batch size (paper: 8)"})
     lora: bool = field(
@@ -134,6 +141,14 @@ class DistillArguments:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
         if self.launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
+        if self.validation_size is None:  # resolved here, so config.json and the fingerprints hold the number
+            self.validation_size = 0.1 if self.epochs > 1 else 0.0
+        self.validation_size = float(self.validation_size)
+        if self.validation_size < 0 or (self.validation_size > 1 and not float(self.validation_size).is_integer()):
+            raise ValueError(
+                f"validation_size must be a fraction below 1 or a whole number of questions, got "
+                f"{self.validation_size}; 0 disables epoch selection"
+            )
         if self.run_dir is None:
             self.run_dir = f"runs/{self.task}"
         if self.device is None:

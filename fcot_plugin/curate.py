@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class CurationStats:
     duplicates: int = 0
     rows: int = 0
     questions_covered: int = 0
+    held_out: int = 0  # train questions kept out of training for epoch selection (fcot distill --epochs N)
 
     @property
     def filter_rate(self) -> float:
@@ -228,21 +229,10 @@ class CurationResult:
     teacher: TeacherInfo
 
 
-def curate(
-    task: str,
-    samples: str,
-    format: str = "fcot",
-    deduplicate: bool = True,
-    all_completions: bool = False,
-    question_limit: int | None = None,
-) -> CurationResult:
-    """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
-
-    ``question_limit`` keeps the first N questions only (quick runs and tests).
-    """
-    get_task(task)
-    if format not in FORMATS:
-        raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+def teacher_responses(
+    task: str, samples: str, all_completions: bool = False, question_limit: int | None = None
+) -> tuple[list[TeacherResponse], TeacherInfo]:
+    """Every teacher response of the first ``question_limit`` train questions (all without a limit)."""
     if samples == PAPER_SOURCE:
         responses = list(paper_responses(task, all_completions=all_completions))
         teacher = TeacherInfo(name=f"{PAPER_TEACHER} (paper release)", samples_per_question=1, temperature=0.0)
@@ -251,12 +241,36 @@ def curate(
         responses = list(samples_responses(files, task))
         teacher = teacher_info_from_results(files)
     if question_limit is not None:
-        first = list(dict.fromkeys(item.sample_index for item in responses))[:question_limit]
-        responses = [item for item in responses if item.sample_index in set(first)]
+        first = set(list(dict.fromkeys(item.sample_index for item in responses))[:question_limit])
+        responses = [item for item in responses if item.sample_index in first]
+    return responses, teacher
+
+
+def curate(
+    task: str,
+    samples: str,
+    format: str = "fcot",
+    deduplicate: bool = True,
+    all_completions: bool = False,
+    question_limit: int | None = None,
+    held_out: Collection[int] = (),
+) -> CurationResult:
+    """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
+
+    ``question_limit`` keeps the first N questions only (quick runs and tests); the questions in ``held_out``
+    (sample indices: a validation slice) are dropped before anything else, so no row of them is trained on.
+    """
+    get_task(task)
+    if format not in FORMATS:
+        raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+    responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
+    held_out = set(held_out)
+    responses = [item for item in responses if item.sample_index not in held_out]
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:
         rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate)
+    stats.held_out = len(held_out)
     if not rows:
         raise CurationError(
             f"{task}: none of {stats.rationales} teacher rationales for {stats.questions} questions had a correct "

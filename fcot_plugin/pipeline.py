@@ -23,9 +23,10 @@ from typing import Any
 
 import yaml
 
+from fcot_plugin import validation
 from fcot_plugin.adapters import lm_eval_model_args
 from fcot_plugin.configs import DistillArguments
-from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset
+from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset, teacher_responses
 from fcot_plugin.errors import FcotError
 from fcot_plugin.evaluate import accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.precision import detect_hardware
@@ -179,9 +180,22 @@ def run_teacher(run: Run) -> dict[str, Any]:
 
 
 def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
+    """Curate the train questions; with epoch selection, a seeded validation slice of them is held out first."""
     args = run.args
-    result = curate(args.task, teacher["source"], question_limit=args.train_limit)
+    held_out: list[dict[str, Any]] = []
+    if args.validation_size:
+        responses, _ = teacher_responses(args.task, teacher["source"], question_limit=args.train_limit)
+        questions = {item.sample_index: item for item in responses}
+        ids = validation.carve(questions, args.validation_size, args.validation_seed)
+        held_out = [{"sample_index": i, "question": questions[i].question, "answer": questions[i].answer} for i in ids]
+        logger.info("validation: %d of %d train questions held out (seed %d), never trained on",
+                    len(ids), len(questions), args.validation_seed)  # fmt: skip
+    result = curate(args.task, teacher["source"], question_limit=args.train_limit,
+                    held_out=[row["sample_index"] for row in held_out])  # fmt: skip
     save_dataset(result, run.folder.data_dir, overwrite=True)
+    if held_out:
+        pool = result.stats.questions + len(held_out)
+        validation.write_validation(run.folder.data_dir, held_out, args.validation_size, args.validation_seed, pool)
     return curation_summary(result)
 
 
@@ -204,7 +218,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "use_cpu": args.device == "cpu",
         "logging_steps": 5,
         "save_strategy": "epoch",
-        "save_total_limit": 1,
+        "save_total_limit": None if args.validation_size else 1,  # epoch selection scores every epoch
         "seed": args.seed,
         "output_dir": str(run.folder.student_dir),
         "report_to": "none",
@@ -253,8 +267,56 @@ def run_training(run: Run, student: str) -> dict[str, Any]:
         train_main(*make_parser().parse_yaml_file(str(config_file), allow_extra_keys=False))
     state = json.loads((run.folder.student_dir / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
-    return {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
-            "last_loss": losses[-1] if losses else None}  # fmt: skip
+    results = {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None}  # fmt: skip
+    if args.validation_size:
+        results["selection"] = select_epoch(run)
+    return results
+
+
+def select_epoch(run: Run) -> dict[str, Any]:
+    """Score each epoch's checkpoint on the validation slice and install the best (ties: earliest) as student/.
+
+    Each epoch's lm-eval output is kept under validation/epoch-<k>/, so an interrupted selection resumes; the
+    checkpoints of epochs neither chosen nor last are deleted at the end (each holds optimizer state).
+    """
+    args, folder = run.args, run.folder
+    task = task_name(args.task, "student")  # the student's own prompt, generation and answer rules
+    checkpoints = dict(validation.epoch_checkpoints(folder.student_dir))
+    scored = {int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*")
+              if newest_results(path)}  # fmt: skip
+    epochs = sorted(set(checkpoints) | scored)
+    dtype = "bfloat16" if args.precision == "bf16" else "float32"
+    curve = []
+    for epoch in epochs:
+        started = time.monotonic()
+        finished = newest_results(folder.validation_dir(epoch))
+        if finished:
+            results, _ = finished
+        else:
+            results = run_lm_eval(
+                "hf",
+                lm_eval_model_args(checkpoints[epoch], dtype),
+                [task],
+                batch_size=args.eval_batch_size,
+                gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
+                output_path=folder.validation_dir(epoch),
+                metadata={"fcot_data": str(folder.data_dir / validation.ROWS_FILE)},
+                device=args.device,
+            )
+        curve.append({"epoch": epoch, "accuracy": accuracy(results, task), "n": question_count(results, task)})
+        logger.info("validation: epoch %d/%d accuracy %.4f on %d held-out questions (%.0f s)", epoch, epochs[-1],
+                    curve[-1]["accuracy"], curve[-1]["n"], time.monotonic() - started)  # fmt: skip
+    chosen, last = validation.choose(curve)["epoch"], epochs[-1]
+    if chosen != last:
+        validation.install(checkpoints[chosen], folder.student_dir)
+    card = folder.student_dir / "README.md"
+    if card.is_file():
+        card.write_text(card.read_text().rstrip("\n") + "\n\n" + validation.selection_markdown(curve, chosen, last))
+    validation.prune(list(checkpoints.items()), keep={chosen, last})
+    logger.info("validation: epoch %d chosen (last epoch %d); student/ holds its weights", chosen, last)
+    return {"curve": curve, "chosen_epoch": chosen, "last_epoch": last,
+            "last_checkpoint": str(checkpoints[last].relative_to(folder.path))}  # fmt: skip
 
 
 def run_evaluations(run: Run, student: str) -> dict[str, Any]:
@@ -267,6 +329,9 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     }
     if not args.baselines:
         evaluations = {"student": evaluations["student"]}
+    selection = (run.done("train") or {}).get("selection")
+    if selection and selection["chosen_epoch"] != selection["last_epoch"]:  # student/ holds the chosen epoch
+        evaluations["student_last"] = ("hf", run.dir / selection["last_checkpoint"], evaluations["student"][2])
     scores = {}
     for name, (model, path, task) in evaluations.items():
         out = run.folder.eval_dir(name)
@@ -276,7 +341,8 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         else:
             dtype = "bfloat16" if args.precision == "bf16" else "float32"
             model_args = lm_eval_model_args(path, dtype) + (",base=hf" if model == "zscot" else "")  # LoRA: peft=
-            gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name == "student" else None
+            student_row = name in ("student", "student_last")
+            gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and student_row else None
             results = run_lm_eval(
                 model,
                 model_args,
@@ -293,6 +359,8 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
             "n": question_count(results, task),
         }
         logger.info("%s: %s accuracy %.4f", name, task, scores[name]["accuracy"])
+    if selection and "student_last" not in scores:  # the last epoch was chosen: one evaluation, two labels
+        scores["student_last"] = {**scores["student"], "same_as": "student"}
     return scores
 
 

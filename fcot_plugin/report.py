@@ -43,31 +43,59 @@ def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:
     return accuracy(results, task), question_count(results, task), path
 
 
+def row_label(name: str, selection: dict[str, Any] | None) -> str:
+    """The report's name of an evaluation; with epoch selection the student rows say which epoch they are."""
+    if selection and name == "student":
+        return f"{ROW_LABELS['student']}, validation-chosen epoch ({selection['chosen_epoch']})"
+    if selection and name == "student_last":
+        return f"{ROW_LABELS['student']}, last epoch ({selection['last_epoch']})"
+    return ROW_LABELS.get(name, name)
+
+
 def collect(run_dir: Path) -> dict[str, Any]:
     """Everything the report shows, as plain data (also written to ``report.json``)."""
     folder = RunFolder(run_dir)
     config = folder.config()
     stages = folder.all_results()
     task = config["task"]
+    selection = stages.get("train", {}).get("selection")
     rows = []
     for name, record in stages.get("evaluate", {}).items():
         if name == "seconds":
             continue
-        value, n, source = lm_eval_accuracy(folder.eval_dir(name), record["task"])
-        rows.append({"name": ROW_LABELS.get(name, name), "accuracy": value, "n": n, "split": "test",
+        value, n, source = lm_eval_accuracy(folder.eval_dir(record.get("same_as", name)), record["task"])
+        rows.append({"key": name, "name": row_label(name, selection), "accuracy": value, "n": n, "split": "test",
                      "source": str(source.relative_to(run_dir))})  # fmt: skip
     if config["teacher"] == PAPER_SOURCE:
         teacher = paper_teacher_test_accuracy(task)
         if teacher is not None:
-            rows.append({"name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)", "accuracy": teacher,
-                         "n": None, "split": "test", "source": "fcot_plugin/data/teacher_rationales"})  # fmt: skip
+            rows.append({"key": "teacher", "name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)",
+                         "accuracy": teacher, "n": None, "split": "test",
+                         "source": "fcot_plugin/data/teacher_rationales"})  # fmt: skip
     elif "train_accuracy" in stages.get("teacher", {}):
         teacher = stages["teacher"]["train_accuracy"]
-        rows.append({"name": f"teacher: {config['teacher']} zero-shot-CoT", "accuracy": teacher,
+        rows.append({"key": "teacher", "name": f"teacher: {config['teacher']} zero-shot-CoT", "accuracy": teacher,
                      "n": None, "split": "train", "source": "teacher/"})  # fmt: skip
     per_question = curated_per_question(folder.data_dir, stages.get("curate", {}).get("stats", {}).get("questions"))
     return {"config": config, "stages": stages, "rows": rows, "paper": paper_rows(task),
-            "curated_per_question": per_question}  # fmt: skip
+            "curated_per_question": per_question, "epochs": epoch_curve(folder, selection)}  # fmt: skip
+
+
+def epoch_curve(folder: RunFolder, selection: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validation accuracy per epoch, each read from its lm-eval results file, and the chosen and last epochs."""
+    if not selection:
+        return None
+    curve = []
+    for entry in selection["curve"]:
+        found = newest_results(folder.validation_dir(entry["epoch"]))
+        if found is None:
+            raise FileNotFoundError(f"no lm-eval results under {folder.validation_dir(entry['epoch'])}")
+        results, path = found
+        (task,) = results["results"]
+        curve.append({"epoch": entry["epoch"], "accuracy": accuracy(results, task), "n": question_count(results, task),
+                      "source": str(path.relative_to(folder.path))})  # fmt: skip
+    return {"curve": curve, "chosen_epoch": selection["chosen_epoch"], "last_epoch": selection["last_epoch"],
+            "validation_seed": folder.config().get("validation_seed")}  # fmt: skip
 
 
 def curated_per_question(data: Path, questions: int | None) -> dict[int, int] | None:
@@ -134,6 +162,25 @@ def render(data: dict[str, Any]) -> str:
     )
     accounting = stages.get("teacher", {}).get("accounting")
     teacher_run = f"## Teacher run\n\n{accounting_markdown(accounting)}\n\n" if accounting else ""
+    epochs = data.get("epochs")
+    if epochs:
+        scoring = (
+            f"once per epoch on {epochs['curve'][0]['n']} train questions held out of training (validation, seed "
+            f"{epochs['validation_seed']}); the epoch best on validation (ties: the earliest) is the student, and "
+            f"the test split is scored only for it and for the last epoch: no checkpoint is picked on the test set"
+        )
+        curve = "\n".join(
+            f"| {entry['epoch']}{' (chosen)' * (entry['epoch'] == epochs['chosen_epoch'])} | "
+            f"{_percent(entry['accuracy'])} | {entry['n']} | `{entry['source']}` |"
+            for entry in epochs["curve"]
+        )
+        epoch_section = (
+            f"## Validation accuracy per epoch (%)\n\n| epoch | validation accuracy | questions | lm-eval results |\n"
+            f"|---|---:|---:|---|\n{curve}\n\n![validation accuracy per epoch](epochs.png)\n\n"
+        )
+    else:
+        scoring = "once, after\nthe last epoch: no checkpoint is picked on the test set"
+        epoch_section = ""
     return f"""# Fine-tune-CoT run: {spec.title}
 
 Teacher `{config["teacher"]}`, student `{config["student"]}`, D={config["diverse"]},
@@ -146,9 +193,9 @@ batch {config["batch_size"]}, precision {config["precision"]} on {_hardware(conf
 |---|---|---:|---:|---|
 {ours}
 
-Students are scored greedily with lm-eval (`fcot_{config["task"]}*` tasks, no chat template), once, after
-the last epoch: no checkpoint is picked on the test set. The paper's open-source numbers below are the best
-of 20 epochs on the test set, so they are optimistic next to ours.
+Students are scored greedily with lm-eval (`fcot_{config["task"]}*` tasks, no chat template), {scoring}.
+The paper's open-source numbers below are the best of 20 epochs on the test set, so they are optimistic next
+to ours.
 
 ## The paper's numbers for {spec.title} (%)
 
@@ -156,7 +203,7 @@ of 20 epochs on the test set, so they are optimistic next to ours.
 |---|---|---:|---|
 {paper or "| – | – | – | – |"}
 
-{teacher_run}## Data and training
+{epoch_section}{teacher_run}## Data and training
 
 - curated rows: {curation.get("rows", "–")} from {curation.get("rationales", "–")} teacher rationales on
   {curation.get("questions", "–")} train questions ({curation.get("correct", "–")} correct)
@@ -190,10 +237,40 @@ def plot(data: dict[str, Any], path: Path) -> None:
     write_bytes_atomic(path, image.getvalue())
 
 
+def plot_epochs(data: dict[str, Any], path: Path) -> None:
+    """Validation accuracy per epoch, the chosen epoch marked: the evidence behind the student's epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = data["epochs"]
+    x = [entry["epoch"] for entry in epochs["curve"]]
+    y = [100 * entry["accuracy"] for entry in epochs["curve"]]
+    chosen = epochs["chosen_epoch"]
+    figure, axis = plt.subplots(figsize=(8, 4))
+    axis.plot(x, y, marker="o", color="#2a6f97", label="validation accuracy")
+    axis.scatter([chosen], [y[x.index(chosen)]], s=160, facecolors="none", edgecolors="#d62828", linewidths=2,
+                 label=f"chosen: epoch {chosen}", zorder=3)  # fmt: skip
+    axis.set_xticks(x)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(f"accuracy (%) on {epochs['curve'][0]['n']} held-out train questions")
+    axis.set_ylim(0, 105)
+    axis.legend(loc="lower right")
+    axis.set_title(f"Epoch selection: {get_task(data['config']['task']).title}")
+    figure.tight_layout()
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=120)
+    plt.close(figure)
+    write_bytes_atomic(path, image.getvalue())
+
+
 def write_report(run_dir: str | Path) -> dict[str, Any]:
     folder = RunFolder(run_dir)
     data = collect(folder.path)
     write_text_atomic(folder.report_md, render(data))
-    write_json_atomic(folder.report_json, {k: data[k] for k in ("rows", "paper")})
+    write_json_atomic(folder.report_json, {k: data[k] for k in ("rows", "paper", "epochs")})
     plot(data, folder.plot)
+    if data["epochs"]:
+        plot_epochs(data, folder.epochs_plot)
     return {"report": str(folder.report_md), "rows": data["rows"]}

@@ -7,9 +7,11 @@ the layout lives here only::
     teacher/                lm-eval output of the teacher (absent for the paper's rationales)
     data/                   curated dataset + card
     train.yaml              the recipe config the student was trained with (usable with recipes/sft.py)
-    student/                the trained student (Hugging Face folder + card with results)
+    student/                the trained student (Hugging Face folder + card with results); with epoch selection
+                            the validation-chosen epoch, and student/checkpoint-N/ the chosen and the last epoch
+    validation/epoch-<k>/   lm-eval results of epoch k on the held-out validation slice (data/validation.json)
     eval/<name>/            lm-eval results and samples: student, zeroshot, zscot
-    report.md, report.json, accuracy.png
+    report.md, report.json, accuracy.png, epochs.png (validation accuracy per epoch)
     stages/<stage>.json     written when a stage finishes: its results, and under "fcot_stage" its fingerprint
     stages/<stage>.started.json   written when a stage starts: an interrupted stage resumes only under it
     .previous/<time>/       outputs that a --restart or a changed setting replaced (moved here, never reused)
@@ -43,9 +45,9 @@ STAGES = ("teacher", "curate", "train", "evaluate", "report", "push")
 STAGE_OUTPUTS = {
     "teacher": ("teacher",),
     "curate": ("data",),
-    "train": ("train.yaml", "student"),
+    "train": ("train.yaml", "student", "validation"),
     "evaluate": ("eval",),
-    "report": ("report.md", "report.json", "accuracy.png"),
+    "report": ("report.md", "report.json", "accuracy.png", "epochs.png"),
     "push": (),
 }
 # The stages whose outputs each stage reads.
@@ -61,12 +63,14 @@ STAGE_INPUTS = {
 # accelerate_config, num_processes, device, batch sizes of lm-eval) change how a stage runs, not what it means.
 STAGE_SETTINGS = {
     "teacher": ("task", "teacher", "diverse", "teacher_temperature", "train_limit"),
-    "curate": ("task", "train_limit"),
+    "curate": ("task", "train_limit", "validation_size", "validation_seed"),
     "train": ("student", "epochs", "learning_rate", "batch_size", "bf16", "precision", "seed", "lora"),
     "evaluate": ("student", "eval_limit", "max_gen_toks", "baselines", "bf16", "precision", "lora"),
     "report": ("task", "teacher", "student", "diverse", "teacher_temperature", "eval_limit"),
     "push": ("push_to_hub",),
 }
+# Read by training only when it chooses the epoch on validation (validation_size > 0): the validation scoring.
+SELECTION_SETTINGS = ("max_gen_toks",)
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
 # Files larger than this are fingerprinted by size and modification time instead of content.
 _HASH_LIMIT = 16 * 2**20
@@ -108,6 +112,9 @@ class RunFolder:
     def eval_dir(self, name: str) -> Path:
         return self.path / "eval" / name
 
+    def validation_dir(self, epoch: int) -> Path:
+        return self.path / "validation" / f"epoch-{epoch}"
+
     @property
     def report_md(self) -> Path:
         return self.path / "report.md"
@@ -119,6 +126,10 @@ class RunFolder:
     @property
     def plot(self) -> Path:
         return self.path / "accuracy.png"
+
+    @property
+    def epochs_plot(self) -> Path:
+        return self.path / "epochs.png"
 
     @property
     def lock_file(self) -> Path:
@@ -221,7 +232,10 @@ def outputs_digest(run: RunFolder, stage: str) -> str:
 
 def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The (redacted) settings ``stage`` depends on: a new token alone does not re-run a teacher."""
-    return redact({key: settings[key] for key in STAGE_SETTINGS[stage] if key in settings})
+    keys = STAGE_SETTINGS[stage]
+    if stage == "train" and settings.get("validation_size"):
+        keys = (*keys, *SELECTION_SETTINGS)
+    return redact({key: settings[key] for key in keys if key in settings})
 
 
 def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any]) -> str:
