@@ -37,14 +37,13 @@ def fcot_task_names() -> list[str]:
 
 
 def print_task_list() -> None:
-    from fcot_plugin.task_dir import VARIANTS, group_name, task_name
-    from fcot_plugin.tasks import TASKS
+    from fcot_plugin.task_dir import VARIANTS, group_name, task_name, variant_tasks
 
     names = set(fcot_task_names())
     width = max(len("fcot_all"), *(len(group_name(variant)) for variant in VARIANTS))
     print(f"{'group':<{width}}  tasks")
     for variant in VARIANTS:
-        members = [task_name(task, variant) for task in TASKS]
+        members = [task_name(task, variant) for task in variant_tasks(variant)]
         missing = [member for member in members if member not in names]
         if missing:
             raise RuntimeError(f"task YAMLs missing from the install: {missing}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin.task_dir import VARIANTS
+from fcot_plugin.task_dir import VARIANTS, variant_tasks
 from fcot_plugin.tasks import TASKS
 
 ROOT = Path(__file__).parent.parent
@@ -24,12 +24,13 @@ def test_wheel_contents(tmp_path):
     )
     names = set(zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).namelist())
     yamls = {name for name in names if name.startswith("fcot_plugin/task_configs/") and name.endswith(".yaml")}
-    assert len(yamls) == len(TASKS) * len(VARIANTS) + len(VARIANTS) + 1
+    assert len(yamls) == sum(len(variant_tasks(variant)) for variant in VARIANTS) + len(VARIANTS) + 1
     assert {f"fcot_plugin/task_configs/_templates/{t}" for t, _ in VARIANTS.values()} <= names
     for task in TASKS:
         assert f"fcot_plugin/data/{task}/test.jsonl" in names
     assert "fcot_plugin/data/aqua/split_default.json" in names and "fcot_plugin/data/SOURCES.md" in names
     assert "fcot_plugin/data/paper_results.csv" in names  # the paper's numbers (fcot_plugin.paper)
+    assert "fcot_plugin/data/prompts/few_shot_cot_prompts.json" in names  # the Few-shot-CoT baseline's exemplars
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
     assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
