@@ -149,6 +149,11 @@ class DistillArguments:
                 f"validation_size must be a fraction below 1 or a whole number of questions, got "
                 f"{self.validation_size}; 0 disables epoch selection"
             )
+        if self.train_limit is not None and self.validation_size >= max(1, self.train_limit):
+            raise ValueError(
+                f"validation_size {self.validation_size:g} holds out every one of the {self.train_limit} train "
+                f"questions (--train_limit); pass a smaller --validation_size or a larger --train_limit"
+            )
         if self.run_dir is None:
             self.run_dir = f"runs/{self.task}"
         if self.device is None:

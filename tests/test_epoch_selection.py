@@ -97,6 +97,8 @@ def test_one_epoch_holds_nothing_out_unless_asked():
     assert DistillArguments(task="coin_flip", epochs=5, validation_size=0, device="cpu").validation_size == 0
     with pytest.raises(ValueError, match="validation_size must be a fraction below 1 or a whole number"):
         DistillArguments(task="coin_flip", epochs=5, validation_size=2.5, device="cpu")
+    with pytest.raises(ValueError, match="holds out every one of the 8 train questions"):
+        DistillArguments(task="coin_flip", epochs=5, validation_size=8, train_limit=8, device="cpu")
 
 
 def test_the_slice_is_seeded_capped_and_leaves_questions_to_train_on():
@@ -124,3 +126,31 @@ def test_install_copies_weights_only(tmp_path):
     assert validation.install(checkpoint, student) == ["model.safetensors"]
     assert (student / "model.safetensors").read_text() == "epoch-2 model.safetensors"
     assert (student / "config.json").read_text() == "final config" and not (student / "optimizer.pt").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_selection_resumes_without_scoring_an_epoch_twice(tiny_model, tmp_path, monkeypatch):
+    from fcot_plugin import pipeline
+
+    run_dir = tmp_path / "run"
+    real_run_lm_eval = pipeline.run_lm_eval
+    calls = []
+
+    def interrupted_at_epoch_two(*args, **kwargs):
+        calls.append(kwargs["output_path"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run_lm_eval(*args, **kwargs)
+
+    args = tiny_args(tiny_model, run_dir, train_limit=8, epochs=2, validation_size=2, baselines=False)
+    monkeypatch.setattr(pipeline, "run_lm_eval", interrupted_at_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        distill(args)
+    assert set(RunFolder(run_dir).stage_records()) == {"teacher", "curate"}
+
+    monkeypatch.setattr(pipeline, "run_lm_eval", real_run_lm_eval)
+    distill(args)
+    selection = RunFolder(run_dir).results("train")["selection"]
+    assert [entry["epoch"] for entry in selection["curve"]] == [1, 2]
+    assert len(list((run_dir / "validation" / "epoch-1").rglob("results_*.json"))) == 1  # reused, not repeated
+    assert (run_dir / "report.md").is_file()
