@@ -52,6 +52,10 @@ class FcotSeq2SeqConfig(Seq2SeqTrainingArguments):
     max_source_length: int = field(default=512, metadata={"help": "prompt (encoder) tokens; paper: 512"})
     max_target_length: int = field(default=512, metadata={"help": "completion (decoder) tokens; paper: 512"})
 
+    def __getstate__(self) -> dict:
+        """As ``FcotSFTConfig``: the pickled config (``training_args.bin``, pushed with the model) has no token."""
+        return {**self.__dict__, "hub_token": None}
+
     @classmethod
     def from_sft_config(cls, sft: FcotSFTConfig) -> FcotSeq2SeqConfig:
         """The Trainer fields of ``sft`` (already validated and resolved) plus half of its ``max_length`` each."""
