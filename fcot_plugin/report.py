@@ -255,8 +255,8 @@ def plot_epochs(data: dict[str, Any], path: Path) -> None:
     axis.set_xticks(x)
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"accuracy (%) on {epochs['curve'][0]['n']} held-out train questions")
-    axis.set_ylim(0, 105)
-    axis.legend(loc="lower right")
+    axis.set_ylim(-4, 105)  # a 0% point and its marker stay visible
+    axis.legend(loc="best")
     axis.set_title(f"Epoch selection: {get_task(data['config']['task']).title}")
     figure.tight_layout()
     image = io.BytesIO()
