@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from fcot_plugin.errors import FcotError
 
@@ -49,6 +50,15 @@ def lm_eval_model_args(model: str | Path, dtype: str) -> str:
     if base is None:
         return f"pretrained={model},dtype={dtype}"
     return f"pretrained={base},peft={model},dtype={dtype}"
+
+
+def lora_summary(model_args) -> dict[str, Any] | None:
+    """The LoRA settings a card states, from TRL's ``ModelConfig`` (``None`` for full fine-tuning)."""
+    if not model_args.use_peft:
+        return None
+    names = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora", "use_dora")
+    quantised = "4-bit" if model_args.load_in_4bit else "8-bit" if model_args.load_in_8bit else None
+    return {name: getattr(model_args, name) for name in names} | {"quantised_base": quantised}
 
 
 def save_merged(adapter_dir: str | Path, kind: str, dtype: str | None = None) -> Path:

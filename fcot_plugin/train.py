@@ -95,15 +95,6 @@ def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) ->
 # ---------------------------------------------------------------------- model card
 
 
-def lora_summary(model_args) -> dict[str, Any] | None:
-    """The LoRA settings a card states (``None`` for full fine-tuning)."""
-    if not model_args.use_peft:
-        return None
-    names = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "use_rslora", "use_dora")
-    quantised = "4-bit" if model_args.load_in_4bit else "8-bit" if model_args.load_in_8bit else None
-    return {name: getattr(model_args, name) for name in names} | {"quantised_base": quantised}
-
-
 def hyperparameters(training_args: FcotSFTConfig, world_size: int) -> dict[str, Any]:
     values = {name: getattr(training_args, name) for name in CARD_HYPERPARAMETERS}
     values["total_train_batch_size"] = (
@@ -234,6 +225,7 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     from transformers import AutoTokenizer, set_seed
     from trl import get_peft_config, get_quantization_config
 
+    from fcot_plugin.adapters import lora_summary
     from fcot_plugin.architectures import architecture_label, student_kind
     from fcot_plugin.hub import require_hub_token
     from fcot_plugin.model_options import check_model_options

@@ -145,9 +145,10 @@ def main(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args) 
     """Train an encoder-decoder student; returns its output folder (model, tokenizer, card)."""
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, set_seed
 
+    from fcot_plugin.adapters import lora_summary
     from fcot_plugin.architectures import architecture_label
     from fcot_plugin.state import last_complete_checkpoint
-    from fcot_plugin.train import load_training_dataset, lora_summary
+    from fcot_plugin.train import load_training_dataset  # shared with the decoder-only path
 
     args = FcotSeq2SeqConfig.from_sft_config(sft_args)
     set_seed(args.seed)
