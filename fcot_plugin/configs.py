@@ -94,6 +94,11 @@ class DistillArguments:
     teacher_max_gen_toks: int | None = field(
         default=None, metadata={"help": "teacher rationale budget (task default 128; reasoning models need more)"}
     )
+    format: str = field(
+        default="fcot",
+        metadata={"help": "fcot (Fine-tune-CoT: rationale --> answer) or vanilla (answer-only fine-tuning, the "
+                  "paper's baseline; scored by fcot_<task>_vanilla)"},
+    )  # fmt: skip
     epochs: float = field(default=1.0, metadata={"help": "student epochs (the paper trained 20)"})
     validation_size: float | None = field(
         default=None,
@@ -131,6 +136,7 @@ class DistillArguments:
 
     def __post_init__(self) -> None:
         _check_task(self.task)
+        _check_format(self.format)
         if self.diverse < 1:
             raise ValueError(f"diverse must be >= 1, got {self.diverse}")
         if self.teacher == "paper" and self.diverse > 1:

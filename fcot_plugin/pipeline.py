@@ -150,6 +150,11 @@ class Run:
 # ---------------------------------------------------------------------- stages
 
 
+def student_task(args: DistillArguments) -> str:
+    """The lm-eval task that scores the trained student: ``fcot_<task>``, or ``fcot_<task>_vanilla`` (answer only)."""
+    return task_name(args.task, "student" if args.format == "fcot" else "vanilla")
+
+
 def run_teacher(run: Run) -> dict[str, Any]:
     args = run.args
     if args.teacher == PAPER_SOURCE:
@@ -190,7 +195,7 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
         held_out = [{"sample_index": i, "question": questions[i].question, "answer": questions[i].answer} for i in ids]
         logger.info("validation: %d of %d train questions held out (seed %d), never trained on",
                     len(ids), len(questions), args.validation_seed)  # fmt: skip
-    result = curate(args.task, teacher["source"], question_limit=args.train_limit,
+    result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
                     held_out=[row["sample_index"] for row in held_out])  # fmt: skip
     save_dataset(result, run.folder.data_dir, overwrite=True)
     if held_out:
@@ -207,7 +212,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "dtype": "float32",
         "task": args.task,
         "dataset_name": str(run.folder.data_dir),
-        "dataset_format": "fcot",
+        "dataset_format": args.format,
         "learning_rate": args.learning_rate,
         "per_device_train_batch_size": args.batch_size,
         "num_train_epochs": args.epochs,
@@ -281,7 +286,7 @@ def select_epoch(run: Run) -> dict[str, Any]:
     checkpoints of epochs neither chosen nor last are deleted at the end (each holds optimizer state).
     """
     args, folder = run.args, run.folder
-    task = task_name(args.task, "student")  # the student's own prompt, generation and answer rules
+    task = student_task(args)  # the student's own prompt, generation and answer rules
     checkpoints = dict(validation.epoch_checkpoints(folder.student_dir))
     scored = {int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*")
               if newest_results(path)}  # fmt: skip
@@ -323,7 +328,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
     args = run.args
     evaluations = {
-        "student": ("hf", run.folder.student_dir, task_name(args.task, "student")),
+        "student": ("hf", run.folder.student_dir, student_task(args)),
         "zeroshot": ("hf", student, task_name(args.task, "zeroshot")),
         "zscot": ("zscot", student, task_name(args.task, "zscot")),
     }

@@ -43,13 +43,14 @@ def lm_eval_accuracy(results_dir: Path, task: str) -> tuple[float, int, Path]:
     return accuracy(results, task), question_count(results, task), path
 
 
-def row_label(name: str, selection: dict[str, Any] | None) -> str:
+def row_label(name: str, selection: dict[str, Any] | None, dataset_format: str = "fcot") -> str:
     """The report's name of an evaluation; with epoch selection the student rows say which epoch they are."""
+    student = ROW_LABELS["student"] if dataset_format == "fcot" else "student, vanilla answer-only (ours)"
     if selection and name == "student":
-        return f"{ROW_LABELS['student']}, validation-chosen epoch ({selection['chosen_epoch']})"
+        return f"{student}, validation-chosen epoch ({selection['chosen_epoch']})"
     if selection and name == "student_last":
-        return f"{ROW_LABELS['student']}, last epoch ({selection['last_epoch']})"
-    return ROW_LABELS.get(name, name)
+        return f"{student}, last epoch ({selection['last_epoch']})"
+    return student if name == "student" else ROW_LABELS.get(name, name)
 
 
 def collect(run_dir: Path) -> dict[str, Any]:
@@ -59,12 +60,14 @@ def collect(run_dir: Path) -> dict[str, Any]:
     stages = folder.all_results()
     task = config["task"]
     selection = stages.get("train", {}).get("selection")
+    dataset_format = config.get("format", "fcot")  # absent in run folders from before --format
     rows = []
     for name, record in stages.get("evaluate", {}).items():
         if name == "seconds":
             continue
         value, n, source = lm_eval_accuracy(folder.eval_dir(record.get("same_as", name)), record["task"])
-        rows.append({"key": name, "name": row_label(name, selection), "accuracy": value, "n": n, "split": "test",
+        label = row_label(name, selection, dataset_format)
+        rows.append({"key": name, "name": label, "accuracy": value, "n": n, "split": "test",
                      "source": str(source.relative_to(run_dir))})  # fmt: skip
     if config["teacher"] == PAPER_SOURCE:
         teacher = paper_teacher_test_accuracy(task)

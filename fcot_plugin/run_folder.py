@@ -71,6 +71,9 @@ STAGE_SETTINGS = {
 }
 # Read by training only when it chooses the epoch on validation (validation_size > 0): the validation scoring.
 SELECTION_SETTINGS = ("max_gen_toks",)
+# The student's format (fcot or vanilla) shapes curation's rows, training and the evaluating task; fingerprinted
+# only when it is not the default, so run folders from before the setting existed are still reused.
+FORMAT_STAGES = ("curate", "train", "evaluate", "report")
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
 # Files larger than this are fingerprinted by size and modification time instead of content.
 _HASH_LIMIT = 16 * 2**20
@@ -235,6 +238,8 @@ def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
     keys = STAGE_SETTINGS[stage]
     if stage == "train" and settings.get("validation_size"):
         keys = (*keys, *SELECTION_SETTINGS)
+    if stage in FORMAT_STAGES and settings.get("format", "fcot") != "fcot":
+        keys = (*keys, "format")
     return redact({key: settings[key] for key in keys if key in settings})
 
 
