@@ -116,13 +116,13 @@ class PeakRSS:
 
 
 def common_args(args: ThroughputArguments, out: str) -> dict:
-    """What both paths share: steps, rows per step, optimiser, seed, no checkpoints, CPU unless a GPU."""
+    """What both paths share: steps, rows per step, learning rate, seed, no checkpoints, CPU unless a GPU.
+    Each keeps its own optimiser default: AdamW, fused where torch has it, in both."""
     return {
         "output_dir": out,
         "max_steps": args.warmup_steps + args.steps,
         "per_device_train_batch_size": args.batch_size,
         "learning_rate": 3e-4,
-        "optim": "adamw_torch",
         "use_cpu": not torch.cuda.is_available(),
         "report_to": "none",
         "save_strategy": "no",
@@ -135,13 +135,15 @@ def common_args(args: ThroughputArguments, out: str) -> dict:
 def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> tuple[Trainer, dict]:
     """fcot's path: FcotSFTConfig's defaults (what distill and the recipes use) with only the timing keys set."""
     from fcot_plugin.sft_config import FcotSFTConfig
-    from fcot_plugin.train import make_trainer_class
+    from fcot_plugin.train import choose_attention, make_trainer_class
 
     config = FcotSFTConfig(**common_args(args, out), precision=args.precision, **json.loads(args.fcot_overrides))
     config.model_init_kwargs = {"dtype": "float32"}  # as the recipes load the student
-    trainer = make_trainer_class()(model=model_path, args=config, train_dataset=dataset,
-                                   processing_class=AutoTokenizer.from_pretrained(model_path))  # fmt: skip
-    settings = {"bf16": config.bf16, "padding_free": config.padding_free,
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    choose_attention(config)  # as fcot_plugin.train.main does
+    trainer = make_trainer_class()(model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer)
+    settings = {"bf16": config.bf16, "padding_free": config.padding_free, "optim": config.optim,
+                "attention": config.model_init_kwargs.get("attn_implementation") or "sdpa",
                 "gradient_checkpointing": config.gradient_checkpointing}  # fmt: skip
     return trainer, settings
 
@@ -181,7 +183,9 @@ def run_plain(args: ThroughputArguments, model_path: str, dataset, out: str) -> 
         train_dataset=tokenized,
         data_collator=CompletionOnlyCollator(tokenizer.pad_token_id or tokenizer.eos_token_id),
     )
-    return trainer, {"bf16": False, "padding_free": False, "gradient_checkpointing": False}
+    settings = {"bf16": False, "padding_free": False, "optim": trainer.args.optim, "attention": "sdpa",
+                "gradient_checkpointing": False}  # fmt: skip
+    return trainer, settings
 
 
 # Dense bf16 peak of the GPUs MFU is reported against (NVIDIA datasheets, SXM, no sparsity), TFLOP/s.
@@ -254,8 +258,8 @@ def main(args: ThroughputArguments) -> dict:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    columns = ("bf16", "padding_free", "gradient_checkpointing", "seconds_per_step", "real_tokens_per_second",
-               "padding_fraction", "peak_rss_mib", "train_loss")  # fmt: skip
+    columns = ("bf16", "padding_free", "attention", "optim", "gradient_checkpointing", "seconds_per_step",
+               "real_tokens_per_second", "padding_fraction", "peak_rss_mib", "train_loss")  # fmt: skip
     lines = ["| path | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(str(results[name][c]) for c in columns) + " |" for name in (BASELINE, FCOT)]
     output.with_suffix(".md").write_text(

@@ -146,3 +146,21 @@ def test_large_logits_fall_back_to_trls_chunked_head(tiny_model, rows, tmp_path,
     assert trainer._fcot_compact_loss(trainer.model, False, labels)
     monkeypatch.setattr(train_module, "COMPACT_LOSS_MAX_LOGITS", 1)
     assert not trainer._fcot_compact_loss(trainer.model, False, labels)
+
+
+def attention(**config) -> str | None:
+    from fcot_plugin.train import choose_attention
+
+    args = FcotSFTConfig(output_dir="unused", use_cpu=True, **config)
+    choose_attention(args)
+    assert args.padding_free is False  # padded batches: padding-free was measured no faster
+    return args.model_init_kwargs.get("attn_implementation")
+
+
+def test_bf16_cpu_training_uses_eager_attention_and_fp32_keeps_sdpa():
+    assert attention(precision="bf16") == "eager"
+    assert attention(precision="fp32") is None  # transformers' default, sdpa
+
+
+def test_an_explicit_attention_kernel_is_kept():
+    assert attention(precision="bf16", model_init_kwargs={"attn_implementation": "sdpa"}) == "sdpa"
