@@ -1,0 +1,97 @@
+"""benchmarks/paper_table.py and the vanilla student it trains through ``fcot distill --format vanilla``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from test_pipeline import tiny_args
+
+from fcot_plugin.errors import FcotError
+from fcot_plugin.run_folder import RunFolder, stage_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building TableArguments
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_format_is_fingerprinted_only_when_it_is_not_the_default(tiny_model, tmp_path):
+    fcot = vars(tiny_args(tiny_model, tmp_path / "run"))
+    vanilla = {**fcot, "format": "vanilla"}
+    assert "format" not in stage_settings("curate", fcot)  # run folders from before --format are reused as they are
+    for stage in ("curate", "train", "evaluate", "report"):
+        assert stage_settings(stage, vanilla)["format"] == "vanilla"
+    with pytest.raises(ValueError, match="unknown dataset format 'cot'"):
+        tiny_args(tiny_model, tmp_path / "run", format="cot")
+
+
+def test_bad_table_arguments_are_one_line_each():
+    table = load_script()
+    with pytest.raises(FcotError, match="no teacher rationales for 'aqua'"):
+        table.TableArguments(tasks="coin_flip,aqua")
+    with pytest.raises(FcotError, match="unknown task 'coinflip'"):
+        table.TableArguments(tasks="coinflip")
+    with pytest.raises(FcotError, match="--sc_samples must be >= 1"):
+        table.TableArguments(tasks="coin_flip", sc_samples=0)
+    with pytest.raises(FcotError, match="--sc_temperature must be > 0"):
+        table.TableArguments(tasks="coin_flip", sc_temperature=0)
+    assert table.TableArguments(tasks="coin_flip", eval_limit=7).sc_limit == 7  # SC follows --eval_limit by default
+
+
+@pytest.mark.slow
+def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny_model, tmp_path, caplog):
+    table = load_script()
+    runs, output = tmp_path / "runs", tmp_path / "out" / "pt"
+    args = table.TableArguments(tasks="coin_flip", student=str(tiny_model), epochs=2, validation_size=3,
+                                train_limit=12, eval_limit=4, sc_samples=2, sc_limit=2, eval_batch_size=4,
+                                runs_dir=str(runs), output=str(output))  # fmt: skip
+    result = table.main(args)["tasks"]["coin_flip"]
+
+    # the vanilla student: answer-only rows, trained and scored (validation and test) by fcot_coin_flip_vanilla
+    vanilla = RunFolder(runs / "coin_flip" / "vanilla")
+    from datasets import load_from_disk
+
+    completions = load_from_disk(str(vanilla.data_dir))["train"]["completion"]
+    assert completions and not any("-->" in completion for completion in completions)
+    assert "dataset_format: vanilla" in vanilla.train_config.read_text()
+    evaluate = vanilla.results("evaluate")
+    assert evaluate["student"]["task"] == "fcot_coin_flip_vanilla" and "zeroshot" not in evaluate
+    (validation_file,) = vanilla.validation_dir(1).rglob("results_*.json")
+    assert "fcot_coin_flip_vanilla" in json.loads(validation_file.read_text())["results"]
+    assert "vanilla answer-only" in vanilla.report_md.read_text()
+
+    # self-consistency of the validation-chosen Fine-tune-CoT student: k=2 samples on the first 2 questions
+    assert result["sc"]["task"] == "fcot_coin_flip_sc" and result["sc"]["n"] == 2
+    (sc_file,) = (runs / "coin_flip" / "sc").rglob("results_*.json")
+    assert json.loads(sc_file.read_text())["configs"]["fcot_coin_flip_sc"]["repeats"] == 2
+
+    # the table: every row from the run folders, the paper's rows beside them, the goal line and the machine
+    fcot = RunFolder(runs / "coin_flip" / "fcot").results("evaluate")
+    ours = result["ours"]
+    assert ours["fcot_chosen"]["accuracy"] == 100 * fcot["student"]["accuracy"]
+    assert ours["fcot_last"]["accuracy"] == 100 * fcot["student_last"]["accuracy"]
+    assert ours["zeroshot"]["accuracy"] == 100 * fcot["zeroshot"]["accuracy"]
+    assert ours["vanilla"]["accuracy"] == 100 * evaluate["student"]["accuracy"]
+    assert result["paper"]["GPT-2 Medium (355M)"] == 83.33 and result["paper"]["Flan-T5-Large (700M)"] is not None
+    saved = json.loads(output.with_suffix(".json").read_text())
+    assert saved["goal"]["count"] == int(ours["fcot_chosen"]["accuracy"] > 83.33)
+    markdown = output.with_suffix(".md").read_text()
+    assert "| model | Coin Flip |" in markdown and "| paper: GPT-2 Medium (355M) Fine-tune-CoT | 83.33 |" in markdown
+    assert "self-consistency (k=2, T=0.7)" in markdown and "on the first 2 test questions" in markdown
+    assert "**Goal**" in markdown and f"Machine: {saved['machine']}" in markdown and "4 / 2" in markdown
+
+    # a second run reuses everything: both run folders and the self-consistency score
+    caplog.clear()
+    caplog.set_level("INFO")
+    assert table.main(args)["tasks"]["coin_flip"]["ours"] == ours
+    assert "self-consistency done in an earlier run" in caplog.text
+    assert caplog.text.count("done in an earlier run with the same settings and inputs, skipped") == 10  # 2 x 5
