@@ -36,6 +36,7 @@ class EvalSpeedArguments:
     precision: str = field(default="auto", metadata={"help": "auto, bf16 or fp32"})
     limit: int | None = field(default=None, metadata={"help": "score only the first N questions"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    save_student: str | None = field(default=None, metadata={"help": "keep the student trained here in this folder"})
     output: str = field(default=str(RESULTS / "eval_speed"), metadata={"help": "results path without suffix"})
 
 
@@ -52,8 +53,9 @@ def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
     started = time.perf_counter()
     output = train(
         FcotScriptArguments(task=args.task, dataset_name=str(scratch / "data")),
-        FcotSFTConfig(output_dir=str(scratch / "student"), num_train_epochs=args.train_epochs, save_strategy="no",
-                      report_to="none", precision=args.precision, use_cpu=args.device == "cpu", seed=42),
+        FcotSFTConfig(output_dir=args.save_student or str(scratch / "student"), num_train_epochs=args.train_epochs,
+                      save_strategy="no", report_to="none", precision=args.precision, use_cpu=args.device == "cpu",
+                      seed=42),
         ModelConfig(model_name_or_path=resolve_student(args.base_student), dtype="float32"),
     )  # fmt: skip
     return str(output), time.perf_counter() - started
