@@ -59,7 +59,7 @@ def test_seq2seq_config_reuses_the_paper_hyperparameters(tmp_path):
     )
     config = FcotSeq2SeqConfig.from_sft_config(sft)
     assert (config.learning_rate, config.per_device_train_batch_size, config.num_train_epochs) == (3e-4, 8, 20.0)
-    assert config.optim == "adamw_torch" and config.output_dir == str(tmp_path) and config.use_cpu
+    assert config.optim == "adamw_torch_fused" and config.output_dir == str(tmp_path) and config.use_cpu
     assert (config.max_source_length, config.max_target_length) == (512, 512)  # the paper's 512 + 512
     config.hub_token = "hf_secret"
     assert b"hf_secret" not in pickle.dumps(config)  # training_args.bin is pushed with the model
