@@ -51,15 +51,6 @@ def print_task_list() -> None:
     print(f"{'fcot_all':<{width}}  every group above")
 
 
-def _option_value(argv: list[str], option: str) -> str | None:
-    for index, arg in enumerate(argv):
-        if arg == option and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(option + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def check_fcot_task_names(requested: str) -> None:
     """Fail early, with suggestions, on an fcot task name that does not exist (lm-eval only says 'not found')."""
     import fnmatch
@@ -86,10 +77,10 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
         return
 
     from fcot_plugin import lm_eval_hook
-    from fcot_plugin.preflight import check_lm_eval_arguments
+    from fcot_plugin.preflight import check_lm_eval_arguments, option_value
     from fcot_plugin.secrets import install_log_redaction
 
-    requested = _option_value(argv, "--tasks")
+    requested = option_value(argv, "--tasks")
     if requested:
         check_fcot_task_names(requested)
     lm_eval_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
@@ -101,11 +92,11 @@ def eval_main(argv: Sequence[str] | None = None) -> None:
 
     sys.argv = ["lm_eval", *argv]
     exit_with_one_line("fcot-eval", cli_evaluate, debug)
-    output_path = _option_value(argv, "--output_path")
+    output_path = option_value(argv, "--output_path")
     if output_path:  # lm-eval records --model_args verbatim: no token stays in its files
         from fcot_plugin.secrets import scrub_files, secret_values
 
-        scrub_files(output_path, secret_values([_option_value(argv, "--model_args")]))
+        scrub_files(output_path, secret_values([option_value(argv, "--model_args")]))
 
 
 def hf_argument_parser() -> type:

@@ -118,6 +118,13 @@ def detect_hardware(device: str = "cpu") -> Hardware:
     return Hardware(device, model, reported, torch.get_num_threads(), extra=extra)
 
 
+def training_device(use_cpu: bool) -> str:
+    """``cpu`` or ``cuda``: where a Trainer with this ``use_cpu`` runs, known before its devices are set up."""
+    import torch
+
+    return "cpu" if use_cpu or not torch.cuda.is_available() else "cuda"
+
+
 def normalise(requested: str) -> str:
     """``auto``/``bf16``/``fp32`` (``bfloat16``/``float32`` accepted); anything else is a one-line error."""
     name = _ALIASES.get(str(requested).strip().lower())

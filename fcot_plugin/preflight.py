@@ -183,7 +183,8 @@ def check_distill(args: Any) -> str:
     return student
 
 
-def _option(argv: list[str], option: str) -> str | None:
+def option_value(argv: list[str], option: str) -> str | None:
+    """The value of ``option`` in ``argv`` (``--x v`` or ``--x=v``), as lm-eval's argparse would read it."""
     for index, arg in enumerate(argv):
         if arg == option and index + 1 < len(argv):
             return argv[index + 1]
@@ -196,7 +197,7 @@ def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
     """What ``fcot-eval`` can check before lm-eval starts: metadata, model args and unprefixed fcot tasks."""
     import importlib.util
 
-    metadata_text = _option(argv, "--metadata")
+    metadata_text = option_value(argv, "--metadata")
     metadata: dict[str, Any] = {}
     if metadata_text is not None:
         try:
@@ -209,7 +210,7 @@ def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
         if not isinstance(metadata, dict):
             raise FcotError(f"--metadata must be a JSON object, got {metadata_text!r}")
         check_teacher_metadata(metadata)
-    tasks = [name.strip() for name in (_option(argv, "--tasks") or "").split(",") if name.strip()]
+    tasks = [name.strip() for name in (option_value(argv, "--tasks") or "").split(",") if name.strip()]
     samples, temperature = metadata.get("fcot_samples"), metadata.get("fcot_temperature")
     greedy_teachers = [name for name in tasks if name.startswith("fcot") and name.endswith("_teacher")]
     if samples is not None and samples > 1 and temperature is None and greedy_teachers:
@@ -231,6 +232,6 @@ def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
         if builtin_tasks is not None and (builtin_tasks / name).is_dir():
             continue  # lm-eval's own task of that name (e.g. gsm8k)
         raise FcotError(f"unknown task {name!r}: fcot tasks carry the fcot_ prefix, did you mean fcot_{name}?")
-    model_args = _option(argv, "--model_args")
+    model_args = option_value(argv, "--model_args")
     if model_args and not model_args.lstrip().startswith("{"):
-        check_lm_eval_model(_option(argv, "--model") or "hf", model_args, "--model_args")
+        check_lm_eval_model(option_value(argv, "--model") or "hf", model_args, "--model_args")

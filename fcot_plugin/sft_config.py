@@ -69,12 +69,12 @@ class FcotSFTConfig(SFTConfig):
         return {**self.__dict__, "hub_token": None}
 
     def __post_init__(self) -> None:
-        from fcot_plugin.precision import normalise, resolve_precision
+        from fcot_plugin.precision import normalise, resolve_precision, training_device
 
         self.precision = normalise(self.precision)
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:
             self.activation_checkpointing = False
-        device = "cpu" if self.use_cpu else ("cuda" if _cuda_available() else "cpu")
+        device = training_device(self.use_cpu)
         if self.bf16 is None and not self.fp16:  # no explicit flag: the hardware decides
             self.bf16 = resolve_precision(self.precision, device).bf16
         elif self.precision == "bf16" and self.bf16 is False:
@@ -84,9 +84,3 @@ class FcotSFTConfig(SFTConfig):
         elif self.bf16:
             resolve_precision("bf16", device)  # warns once where bf16 is only emulated
         super().__post_init__()
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

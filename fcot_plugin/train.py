@@ -111,16 +111,15 @@ def choose_attention(training_args: FcotSFTConfig) -> None:
     difference, and GPUs keep sdpa. Padding-free batches (TRL's ``padding_free``) gave nothing on the CPU
     and lost on a GPU, so batches stay padded (benchmarks/results/).
     """
-    on_cpu = training_args.use_cpu or not _cuda_available()
+    from fcot_plugin.precision import training_device
+
     kwargs = training_args.model_init_kwargs = dict(training_args.model_init_kwargs or {})
-    if on_cpu and training_args.bf16 and kwargs.get("attn_implementation") is None:
+    if (
+        training_device(training_args.use_cpu) == "cpu"
+        and training_args.bf16
+        and kwargs.get("attn_implementation") is None
+    ):
         kwargs["attn_implementation"] = "eager"
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 # Above this many (trained tokens x vocabulary) logits, TRL's chunked head saves memory worth its cost:
