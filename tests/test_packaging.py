@@ -35,3 +35,24 @@ def test_wheel_contents(tmp_path):
     text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
     assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
     assert "fcot_lm_eval_plugins.pth" in names  # the hook that lets plain lm_eval read the entry points
+
+
+@pytest.mark.parametrize("importable", [True, False], ids=["installed", "moved_or_removed"])
+def test_pth_line_is_silent_when_fcot_is_gone(tmp_path, importable):
+    """The ``.pth`` line runs at every interpreter start: a stale install must not print a traceback each time."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "fcot_lm_eval_plugins.pth").write_text((ROOT / "fcot_lm_eval_plugins.pth").read_text())
+    path = [str(ROOT)] if importable else []
+    script = (
+        f"import sys, site; sys.path[:0] = {path!r}; site.addsitedir({str(site_dir)!r}); "
+        "from fcot_plugin.lm_eval_hook import LmEvalPluginFinder; "
+        "print(any(isinstance(f, LmEvalPluginFinder) for f in sys.meta_path))"
+        if importable
+        else f"import sys, site; site.addsitedir({str(site_dir)!r}); print('fcot_plugin' in sys.modules)"
+    )
+    # -S: no site-packages, so fcot is importable only through the path given here (the editable finder is off)
+    command = [sys.executable, "-S", "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert done.stderr == ""
+    assert done.stdout.strip() == ("True" if importable else "False")
