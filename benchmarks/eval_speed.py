@@ -3,8 +3,10 @@
 Without ``--student`` it first trains one: SmolLM2-135M-Instruct, ``--train_epochs`` epoch(s) of Fine-tune-CoT
 on the paper's MultiArith rationales with fcot's default SFT path (a student that has learnt to stop after
 ``--> answer`` is what the evaluation really sees; an untrained model rambles to the token budget). The
-evaluation is ``fcot_multiarith`` through lm-eval's ``hf`` model, precision ``auto``, at ``--batch_size``.
-Results: seconds, generated tokens and tokens/s, accuracy, machine and CPU flags, in ``<output>.json``/``.md``.
+evaluation is ``fcot_multiarith`` as fcot runs it: lm-eval's ``hf-regroup`` model (``fcot_plugin.hf_regroup``),
+precision ``auto``, at ``--batch_size``; with ``--baseline_hf`` (default) the same evaluation through lm-eval's
+plain ``hf`` at ``--baseline_batch_size`` runs next, for the speed-up. Results: seconds, generated tokens and
+tokens/s, accuracy, machine and CPU flags, in ``<output>.json``/``.md``.
 Run it alone: two torch processes on 2 cores distort timings.
 
     python benchmarks/eval_speed.py                       # trains a 1-epoch student first (~2-5 min)
@@ -32,7 +34,10 @@ class EvalSpeedArguments:
     student: str | None = field(default=None, metadata={"help": "trained student folder; default: train one"})
     base_student: str = field(default="smollm2-135m", metadata={"help": "what to train when --student is unset"})
     train_epochs: float = field(default=1.0, metadata={"help": "epochs when training the student here"})
-    batch_size: int = field(default=32, metadata={"help": "lm-eval batch size (fcot distill's default: 32)"})
+    batch_size: int = field(default=64, metadata={"help": "lm-eval batch size (fcot distill's default: 64)"})
+    segment_tokens: int | None = field(default=None, metadata={"help": "hf-regroup segment (default: its own)"})
+    baseline_hf: bool = field(default=True, metadata={"help": "also time lm-eval's plain hf model"})
+    baseline_batch_size: int = field(default=32, metadata={"help": "batch size of the plain hf run"})
     precision: str = field(default="auto", metadata={"help": "auto, bf16 or fp32"})
     limit: int | None = field(default=None, metadata={"help": "score only the first N questions"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
@@ -66,8 +71,25 @@ def generated_tokens(samples: list[dict], tokenizer) -> int:
     return sum(len(tokenizer(sample["resps"][0][0], add_special_tokens=False)["input_ids"]) for sample in samples)
 
 
-def main(args: EvalSpeedArguments) -> dict:
+def timed_evaluation(args: EvalSpeedArguments, model: str, model_args: str, batch_size: int, out: Path) -> dict:
+    """One lm-eval run of the student's task: seconds, generated tokens, accuracy."""
     from fcot_plugin.evaluate import accuracy, run_lm_eval
+    from fcot_plugin.task_dir import task_name
+
+    name = task_name(args.task, "student")
+    started = time.perf_counter()
+    results = run_lm_eval(model, model_args, [name], limit=args.limit, batch_size=batch_size, output_path=out,
+                          device=args.device)  # fmt: skip
+    seconds = time.perf_counter() - started
+    samples = [json.loads(line) for path in out.rglob("samples_*.jsonl") for line in open(path)]
+    tokens = generated_tokens(samples, AutoTokenizer.from_pretrained(model_args.split(",")[0].split("=", 1)[1]))
+    return {"model": model, "batch_size": batch_size, "questions": len(samples), "seconds": round(seconds, 1),
+            "generated_tokens": tokens, "generated_tokens_per_second": round(tokens / seconds, 1),
+            "accuracy": round(accuracy(results, name), 4)}  # fmt: skip
+
+
+def main(args: EvalSpeedArguments) -> dict:
+    from fcot_plugin.evaluate import LOCAL_MODEL
     from fcot_plugin.task_dir import task_name
 
     precision = resolve_precision(args.precision, args.device)
@@ -75,37 +97,44 @@ def main(args: EvalSpeedArguments) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         student, train_seconds = (args.student, None) if args.student else train_student(args, scratch)
-        started = time.perf_counter()
-        results = run_lm_eval("hf", f"pretrained={student},dtype={precision.torch_dtype_name}", [name],
-                              limit=args.limit, batch_size=args.batch_size, output_path=scratch / "eval",
-                              device=args.device)  # fmt: skip
-        seconds = time.perf_counter() - started
-        samples = [json.loads(line) for path in (scratch / "eval").rglob("samples_*.jsonl") for line in open(path)]
-        tokens = generated_tokens(samples, AutoTokenizer.from_pretrained(student))
+        model_args = f"pretrained={student},dtype={precision.torch_dtype_name}"
+        segment = f",segment_tokens={args.segment_tokens}" if args.segment_tokens else ""
+        runs = [timed_evaluation(args, LOCAL_MODEL, model_args + segment, args.batch_size, scratch / "fcot")]
+        if args.baseline_hf:
+            runs.append(timed_evaluation(args, "hf", model_args, args.baseline_batch_size, scratch / "hf"))
     hardware = detect_hardware(args.device)
+    fcot = runs[0]
     record = {
         "config": asdict(args),
         "machine": hardware.as_dict(),
         "precision": precision.name,
         "student_train_seconds": round(train_seconds, 1) if train_seconds is not None else None,
-        "questions": len(samples),
-        "seconds": round(seconds, 1),
-        "generated_tokens": tokens,
-        "generated_tokens_per_second": round(tokens / seconds, 1),
-        "accuracy": round(accuracy(results, name), 4),
+        **{
+            key: fcot[key]
+            for key in ("questions", "seconds", "generated_tokens", "generated_tokens_per_second", "accuracy")
+        },  # fmt: skip
+        "runs": runs,
+        "speedup_over_hf": round(runs[1]["seconds"] / fcot["seconds"], 2) if len(runs) > 1 else None,
     }
     print(json.dumps({key: value for key, value in record.items() if key not in ("config", "machine")}))
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    rows = "".join(
+        f"| `{run['model']}`{' (fcot)' if run is fcot else ''} | {run['batch_size']} | {run['seconds']} | "
+        f"{run['generated_tokens']} | {run['generated_tokens_per_second']} | {run['accuracy']:.4f} |\n"
+        for run in runs
+    )
     output.with_suffix(".md").write_text(
         f"# Evaluation speed: {name}, {record['questions']} questions\n\n"
         f"Machine: {hardware.describe()}.\n"
-        f"Precision {precision.name}, lm-eval batch size {args.batch_size}, student trained "
-        f"{args.train_epochs if not args.student else 'elsewhere'} epoch(s).\n\n"
-        "| seconds | generated tokens | generated tokens/s | accuracy |\n|---:|---:|---:|---:|\n"
-        f"| {record['seconds']} | {tokens} | {record['generated_tokens_per_second']} | {record['accuracy']:.4f} |\n"
-    )
+        f"Precision {precision.name}, student trained "
+        f"{args.train_epochs if not args.student else 'elsewhere'} epoch(s). Seconds include loading the model.\n\n"
+        "| lm-eval model | batch | seconds | generated tokens | generated tokens/s | accuracy |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + rows
+        + (f"\nSpeed-up of fcot's path over lm-eval's plain `hf`: {record['speedup_over_hf']}x\n"
+           if record["speedup_over_hf"] else "")
+    )  # fmt: skip
     return record
 
 

@@ -54,7 +54,7 @@ class EvaluateArguments:
     task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
     dataset_format: str = field(default="fcot", metadata={"help": "fcot (scored after -->) or vanilla"})
     limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
-    batch_size: int = field(default=16, metadata={"help": "lm-eval batch size"})
+    batch_size: int = field(default=64, metadata={"help": "lm-eval batch size (rows decoded at once)"})
     max_gen_toks: int | None = field(default=None, metadata={"help": "override the task's generation budget"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
     precision: str = field(
@@ -122,7 +122,7 @@ class DistillArguments:
     seed: int = field(default=42, metadata={"help": "training seed"})
     train_limit: int | None = field(default=None, metadata={"help": "use only the first N train questions"})
     eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
-    eval_batch_size: int = field(default=32, metadata={"help": "lm-eval batch size (teacher and evaluations)"})
+    eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size (teacher and evaluations)"})
     max_gen_toks: int | None = field(default=None, metadata={"help": "student generation budget (task default 256)"})
     baselines: bool = field(default=True, metadata={"help": "also score the untrained student zero-shot / zscot"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda when available)"})

@@ -28,7 +28,7 @@ from fcot_plugin.adapters import lm_eval_model_args
 from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset, teacher_responses
 from fcot_plugin.errors import FcotError
-from fcot_plugin.evaluate import accuracy, newest_results, question_count, run_lm_eval
+from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.precision import detect_hardware
 from fcot_plugin.preflight import check_accelerate_config, check_distill
 from fcot_plugin.run_folder import (
@@ -160,7 +160,7 @@ def run_teacher(run: Run) -> dict[str, Any]:
     if args.teacher == PAPER_SOURCE:
         return {"source": PAPER_SOURCE}
     teacher_dir = run.dir / "teacher"
-    model_args = args.teacher if "base=" in args.teacher else f"base=hf,{args.teacher}"
+    model_args = args.teacher if "base=" in args.teacher else f"base={LOCAL_MODEL},{args.teacher}"
     # Every finished response is cached as it arrives: a killed teacher stage restarts where it stopped.
     if "cache=" not in model_args:
         model_args += f",cache={teacher_dir / 'cache.sqlite'}"
@@ -300,7 +300,7 @@ def select_epoch(run: Run) -> dict[str, Any]:
             results, _ = finished
         else:
             results = run_lm_eval(
-                "hf",
+                LOCAL_MODEL,
                 lm_eval_model_args(checkpoints[epoch], dtype),
                 [task],
                 batch_size=args.eval_batch_size,
@@ -328,15 +328,15 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
     args = run.args
     evaluations = {
-        "student": ("hf", run.folder.student_dir, student_task(args)),
-        "zeroshot": ("hf", student, task_name(args.task, "zeroshot")),
+        "student": (LOCAL_MODEL, run.folder.student_dir, student_task(args)),
+        "zeroshot": (LOCAL_MODEL, student, task_name(args.task, "zeroshot")),
         "zscot": ("zscot", student, task_name(args.task, "zscot")),
     }
     if not args.baselines:
         evaluations = {"student": evaluations["student"]}
     selection = (run.done("train") or {}).get("selection")
     if selection and selection["chosen_epoch"] != selection["last_epoch"]:  # student/ holds the chosen epoch
-        evaluations["student_last"] = ("hf", run.dir / selection["last_checkpoint"], evaluations["student"][2])
+        evaluations["student_last"] = (LOCAL_MODEL, run.dir / selection["last_checkpoint"], evaluations["student"][2])
     scores = {}
     for name, (model, path, task) in evaluations.items():
         out = run.folder.eval_dir(name)
@@ -345,7 +345,9 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
             results, _ = finished
         else:
             dtype = "bfloat16" if args.precision == "bf16" else "float32"
-            model_args = lm_eval_model_args(path, dtype) + (",base=hf" if model == "zscot" else "")  # LoRA: peft=
+            model_args = lm_eval_model_args(path, dtype)  # a LoRA student: pretrained=<base>,peft=<adapter>
+            if model == "zscot":
+                model_args += f",base={LOCAL_MODEL}"
             student_row = name in ("student", "student_last")
             gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and student_row else None
             results = run_lm_eval(

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.errors import FcotError
+from fcot_plugin.evaluate import LOCAL_MODEL
 from fcot_plugin.secrets import redact_text
 
 # lm-eval models that load a checkpoint from ``pretrained=``.
-_PRETRAINED_MODELS = ("hf", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
+_PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -79,11 +80,11 @@ def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
     from lm_eval.api.registry import MODEL_REGISTRY
 
     arguments = parse_model_args(model_args, what)
-    known = sorted({*MODEL_REGISTRY, "zscot"})
+    known = sorted({*MODEL_REGISTRY, "zscot", LOCAL_MODEL})  # fcot's own two, registered when first used
     if model not in known:
         raise FcotError(f"{what}: unknown lm-eval model {model!r}; choose one of: {', '.join(known)}")
     if model == "zscot":
-        base = str(arguments.get("base", "hf"))
+        base = str(arguments.get("base", LOCAL_MODEL))
         if base == "zscot":
             raise FcotError(f"{what}: zscot cannot wrap itself; pass base=hf (or another lm-eval model)")
         if base not in known:
@@ -100,7 +101,7 @@ def check_teacher(teacher: str) -> None:
 
     if teacher == PAPER_SOURCE:
         return
-    model_args = teacher if "base=" in teacher else f"base=hf,{teacher}"
+    model_args = teacher if "base=" in teacher else f"base={LOCAL_MODEL},{teacher}"
     check_lm_eval_model("zscot", model_args, "--teacher")
 
 

@@ -37,7 +37,9 @@ from lm_eval.api.registry import get_model, register_model
 from lm_eval.models.api_models import TemplateAPI
 from sqlitedict import SqliteDict
 
+import fcot_plugin.hf_regroup  # noqa: F401  registers hf-regroup, the default base
 from fcot_plugin.accounting import TeacherAccounting
+from fcot_plugin.evaluate import LOCAL_MODEL
 from fcot_plugin.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
 from fcot_plugin.reasoning import THINK_CLOSE, reasoning_response
 from fcot_plugin.response_cache import ResponseCache, entry_key
@@ -63,7 +65,10 @@ WRAPPER_KEYS = (
 OPERATIONAL_ARGS = {
     "base_url", "batch_size", "max_batch_size", "device", "num_concurrent", "max_retries", "timeout",
     "verify_certificate", "ca_cert_path", "header", "tokenizer_backend", "parallelize", "device_map",
+    "segment_tokens",
 }  # fmt: skip
+# Bases that give the same text as another (a cache made with one serves the other): hf-regroup is hf, regrouped.
+SAME_TEXT_BASES = {"hf-regroup": "hf"}
 # Requests handed to the base model per call: bases that report each response through lm-eval's cache hook
 # (hf, local-completions, openai-completions, ...) are durable per response; the others (vllm) per chunk.
 CHUNK = 256
@@ -123,8 +128,9 @@ class ZeroShotCoT(LM):
     """Two-stage zero-shot-CoT over a base lm-eval model, with a durable response cache and accounting.
 
     Args:
-        base (`str`, *optional*, defaults to `"hf"`): registered lm-eval model that does the generating
-            (``hf``, ``vllm``, ``openai-completions``, ``local-completions``, ``local-chat-completions``, ...).
+        base (`str`, *optional*, defaults to `"hf-regroup"`): registered lm-eval model that does the generating
+            (``hf-regroup``: lm-eval's ``hf`` regrouping unfinished answers, see :mod:`fcot_plugin.hf_regroup`;
+            ``hf``, ``vllm``, ``openai-completions``, ``local-completions``, ``local-chat-completions``, ...).
         answer_trigger (`str`, *optional*, defaults to ``"\\nTherefore, the answer is"``): text appended
             after the rationale; ``typed`` picks Kojima's per-task trigger, e.g.
             ``" Therefore, the answer (arabic numerals) is"``, from the doc's fcot task.
@@ -140,7 +146,7 @@ class ZeroShotCoT(LM):
 
     def __init__(
         self,
-        base: str = "hf",
+        base: str = LOCAL_MODEL,
         answer_trigger: str = DEFAULT_ANSWER_TRIGGER,
         answer_max_gen_toks: int = 32,
         reasoning: bool | str = False,
@@ -207,7 +213,8 @@ class ZeroShotCoT(LM):
             for key, value in sorted(self.base_args.items())
             if key not in OPERATIONAL_ARGS and not is_secret_key(key)
         }
-        return {"base": self.base_name, "reasoning": self.reasoning, **model_args}
+        base = SAME_TEXT_BASES.get(self.base_name, self.base_name)
+        return {"base": base, "reasoning": self.reasoning, **model_args}
 
     def set_cache_hook(self, cache_hook: CacheHook) -> None:
         """Take over lm-eval's ``--use_cache PATH``: fcot's cache goes to ``PATH_rank<r>.fcot.sqlite``.

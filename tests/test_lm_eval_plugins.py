@@ -74,9 +74,11 @@ def test_models_are_registered_lazily_and_hf_stays():
         "from lm_eval.api.registry import get_model, model_registry",
         "import lm_eval.models",
         "print(model_registry._objs['zscot'], 'fcot_plugin.zscot' in sys.modules)",
-        "print(get_model('zscot').__name__, get_model('hf').__name__)",
+        "print(model_registry._objs['hf-regroup'], 'fcot_plugin.hf_regroup' in sys.modules)",
+        "print(get_model('zscot').__name__, get_model('hf-regroup').__name__, get_model('hf').__name__)",
     )
-    assert out.split() == ["fcot_plugin.zscot:ZeroShotCoT", "False", "ZeroShotCoT", "HFLM"]
+    assert out.split() == ["fcot_plugin.zscot:ZeroShotCoT", "False", "fcot_plugin.hf_regroup:RegroupingHFLM", "False",
+                           "ZeroShotCoT", "RegroupingHFLM", "HFLM"]  # fmt: skip
 
 
 def test_interpreter_start_imports_only_the_finder_and_the_switch_turns_it_off():
@@ -151,6 +153,16 @@ def test_plain_lm_eval_after_installing_the_wheel(tiny_model, tmp_path):
     results = json.loads(next((tmp_path / "zscot").rglob("results_*.json")).read_text())["results"]
     assert {"fcot_multiarith_teacher", "fcot_coin_flip_zscot", "fcot_strategy_qa_zscot"} <= set(results)
     assert sum(name.endswith("_zscot") for name in results) == 12
+
+    student = run_lm_eval(
+        venv,
+        "--model", "hf-regroup", "--model_args", f"pretrained={tiny_model},segment_tokens=2",
+        "--tasks", "fcot_coin_flip", "--gen_kwargs", "max_gen_toks=5", "--limit", "3", "--device", "cpu",
+        "--output_path", str(tmp_path / "student"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert student.returncode == 0, student.stderr[-3000:]
+    assert "fcot_coin_flip" in json.loads(next((tmp_path / "student").rglob("results_*.json")).read_text())["results"]
 
 
 @pytest.mark.slow

@@ -37,8 +37,11 @@ def build_tokenizer(vocab_size: int = 600):
     )
 
 
-def build_tiny_llama(path: Path, seed: int = 0) -> Path:
-    """Save a tokenizer and a randomly initialised 2-layer Llama to ``path``; return ``path``."""
+def build_tiny_llama(path: Path, seed: int = 0, tie_word_embeddings: bool = True) -> Path:
+    """Save a tokenizer and a randomly initialised 2-layer Llama to ``path``; return ``path``.
+
+    Tied embeddings make a random model repeat its last token; untied, its greedy text wanders over the vocabulary.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -54,7 +57,7 @@ def build_tiny_llama(path: Path, seed: int = 0) -> Path:
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=tie_word_embeddings,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
