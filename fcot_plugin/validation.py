@@ -95,11 +95,22 @@ def install(checkpoint: Path, student_dir: Path) -> list[str]:
     return copied
 
 
+#: what only a resumed *training* reads: once training is over, the kept checkpoints do not need it
+RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt")
+
+
 def prune(checkpoints: list[tuple[int, Path]], keep: set[int]) -> None:
-    """Delete the epoch checkpoints not in ``keep`` (the chosen and the last stay): each holds optimizer state."""
+    """Delete the epoch checkpoints not in ``keep`` and the optimizer state of those kept (the chosen, the last).
+
+    AdamW state is twice the weights (1 GB of a SmolLM2-135M checkpoint's 1.6 GB); training is over when this
+    runs, so only the weights, tokenizer and trainer state of the kept epochs are worth their disk.
+    """
     for epoch, path in checkpoints:
         if epoch not in keep:
             shutil.rmtree(path)
+            continue
+        for name in RESUME_ONLY_FILES:
+            (path / name).unlink(missing_ok=True)
 
 
 def selection_markdown(curve: list[dict[str, Any]], chosen: int, last: int) -> str:

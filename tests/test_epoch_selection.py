@@ -54,6 +54,8 @@ def test_epochs_are_chosen_on_validation_and_both_test_numbers_are_reported(tiny
         assert json.loads(results_file.read_text())["results"]["fcot_coin_flip"]["acc,fcot"] == entry["accuracy"]
     checkpoints = {path.name for path in (run_dir / "student").glob("checkpoint-*")}
     assert len(checkpoints) == len({selection["chosen_epoch"], 3})  # the others were deleted
+    kept = list((run_dir / "student").glob("checkpoint-*"))
+    assert all((path / "model.safetensors").is_file() and not (path / "optimizer.pt").exists() for path in kept)
     assert f"epoch {selection['chosen_epoch']} of 3" in (run_dir / "student" / "README.md").read_text()
 
     # the report: both test numbers, labelled, and the per-epoch plot
