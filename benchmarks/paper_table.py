@@ -55,7 +55,7 @@ class TableArguments:
                   "--eval_limit); 0 skips it"},
     )  # fmt: skip
     vanilla: bool = field(default=True, metadata={"help": "also train and score the answer-only (vanilla) student"})
-    eval_batch_size: int = field(default=32, metadata={"help": "lm-eval batch size"})
+    eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size"})
     runs_dir: str = field(default="runs/paper_table", metadata={"help": "run folders go to <runs_dir>/<task>/"})
     output: str = field(default=str(RESULTS / "paper_table"), metadata={"help": "results path without suffix"})
 
@@ -101,7 +101,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
 def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[str, Any] | None:
     """The validation-chosen student's majority vote over k samples; reused while student and settings match."""
     from fcot_plugin.adapters import lm_eval_model_args
-    from fcot_plugin.evaluate import accuracy, question_count, run_lm_eval
+    from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, question_count, run_lm_eval
     from fcot_plugin.run_folder import RunFolder, bookkeeping
     from fcot_plugin.state import read_json, write_json_atomic
     from fcot_plugin.task_dir import task_name
@@ -125,7 +125,7 @@ def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[st
     name = task_name(task, "sc")
     started = time.monotonic()
     results = run_lm_eval(
-        "hf",
+        LOCAL_MODEL,
         lm_eval_model_args(folder.student_dir, "bfloat16" if config["precision"] == "bf16" else "float32"),
         [name],
         limit=args.sc_limit,
@@ -213,7 +213,8 @@ def student_name(student: str) -> str:
 def markdown(table: dict[str, Any]) -> str:
     from fcot_plugin.tasks import get_task
 
-    config, tasks = table["config"], list(table["tasks"])
+    config = table["config"]
+    tasks = sorted(table["tasks"], key=lambda t: PAPER_TASKS.index(t) if t in PAPER_TASKS else len(PAPER_TASKS))
     rows = table["tasks"]
     k, temperature = config["sc_samples"], config["sc_temperature"]
 
