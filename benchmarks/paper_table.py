@@ -56,6 +56,12 @@ class TableArguments:
     )  # fmt: skip
     vanilla: bool = field(default=True, metadata={"help": "also train and score the answer-only (vanilla) student"})
     eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size"})
+    from_run_folders: bool = field(
+        default=False,
+        metadata={"help": "train and score nothing: the table from the finished run folders under --runs_dir, as "
+                  "they were run (a task without a finished Fine-tune-CoT run is left out, a missing vanilla "
+                  "student or self-consistency score shows as -)"},
+    )  # fmt: skip
     runs_dir: str = field(default="runs/paper_table", metadata={"help": "run folders go to <runs_dir>/<task>/"})
     output: str = field(default=str(RESULTS / "paper_table"), metadata={"help": "results path without suffix"})
 
@@ -98,20 +104,27 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
     ))  # fmt: skip
 
 
+def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
+    """What an SC score belongs to: the trained student (its train stage) and k, T, limit."""
+    from fcot_plugin.run_folder import RunFolder, bookkeeping
+
+    train = bookkeeping(RunFolder(fcot_dir).stage_record("train"))
+    return {"student": [train.get("fingerprint"), train.get("outputs")], "samples": args.sc_samples,
+            "temperature": args.sc_temperature, "limit": args.sc_limit}  # fmt: skip
+
+
 def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[str, Any] | None:
     """The validation-chosen student's majority vote over k samples; reused while student and settings match."""
     from fcot_plugin.adapters import lm_eval_model_args
     from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, question_count, run_lm_eval
-    from fcot_plugin.run_folder import RunFolder, bookkeeping
+    from fcot_plugin.run_folder import RunFolder
     from fcot_plugin.state import read_json, write_json_atomic
     from fcot_plugin.task_dir import task_name
 
     if args.sc_limit == 0:
         return None
-    folder = RunFolder(fcot_dir)
-    config, train = folder.config(), bookkeeping(folder.stage_record("train"))
-    key = {"student": [train.get("fingerprint"), train.get("outputs")], "samples": args.sc_samples,
-           "temperature": args.sc_temperature, "limit": args.sc_limit}  # fmt: skip
+    folder, key = RunFolder(fcot_dir), sc_key(args, fcot_dir)
+    config = folder.config()
     out = fcot_dir.parent / "sc"
     record_file = out / "sc.json"
     if record_file.is_file():
@@ -165,10 +178,35 @@ def paper_value(task: str, student: str, method: str = "fine-tune-cot") -> float
     return next((r.accuracy[task] for r in results_for(task) if r.student == student and r.method == method), None)
 
 
-def run_task(args: TableArguments, task: str) -> dict[str, Any]:
-    fcot_dir = distill_run(args, task, "fcot")
-    vanilla = scores(distill_run(args, task, "vanilla")) if args.vanilla else None
-    sc = self_consistency(args, task, fcot_dir)
+def finished(run_dir: Path) -> bool:
+    from fcot_plugin.run_folder import RunFolder
+
+    return run_dir.is_dir() and RunFolder(run_dir).stage_record("evaluate") is not None
+
+
+def recorded_self_consistency(args: TableArguments, fcot_dir: Path) -> dict[str, Any] | None:
+    """The SC score recorded for this very student with the k, T and limit asked for, if there is one."""
+    from fcot_plugin.state import read_json
+
+    record_file = fcot_dir.parent / "sc" / "sc.json"
+    if not record_file.is_file():
+        return None
+    record = read_json(record_file, "delete it and run the same command again")
+    return record if record.get("key") == sc_key(args, fcot_dir) else None
+
+
+def run_task(args: TableArguments, task: str) -> dict[str, Any] | None:
+    if args.from_run_folders:
+        fcot_dir, vanilla_dir = (Path(args.runs_dir) / task / name for name in ("fcot", "vanilla"))
+        if not finished(fcot_dir):
+            logging.info("%s: no finished Fine-tune-CoT run in %s; left out", task, fcot_dir)
+            return None
+        vanilla = scores(vanilla_dir) if args.vanilla and finished(vanilla_dir) else None
+        sc = recorded_self_consistency(args, fcot_dir) if args.sc_limit != 0 else None
+    else:
+        fcot_dir = distill_run(args, task, "fcot")
+        vanilla = scores(distill_run(args, task, "vanilla")) if args.vanilla else None
+        sc = self_consistency(args, task, fcot_dir)
     fcot = scores(fcot_dir)
     ours = {
         "zeroshot": fcot["rows"].get("zeroshot"),
@@ -292,8 +330,10 @@ def main(args: TableArguments) -> dict[str, Any]:
     output = Path(args.output).expanduser()
     for number, task in enumerate(args.task_list, 1):
         logging.info("paper table: task %d/%d %s", number, len(args.task_list), task)
-        table["tasks"][task] = run_task(args, task)
-        write(table, output)  # after every task, so a long run leaves partial results
+        row = run_task(args, task)
+        if row is not None:
+            table["tasks"][task] = row
+            write(table, output)  # after every task, so a long run leaves partial results
     print(f"done: {output.with_suffix('.md')}")
     return table
 

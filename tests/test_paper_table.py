@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -95,3 +97,15 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     assert table.main(args)["tasks"]["coin_flip"]["ours"] == ours
     assert "self-consistency done in an earlier run" in caplog.text
     assert caplog.text.count("done in an earlier run with the same settings and inputs, skipped") == 10  # 2 x 5
+
+    # the table from the run folders alone: nothing trained or scored; a task never run is left out, a missing
+    # vanilla run shows as -
+    caplog.clear()
+    only = dataclasses.replace(args, tasks="coin_flip,last_letter_concatenation", from_run_folders=True)
+    assert table.main(only)["tasks"]["coin_flip"]["ours"] == ours
+    assert "last_letter_concatenation: no finished Fine-tune-CoT run" in caplog.text
+    assert "run folder:" not in caplog.text and "self-consistency" not in caplog.text
+    shutil.rmtree(runs / "coin_flip" / "vanilla")
+    rebuilt = table.main(only)["tasks"]
+    assert set(rebuilt) == {"coin_flip"} and rebuilt["coin_flip"]["ours"] == {**ours, "vanilla": None}
+    assert "vanilla (answer-only), validation-chosen epoch | – |" in output.with_suffix(".md").read_text()
