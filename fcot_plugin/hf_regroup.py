@@ -5,13 +5,12 @@ pass and one student that rambles to ``max_gen_toks`` holds its whole batch for 
 generates at most ``segment_tokens`` tokens (lm-eval's own ``_model_generate``, stop strings included); answers
 that ended leave, and the unfinished ones (prompt plus their tokens so far, as token ids) are regrouped into full
 batches for the next segment. Decoding a small student on a CPU costs about as much per step for 8 rows as for 32
-(it is bound by reading the weights), so full batches of live rows are where the time goes.
+(reading the weights sets most of a step's time), so full batches of live rows are where the time goes.
 
 Greedy answers are the ones lm-eval's ``hf`` gives, up to the rounding any change of batch composition brings;
-sampling draws from the same distribution. transformers' continuous batching would do this per token, but on a
-CPU without flash-attention its paged attention masks every row against every other row's cache and was slower
-than this (see ``benchmarks/results/eval_speed.md``). Encoder-decoder students and a token-id
-``think_end_token`` use lm-eval's ``hf`` path unchanged.
+sampling draws from the same distribution. transformers' continuous batching would do this per token, but its
+paged-attention path on a CPU without flash-attention was slower than this (see the README, *Faster generation*).
+Encoder-decoder students and a token-id ``think_end_token`` use lm-eval's ``hf`` path unchanged.
 """
 
 from __future__ import annotations
