@@ -37,8 +37,7 @@ def run_lm_eval(
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    import fcot_plugin.hf_regroup  # noqa: F401  registers --model hf-regroup
-    import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot
+    import fcot_plugin.lm_eval_hooks  # noqa: F401  registers --model zscot and hf-regroup (fcot_plugin.zscot)
     from fcot_plugin.secrets import redact, scrub_files, secret_values
     from fcot_plugin.task_dir import task_config_dir
 

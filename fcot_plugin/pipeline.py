@@ -160,7 +160,7 @@ def run_teacher(run: Run) -> dict[str, Any]:
     if args.teacher == PAPER_SOURCE:
         return {"source": PAPER_SOURCE}
     teacher_dir = run.dir / "teacher"
-    model_args = args.teacher if "base=" in args.teacher else f"base={LOCAL_MODEL},{args.teacher}"
+    model_args = args.teacher  # zscot's own default base (hf-regroup) unless it names one
     # Every finished response is cached as it arrives: a killed teacher stage restarts where it stopped.
     if "cache=" not in model_args:
         model_args += f",cache={teacher_dir / 'cache.sqlite'}"
@@ -346,8 +346,6 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         else:
             dtype = "bfloat16" if args.precision == "bf16" else "float32"
             model_args = lm_eval_model_args(path, dtype)  # a LoRA student: pretrained=<base>,peft=<adapter>
-            if model == "zscot":
-                model_args += f",base={LOCAL_MODEL}"
             student_row = name in ("student", "student_last")
             gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and student_row else None
             results = run_lm_eval(

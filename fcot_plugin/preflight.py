@@ -101,8 +101,7 @@ def check_teacher(teacher: str) -> None:
 
     if teacher == PAPER_SOURCE:
         return
-    model_args = teacher if "base=" in teacher else f"base={LOCAL_MODEL},{teacher}"
-    check_lm_eval_model("zscot", model_args, "--teacher")
+    check_lm_eval_model("zscot", teacher, "--teacher")  # no base= means zscot's default, LOCAL_MODEL
 
 
 def check_teacher_metadata(metadata: dict[str, Any]) -> None:

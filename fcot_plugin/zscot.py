@@ -33,11 +33,10 @@ from typing import Any
 import lm_eval.models  # noqa: F401  registers the built-in models before ours (see get_model)
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM, CacheHook
-from lm_eval.api.registry import get_model, register_model
+from lm_eval.api.registry import get_model, model_registry, register_model
 from lm_eval.models.api_models import TemplateAPI
 from sqlitedict import SqliteDict
 
-import fcot_plugin.hf_regroup  # noqa: F401  registers hf-regroup, the default base
 from fcot_plugin.accounting import TeacherAccounting
 from fcot_plugin.evaluate import LOCAL_MODEL
 from fcot_plugin.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
@@ -67,6 +66,9 @@ OPERATIONAL_ARGS = {
     "verify_certificate", "ca_cert_path", "header", "tokenizer_backend", "parallelize", "device_map",
     "segment_tokens",
 }  # fmt: skip
+# The default base, registered by name only: torch and transformers load when it is used, not for an HTTP teacher.
+if LOCAL_MODEL not in model_registry:
+    model_registry.register(LOCAL_MODEL, target="fcot_plugin.hf_regroup:RegroupingHFLM")
 # Bases that give the same text as another (a cache made with one serves the other): hf-regroup is hf, regrouped.
 SAME_TEXT_BASES = {"hf-regroup": "hf"}
 # Requests handed to the base model per call: bases that report each response through lm-eval's cache hook
