@@ -71,8 +71,10 @@ def generated_tokens(samples: list[dict], tokenizer) -> int:
     return sum(len(tokenizer(sample["resps"][0][0], add_special_tokens=False)["input_ids"]) for sample in samples)
 
 
-def timed_evaluation(args: EvalSpeedArguments, model: str, model_args: str, batch_size: int, out: Path) -> dict:
-    """One lm-eval run of the student's task: seconds, generated tokens, accuracy."""
+def timed_evaluation(
+    args: EvalSpeedArguments, model: str, model_args: str, batch_size: int, tokenizer, out: Path
+) -> dict:
+    """One lm-eval run of the student's task: seconds, generated tokens (counted with ``tokenizer``), accuracy."""
     from fcot_plugin.evaluate import accuracy, run_lm_eval
     from fcot_plugin.task_dir import task_name
 
@@ -82,7 +84,7 @@ def timed_evaluation(args: EvalSpeedArguments, model: str, model_args: str, batc
                           device=args.device)  # fmt: skip
     seconds = time.perf_counter() - started
     samples = [json.loads(line) for path in out.rglob("samples_*.jsonl") for line in open(path)]
-    tokens = generated_tokens(samples, AutoTokenizer.from_pretrained(model_args.split(",")[0].split("=", 1)[1]))
+    tokens = generated_tokens(samples, tokenizer)
     return {"model": model, "batch_size": batch_size, "questions": len(samples), "seconds": round(seconds, 1),
             "generated_tokens": tokens, "generated_tokens_per_second": round(tokens / seconds, 1),
             "accuracy": round(accuracy(results, name), 4)}  # fmt: skip
@@ -98,10 +100,11 @@ def main(args: EvalSpeedArguments) -> dict:
         scratch = Path(scratch)
         student, train_seconds = (args.student, None) if args.student else train_student(args, scratch)
         model_args = f"pretrained={student},dtype={precision.torch_dtype_name}"
-        segment = f",segment_tokens={args.segment_tokens}" if args.segment_tokens else ""
-        runs = [timed_evaluation(args, LOCAL_MODEL, model_args + segment, args.batch_size, scratch / "fcot")]
+        fcot_args = model_args + (f",segment_tokens={args.segment_tokens}" if args.segment_tokens else "")
+        tokenizer = AutoTokenizer.from_pretrained(student)
+        runs = [timed_evaluation(args, LOCAL_MODEL, fcot_args, args.batch_size, tokenizer, scratch / "fcot")]
         if args.baseline_hf:
-            runs.append(timed_evaluation(args, "hf", model_args, args.baseline_batch_size, scratch / "hf"))
+            runs.append(timed_evaluation(args, "hf", model_args, args.baseline_batch_size, tokenizer, scratch / "hf"))
     hardware = detect_hardware(args.device)
     fcot = runs[0]
     record = {
