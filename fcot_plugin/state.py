@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,31 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
         if (path / "trainer_state.json").is_file():
             return str(path)
     return None
+
+
+# Files of a checkpoint that hold the weights (full model, shards, or a LoRA adapter); the rest is the same.
+WEIGHT_FILE = re.compile(r"^(model|adapter_model|pytorch_model)([-.].*)?\.(safetensors|bin)(\.index\.json)?$")
+#: what only a training resumed *from that checkpoint* reads: AdamW and LR-schedule state (DeepSpeed: global_step*/)
+RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "global_step*")
+
+
+def drop_resume_state(checkpoint: str | Path) -> list[str]:
+    """Delete a checkpoint's optimizer and scheduler state, keeping its weights; returns the names deleted.
+
+    AdamW state is twice the weights (1 GB of a SmolLM2-135M checkpoint's 1.6 GB). DeepSpeed's ``global_step*/``
+    goes only where the checkpoint also holds its weights as files (under ZeRO-3 without gathered weights that
+    folder *is* the weights).
+    """
+    checkpoint = Path(checkpoint)
+    has_weights = any(path.is_file() and WEIGHT_FILE.match(path.name) for path in checkpoint.iterdir())
+    deleted = []
+    for pattern in RESUME_ONLY:
+        for path in sorted(checkpoint.glob(pattern)):
+            if path.is_dir():
+                if not has_weights:
+                    continue
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            deleted.append(path.name)
+    return deleted

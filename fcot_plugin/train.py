@@ -229,6 +229,30 @@ def make_trainer_class():
     return FcotSFTTrainer
 
 
+def stale_resume_state_pruner():
+    """A callback that keeps optimizer state in the newest checkpoint only, as each checkpoint is saved.
+
+    Epoch selection keeps every epoch's checkpoint until validation has scored it, and AdamW state is twice the
+    weights: 20 epochs of SmolLM2-135M would hold 32 GB, of a 1.7B student 400 GB. A resumed training reads the
+    newest complete checkpoint only (``last_complete_checkpoint``), and ``on_save`` runs once that one is
+    written, so the older checkpoints' optimizer and scheduler state can go then; their weights stay.
+    """
+    from transformers import TrainerCallback
+
+    from fcot_plugin.state import drop_resume_state
+
+    class DropStaleResumeState(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return
+            newest = f"checkpoint-{state.global_step}"
+            for path in Path(args.output_dir).glob("checkpoint-*"):
+                if path.is_dir() and path.name != newest:
+                    drop_resume_state(path)
+
+    return DropStaleResumeState()
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -297,6 +321,7 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),  # None unless use_peft: then only a LoRA adapter is trained and saved
         quantization_config=get_quantization_config(model_args),  # QLoRA; check_model_options made sure it can run
+        callbacks=[stale_resume_state_pruner()],
     )
     trainer.fcot_card_fields = {
         "architecture": architecture_label(model_args.model_name_or_path, training_args.trust_remote_code),

@@ -148,7 +148,7 @@ def main(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args) 
     from fcot_plugin.adapters import lora_summary
     from fcot_plugin.architectures import architecture_label
     from fcot_plugin.state import last_complete_checkpoint
-    from fcot_plugin.train import load_training_dataset  # shared with the decoder-only path
+    from fcot_plugin.train import load_training_dataset, stale_resume_state_pruner  # shared with the decoder-only path
 
     args = FcotSeq2SeqConfig.from_sft_config(sft_args)
     set_seed(args.seed)
@@ -170,6 +170,7 @@ def main(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args) 
         train_dataset=train_dataset,
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
         processing_class=tokenizer,
+        callbacks=[stale_resume_state_pruner()],
     )
     trainer.fcot_card_fields = {
         "architecture": architecture_label(model_args.model_name_or_path, sft_args.trust_remote_code),

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.errors import FcotError
-from fcot_plugin.state import read_json, write_json_atomic, write_text_atomic
+from fcot_plugin.state import WEIGHT_FILE, drop_resume_state, read_json, write_json_atomic, write_text_atomic
 
 # A fractional validation_size takes at most this many questions: every epoch is scored on all of them.
 VALIDATION_CAP = 200
 IDS_FILE = "validation.json"
 ROWS_FILE = "validation.jsonl"
-# Files of a checkpoint that hold the weights (full model, shards, or a LoRA adapter); the rest is the same.
-_WEIGHTS = re.compile(r"^(model|adapter_model|pytorch_model)([-.].*)?\.(safetensors|bin)(\.index\.json)?$")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -85,7 +83,7 @@ def install(checkpoint: Path, student_dir: Path) -> list[str]:
     """Copy a checkpoint's weights over the student's (config, tokenizer and card stay); returns the files."""
     copied = []
     for path in sorted(checkpoint.iterdir()):
-        if path.is_file() and _WEIGHTS.match(path.name):
+        if path.is_file() and WEIGHT_FILE.match(path.name):
             staging = student_dir / f".{path.name}.partial"
             shutil.copyfile(path, staging)
             staging.replace(student_dir / path.name)
@@ -95,22 +93,17 @@ def install(checkpoint: Path, student_dir: Path) -> list[str]:
     return copied
 
 
-#: what only a resumed *training* reads: once training is over, the kept checkpoints do not need it
-RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt")
-
-
 def prune(checkpoints: list[tuple[int, Path]], keep: set[int]) -> None:
     """Delete the epoch checkpoints not in ``keep`` and the optimizer state of those kept (the chosen, the last).
 
-    AdamW state is twice the weights (1 GB of a SmolLM2-135M checkpoint's 1.6 GB); training is over when this
-    runs, so only the weights, tokenizer and trainer state of the kept epochs are worth their disk.
+    Training is over when this runs, so only the weights, tokenizer and trainer state of the kept epochs are
+    worth their disk.
     """
     for epoch, path in checkpoints:
         if epoch not in keep:
             shutil.rmtree(path)
             continue
-        for name in RESUME_ONLY_FILES:
-            (path / name).unlink(missing_ok=True)
+        drop_resume_state(path)
 
 
 def selection_markdown(curve: list[dict[str, Any]], chosen: int, last: int) -> str:

@@ -130,6 +130,23 @@ def test_install_copies_weights_only(tmp_path):
     assert (student / "config.json").read_text() == "final config" and not (student / "optimizer.pt").exists()
 
 
+def test_resume_state_goes_but_weights_stay(tmp_path):
+    from fcot_plugin.state import drop_resume_state
+
+    gathered, zero3 = tmp_path / "checkpoint-4", tmp_path / "checkpoint-8"
+    for checkpoint in (gathered, zero3):
+        (checkpoint / "global_step4").mkdir(parents=True)
+        (checkpoint / "global_step4" / "zero_pp_rank_0_mp_rank_00_optim_states.pt").write_text("adam")
+        for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json"):
+            (checkpoint / name).write_text(name)
+    (gathered / "model.safetensors").write_text("weights")
+    assert drop_resume_state(gathered) == ["optimizer.pt", "scheduler.pt", "global_step4"]
+    assert {path.name for path in gathered.iterdir()} == {"model.safetensors", "trainer_state.json"}
+    # ZeRO-3 without gathered weights: global_step*/ holds the only copy of the weights, so it stays
+    assert drop_resume_state(zero3) == ["optimizer.pt", "scheduler.pt"]
+    assert (zero3 / "global_step4").is_dir()
+
+
 @pytest.mark.slow
 def test_an_interrupted_selection_resumes_without_scoring_an_epoch_twice(tiny_model, tmp_path, monkeypatch):
     from fcot_plugin import pipeline

@@ -97,6 +97,23 @@ def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated,
         assert torch.equal(labels[real], input_ids[real])
 
 
+def test_only_the_newest_checkpoint_keeps_optimizer_state(tiny_model, curated, tmp_path):
+    """Every checkpoint kept (as epoch selection does): the older ones keep weights, not AdamW state."""
+    from fcot_plugin.train import main
+
+    out = tmp_path / "student"
+    script_args, training_args, model_args = make_parser().parse_args_into_dataclasses(
+        recipe_args(tiny_model, curated, out, "--save_steps", "8")[2:]
+    )
+    training_args.save_total_limit = None
+    main(script_args, training_args, model_args)
+    checkpoints = {path.name: {file.name for file in path.iterdir()} for path in out.glob("checkpoint-*")}
+    assert set(checkpoints) == {"checkpoint-8", "checkpoint-16", "checkpoint-24"}
+    assert all("model.safetensors" in files and "trainer_state.json" in files for files in checkpoints.values())
+    assert {"optimizer.pt", "scheduler.pt"} <= checkpoints["checkpoint-24"]
+    assert not {"optimizer.pt", "scheduler.pt"} & (checkpoints["checkpoint-8"] | checkpoints["checkpoint-16"])
+
+
 def _run_main(*args: str):
     from fcot_plugin.train import main
 
