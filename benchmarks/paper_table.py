@@ -55,6 +55,11 @@ class TableArguments:
                   "--eval_limit); 0 skips it"},
     )  # fmt: skip
     vanilla: bool = field(default=True, metadata={"help": "also train and score the answer-only (vanilla) student"})
+    baselines: bool = field(
+        default=True,
+        metadata={"help": "score the untrained student's zero-shot and zero-shot-CoT (no epochs: one run is enough)"},
+    )
+    precision: str = field(default="auto", metadata={"help": "fcot distill: auto (bf16 where native), bf16 or fp32"})
     eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size"})
     from_run_folders: bool = field(
         default=False,
@@ -68,6 +73,7 @@ class TableArguments:
     def __post_init__(self) -> None:
         from fcot_plugin.errors import FcotError
         from fcot_plugin.formats import check_paper_rationales
+        from fcot_plugin.precision import normalise
         from fcot_plugin.tasks import TASKS
 
         self.task_list = [task.strip() for task in self.tasks.split(",") if task.strip()]
@@ -86,6 +92,7 @@ class TableArguments:
             raise FcotError(f"--sc_limit must be >= 0 (0 skips self-consistency), got {self.sc_limit}")
         if self.sc_limit is None:
             self.sc_limit = self.eval_limit
+        self.precision = normalise(self.precision)  # a typo fails here, not after the first task's training
 
 
 # ---------------------------------------------------------------------- running one task
@@ -100,7 +107,8 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
     return distill(DistillArguments(
         task=task, student=args.student, format=dataset_format, run_dir=str(run_dir),
         epochs=args.epochs, validation_size=args.validation_size, train_limit=args.train_limit,
-        eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, baselines=dataset_format == "fcot",
+        eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, precision=args.precision,
+        baselines=args.baselines and dataset_format == "fcot",
     ))  # fmt: skip
 
 
@@ -320,6 +328,21 @@ def write(table: dict[str, Any], output: Path) -> None:
     write_text_atomic(output.with_suffix(".md"), markdown(table))
 
 
+def recorded_machine(args: TableArguments) -> tuple[str, list[dict[str, Any]]]:
+    """The machines recorded in the finished Fine-tune-CoT run folders (one line each, when they differ)."""
+    from fcot_plugin.precision import Hardware
+    from fcot_plugin.run_folder import RunFolder
+
+    recorded = []
+    for task in args.task_list:
+        fcot_dir = Path(args.runs_dir) / task / "fcot"
+        hardware = RunFolder(fcot_dir).config().get("hardware") if finished(fcot_dir) else None
+        if hardware and hardware not in recorded:
+            recorded.append(hardware)
+    described = [Hardware.from_dict(hardware).describe() for hardware in recorded]
+    return "; ".join(dict.fromkeys(described)) or "not recorded in the run folders", recorded
+
+
 def main(args: TableArguments) -> dict[str, Any]:
     import torch
 
@@ -327,6 +350,8 @@ def main(args: TableArguments) -> dict[str, Any]:
 
     hardware = detect_hardware("cuda" if torch.cuda.is_available() else "cpu")
     table = {"config": asdict(args), "machine": hardware.describe(), "hardware": hardware.as_dict(), "tasks": {}}
+    if args.from_run_folders:  # the table describes the machine that trained and scored, not this one
+        table["machine"], table["hardware"] = recorded_machine(args)
     output = Path(args.output).expanduser()
     for number, task in enumerate(args.task_list, 1):
         logging.info("paper table: task %d/%d %s", number, len(args.task_list), task)

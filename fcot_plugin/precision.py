@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,13 +48,21 @@ class Hardware:
         return any(flag in self.cpu_flags for flag in NATIVE_BF16_CPU_FLAGS) or bool(self.extra.get("arm_bf16"))
 
     def describe(self) -> str:
-        if self.device.startswith("cuda"):
-            return f"{self.gpu_name} (bf16 {'native' if self.gpu_bf16 else 'not supported'})"
         flags = " ".join(self.cpu_flags) or "none of " + " ".join(REPORTED_CPU_FLAGS)
-        return f"{self.cpu_model}, {self.torch_threads} threads, flags: {flags}"
+        cpu = f"{self.cpu_model}, {self.torch_threads} threads, flags: {flags}"
+        if self.device.startswith("cuda"):
+            return f"{self.gpu_name} (bf16 {'native' if self.gpu_bf16 else 'not supported'}); host CPU {cpu}"
+        return cpu
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "cpu_flags": list(self.cpu_flags), "native_bf16": self.native_bf16}
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> Hardware:
+        """The machine as ``as_dict`` recorded it (in a run folder's config.json)."""
+        names = {item.name for item in fields(cls)}
+        values = {key: value for key, value in recorded.items() if key in names}
+        return cls(**{**values, "cpu_flags": tuple(values.get("cpu_flags", ()))})
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def test_bad_table_arguments_are_one_line_each():
         table.TableArguments(tasks="coin_flip", sc_samples=0)
     with pytest.raises(FcotError, match="--sc_temperature must be > 0"):
         table.TableArguments(tasks="coin_flip", sc_temperature=0)
+    with pytest.raises(FcotError, match="unknown precision 'fp16'"):
+        table.TableArguments(tasks="coin_flip", precision="fp16")
     assert table.TableArguments(tasks="coin_flip", eval_limit=7).sc_limit == 7  # SC follows --eval_limit by default
 
 
@@ -109,3 +111,12 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     rebuilt = table.main(only)["tasks"]
     assert set(rebuilt) == {"coin_flip"} and rebuilt["coin_flip"]["ours"] == {**ours, "vanilla": None}
     assert "vanilla (answer-only), validation-chosen epoch | – |" in output.with_suffix(".md").read_text()
+
+    # ... and names the machine the run folders record (a GPU's runs rebuilt on a laptop name the GPU)
+    config_file = runs / "coin_flip" / "fcot" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["hardware"].update(device="cuda", gpu_name="NVIDIA H200", gpu_bf16=True)
+    config_file.write_text(json.dumps(config))
+    machine = table.main(only)["machine"]
+    assert machine.startswith("NVIDIA H200 (bf16 native); host CPU ") and "flags: " in machine
+    assert f"Machine: {machine}." in output.with_suffix(".md").read_text()
