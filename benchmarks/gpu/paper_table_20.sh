@@ -41,7 +41,7 @@ need=12
 free_disk=$(df -BG --output=avail "$work" | tail -1 | tr -dc 0-9)
 free_shm=$(df -BG --output=avail /dev/shm 2>/dev/null | tail -1 | tr -dc 0-9)
 free_shm=${free_shm:-0}
-free_shm=$((free_shm > 40 ? 40 : free_shm))  # leave memory to the processes
+cap="${SHM_CAP_GB:-40}"; free_shm=$((free_shm > cap ? cap : free_shm))  # leave memory to the processes
 started=()
 for task in $tasks; do
     if [ "$free_disk" -ge $((need + 4)) ]; then runs="$work/runs"; free_disk=$((free_disk - need))
