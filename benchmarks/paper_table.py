@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,11 @@ class TableArguments:
                   "student or self-consistency score shows as -)"},
     )  # fmt: skip
     runs_dir: str = field(default="runs/paper_table", metadata={"help": "run folders go to <runs_dir>/<task>/"})
+    merge_with: str | None = field(
+        default=None,
+        metadata={"help": "an earlier table's .json: its tasks that this run does not score are kept, marked as "
+                  "carried over (a table built over several sessions); its settings must match these"},
+    )  # fmt: skip
     output: str = field(default=str(RESULTS / "paper_table"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
@@ -93,6 +98,35 @@ class TableArguments:
         if self.sc_limit is None:
             self.sc_limit = self.eval_limit
         self.precision = normalise(self.precision)  # a typo fails here, not after the first task's training
+        if self.merge_with is not None:
+            self.earlier = earlier_table(self)  # a mismatch fails here too
+
+
+# Settings a carried-over row must share with this run; a key an older table lacks had the default then.
+COMPARABLE = ("student", "epochs", "validation_size", "train_limit", "eval_limit", "sc_samples", "sc_temperature",
+              "sc_limit", "vanilla", "baselines", "precision")  # fmt: skip
+
+
+def earlier_table(args: TableArguments) -> dict[str, Any]:
+    """The table named by --merge_with, checked to have been run with this run's settings."""
+    from fcot_plugin.errors import FcotError
+    from fcot_plugin.state import read_json
+
+    path = Path(args.merge_with).expanduser()
+    if not path.is_file():
+        raise FcotError(f"--merge_with {path}: no such file; give the .json an earlier paper_table.py run wrote")
+    earlier = read_json(path, "give the .json an earlier paper_table.py run wrote")
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("tasks"), dict) or "config" not in earlier:
+        raise FcotError(f"--merge_with {path} is not a table paper_table.py wrote (no 'config' and 'tasks')")
+    defaults = {f.name: f.default for f in fields(TableArguments)}
+    differ = [f"{key} {earlier['config'].get(key, defaults[key])!r} there, {getattr(args, key)!r} here"
+              for key in COMPARABLE if earlier["config"].get(key, defaults[key]) != getattr(args, key)]  # fmt: skip
+    if differ:
+        raise FcotError(
+            f"--merge_with {path} was run with other settings ({'; '.join(differ)}); rows scored "
+            "differently cannot share a table: rerun with the same settings or drop --merge_with"
+        )
+    return earlier
 
 
 # ---------------------------------------------------------------------- running one task
@@ -316,7 +350,13 @@ def markdown(table: dict[str, Any]) -> str:
         + (f" ({', '.join(result['beaten'])})" if result["beaten"] else "")
         + (f", on {subset} only" if config["eval_limit"] else "")
         + ".\n\n"
-        f"Machine: {table['machine']}. Run folders: `{config['runs_dir']}/<task>/{{fcot,vanilla,sc}}`.\n"
+        + (
+            f"Carried over from an earlier run with the same settings ({table['carried_from']['file']}): "
+            f"{', '.join(get_task(t).title for t in table['carried_from']['tasks'])}.\n\n"
+            if table.get("carried_from", {}).get("tasks")
+            else ""
+        )
+        + f"Machine: {table['machine']}. Run folders: `{config['runs_dir']}/<task>/{{fcot,vanilla,sc}}`.\n"
     )
 
 
@@ -352,6 +392,8 @@ def main(args: TableArguments) -> dict[str, Any]:
     table = {"config": asdict(args), "machine": hardware.describe(), "hardware": hardware.as_dict(), "tasks": {}}
     if args.from_run_folders:  # the table describes the machine that trained and scored, not this one
         table["machine"], table["hardware"] = recorded_machine(args)
+    if args.merge_with is not None:
+        carry_over(table, args)
     output = Path(args.output).expanduser()
     for number, task in enumerate(args.task_list, 1):
         logging.info("paper table: task %d/%d %s", number, len(args.task_list), task)
@@ -359,8 +401,23 @@ def main(args: TableArguments) -> dict[str, Any]:
         if row is not None:
             table["tasks"][task] = row
             write(table, output)  # after every task, so a long run leaves partial results
-    print(f"done: {output.with_suffix('.md')}")
+    if table["tasks"]:
+        write(table, output)  # carried-over rows too, when this run scored none
+    print(f"done: {output.with_suffix('.md')}" if table["tasks"] else "done: no task scored, no table written")
     return table
+
+
+def carry_over(table: dict[str, Any], args: TableArguments) -> None:
+    """The earlier table's rows for tasks this run does not score, each marked with where it came from."""
+    earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
+    carried = [task for task in earlier["tasks"] if task not in args.task_list]
+    for task in carried:
+        table["tasks"][task] = {**earlier["tasks"][task], "carried_from": source}
+    if carried and earlier.get("machine") not in (None, table["machine"]):
+        table["machine"] = (
+            f"{table['machine']} ({', '.join(args.task_list)}); {earlier['machine']} ({', '.join(carried)})"
+        )
+    table["carried_from"] = {"file": source, "tasks": carried}
 
 
 def cli(argv: list[str]) -> None:

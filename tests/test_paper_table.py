@@ -120,3 +120,34 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     machine = table.main(only)["machine"]
     assert machine.startswith("NVIDIA H200 (bf16 native); host CPU ") and "flags: " in machine
     assert f"Machine: {machine}." in output.with_suffix(".md").read_text()
+
+
+def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(tmp_path, caplog):
+    table = load_script()
+    published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
+    row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
+    earlier_file = tmp_path / "earlier.json"
+    earlier = {"config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
+               "machine": "an older CPU", "tasks": {"last_letter_concatenation": row, "coin_flip": row}}  # fmt: skip
+    earlier_file.write_text(json.dumps(earlier))
+    output = tmp_path / "merged"
+    args = table.TableArguments(tasks="coin_flip", epochs=4, sc_limit=50, from_run_folders=True,
+                                runs_dir=str(tmp_path / "runs"), merge_with=str(earlier_file),
+                                output=str(output))  # fmt: skip
+
+    merged = table.main(args)  # coin_flip has no run folder here: left out, and not carried (this run owns it)
+    assert set(merged["tasks"]) == {"last_letter_concatenation"}
+    assert merged["tasks"]["last_letter_concatenation"]["carried_from"] == str(earlier_file)
+    assert merged["machine"].endswith("; an older CPU (last_letter_concatenation)")
+    markdown = output.with_suffix(".md").read_text()
+    assert f"Carried over from an earlier run with the same settings ({earlier_file}): Last Letter" in markdown
+    assert f"| {row['ours']['fcot_chosen']['accuracy']:.2f}" not in markdown  # bold: the chosen epoch
+    assert f"**{row['ours']['fcot_chosen']['accuracy']:.2f}**" in markdown
+
+    with pytest.raises(FcotError, match=r"other settings \(epochs 4.0 there, 6.0 here; sc_limit 50 there, None"):
+        table.TableArguments(tasks="coin_flip", merge_with=str(earlier_file))
+    with pytest.raises(FcotError, match="no such file"):
+        table.TableArguments(tasks="coin_flip", merge_with=str(tmp_path / "nope.json"))
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(FcotError, match="not a table paper_table.py wrote"):
+        table.TableArguments(tasks="coin_flip", merge_with=str(tmp_path / "list.json"))
