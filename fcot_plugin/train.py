@@ -287,7 +287,9 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     if student_kind(model_args.model_name_or_path, training_args.trust_remote_code) == "seq2seq":
         from fcot_plugin.train_seq2seq import main as train_seq2seq  # T5, Flan-T5: transformers' Seq2SeqTrainer
 
-        return train_seq2seq(script_args, training_args, model_args)
+        output_dir = train_seq2seq(script_args, training_args, model_args)
+        leave_process_group()
+        return output_dir
     set_seed(training_args.seed)
 
     # ------------------------------------------------------------ data, tokenizer, model
@@ -357,7 +359,23 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         from fcot_plugin.adapters import save_merged
 
         logger.info("merged model saved to %s", save_merged(training_args.output_dir, "causal", model_args.dtype))
+    leave_process_group()
     return Path(training_args.output_dir)
+
+
+def leave_process_group() -> None:
+    """Under ``accelerate launch`` with several processes: wait for every rank, then destroy the process group.
+
+    Ranks other than 0 write no weights and reach the end first; exiting while DeepSpeed's communication threads
+    still run aborted one ("terminate called without an active exception") after a successful ZeRO-3 run, and
+    the launcher then failed the whole run. PyTorch asks for ``destroy_process_group()`` before exit. A single
+    process (world size 1, e.g. the pipeline's in-process runs) keeps its group: accelerate caches its state.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":  # `accelerate launch -m fcot_plugin.train --config ...` works from an installed wheel
