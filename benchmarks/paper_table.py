@@ -325,6 +325,8 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("test questions scored (ours / self-consistency)", [
         f"{rows[t]['ours']['fcot_chosen']['n']} / {rows[t]['sc']['n'] if rows[t]['sc'] else '–'}" for t in tasks
     ]))  # fmt: skip
+    carried = [t for t in tasks if rows[t].get("carried_from")]  # rows --merge_with kept from an earlier table
+    sources = [rows[t]["carried_from"] for t in carried]
     minutes = [f"{rows[t]['minutes']:.1f}" for t in tasks]
     lines.append(line("minutes (both students, baselines, self-consistency)", minutes))
     result = table["goal"]
@@ -351,9 +353,9 @@ def markdown(table: dict[str, Any]) -> str:
         + (f", on {subset} only" if config["eval_limit"] else "")
         + ".\n\n"
         + (
-            f"Carried over from an earlier run with the same settings ({table['carried_from']['file']}): "
-            f"{', '.join(get_task(t).title for t in table['carried_from']['tasks'])}.\n\n"
-            if table.get("carried_from", {}).get("tasks")
+            f"Carried over from an earlier run with the same settings ({', '.join(dict.fromkeys(sources))}): "
+            f"{', '.join(get_task(t).title for t in carried)}.\n\n"
+            if carried
             else ""
         )
         + f"Machine: {table['machine']}. Run folders: `{config['runs_dir']}/<task>/{{fcot,vanilla,sc}}`.\n"
@@ -392,23 +394,21 @@ def main(args: TableArguments) -> dict[str, Any]:
     table = {"config": asdict(args), "machine": hardware.describe(), "hardware": hardware.as_dict(), "tasks": {}}
     if args.from_run_folders:  # the table describes the machine that trained and scored, not this one
         table["machine"], table["hardware"] = recorded_machine(args)
-    if args.merge_with is not None:
-        carry_over(table, args)
     output = Path(args.output).expanduser()
+    if args.merge_with is not None and carry_over(table, args):
+        write(table, output)  # the carried rows stand even if this run scores nothing
     for number, task in enumerate(args.task_list, 1):
         logging.info("paper table: task %d/%d %s", number, len(args.task_list), task)
         row = run_task(args, task)
         if row is not None:
             table["tasks"][task] = row
             write(table, output)  # after every task, so a long run leaves partial results
-    if table["tasks"]:
-        write(table, output)  # carried-over rows too, when this run scored none
     print(f"done: {output.with_suffix('.md')}" if table["tasks"] else "done: no task scored, no table written")
     return table
 
 
-def carry_over(table: dict[str, Any], args: TableArguments) -> None:
-    """The earlier table's rows for tasks this run does not score, each marked with where it came from."""
+def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
+    """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
@@ -417,7 +417,7 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> None:
         table["machine"] = (
             f"{table['machine']} ({', '.join(args.task_list)}); {earlier['machine']} ({', '.join(carried)})"
         )
-    table["carried_from"] = {"file": source, "tasks": carried}
+    return carried
 
 
 def cli(argv: list[str]) -> None:

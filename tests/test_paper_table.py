@@ -122,7 +122,7 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     assert f"Machine: {machine}." in output.with_suffix(".md").read_text()
 
 
-def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(tmp_path, caplog):
+def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(tmp_path):
     table = load_script()
     published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it

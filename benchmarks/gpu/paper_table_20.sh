@@ -5,8 +5,9 @@
 #
 # Carried from the developer machine (see benchmarks/README.md): .whl/ (fcot's own wheel, for its task configs, and
 # transformers, trl, datasets, lm-eval and their small dependencies) and the embedded student's GGUF, copied
-# beforehand into $GGUF_PARTS (its 98 MB exceed one transfer). Writes runs.tgz (every run folder without weights) and the logs' tails under $OUT; rebuild the
-# table here with `python benchmarks/paper_table.py --from_run_folders --runs_dir <unpacked> ...`.
+# beforehand into $GGUF_PARTS (its 98 MB exceed one transfer). Writes runs_disk.tgz and runs_shm.tgz (every run
+# folder without weights) and logs.tgz under $OUT; rebuild the table here with
+# `python benchmarks/paper_table.py --from_run_folders --runs_dir <unpacked> ...`.
 #
 #   TASKS="coin_flip" EXTRA="--train_limit 12 --eval_limit 4" EPOCHS=2 SKIP_INSTALL=1 bash benchmarks/gpu/paper_table_20.sh
 set -uo pipefail
