@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from fcot_plugin.formats import FORMATS, check_paper_rationales
 from fcot_plugin.tasks import TASKS
 
+#: How the student's training batches are drawn: rows of similar length together (transformers'
+#: ``LengthGroupedSampler``), so little padding is computed; QLoRA's recipes train the same way. Run folders
+#: record it in their train.yaml, tables trained otherwise say so.
+TRAIN_SAMPLING_STRATEGY = "group_by_length"
+
 
 def _check_task(task: str | None) -> None:
     if task is not None and task not in TASKS:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from trl import ScriptArguments, SFTConfig
 
-from fcot_plugin.configs import _check_format, _check_task
+from fcot_plugin.configs import TRAIN_SAMPLING_STRATEGY, _check_format, _check_task
 
 
 @dataclass
@@ -63,6 +63,11 @@ class FcotSFTConfig(SFTConfig):
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "deprecated alias of activation_checkpointing (transformers >= 5.24)"}
     )
+    train_sampling_strategy: str = field(
+        default=TRAIN_SAMPLING_STRATEGY,
+        metadata={"help": "group_by_length (rows of similar length batched together: less padding computed; "
+                  "benchmarks/sft_throughput.py), random, sequential or batch_rebalance"},
+    )  # fmt: skip
 
     def __getstate__(self) -> dict:
         """Pickles of the config (Trainer's ``training_args.bin``, pushed with the model) never hold the token."""

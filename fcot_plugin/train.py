@@ -30,6 +30,7 @@ CARD_HYPERPARAMETERS = (
     "weight_decay",
     "max_length",
     "completion_only_loss",
+    "train_sampling_strategy",
     "bf16",
     "seed",
 )

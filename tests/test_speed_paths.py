@@ -164,3 +164,27 @@ def test_bf16_cpu_training_uses_eager_attention_and_fp32_keeps_sdpa():
 
 def test_an_explicit_attention_kernel_is_kept():
     assert attention(precision="bf16", model_init_kwargs={"attn_implementation": "sdpa"}) == "sdpa"
+
+
+def epoch_padding(tiny_model, rows, tmp_path, **config) -> float:
+    """The fraction of padding in one epoch of the trainer's own batches."""
+    args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none",
+                         per_device_train_batch_size=8, seed=0, **config)  # fmt: skip
+    trainer = make_trainer_class()(model=str(tiny_model), args=args, train_dataset=rows,
+                                   processing_class=AutoTokenizer.from_pretrained(tiny_model))  # fmt: skip
+    masks = [batch["attention_mask"] for batch in trainer.get_train_dataloader()]
+    assert sum(int(mask.shape[0]) for mask in masks) == len(rows)  # every row once: nothing dropped
+    return 1 - sum(int(mask.sum()) for mask in masks) / sum(mask.numel() for mask in masks)
+
+
+def test_default_batches_group_rows_of_similar_length(tiny_model, tmp_path):
+    """Grouping by length is the default and computes less padding than random batches of the same rows."""
+    from fcot_plugin.curate import curate
+
+    varied = datasets.Dataset.from_list(
+        [{"prompt": r["prompt"], "completion": r["completion"]} for r in curate("multiarith", "paper").rows[:128]]
+    )
+    assert FcotSFTConfig(output_dir="unused", use_cpu=True).train_sampling_strategy == "group_by_length"
+    grouped = epoch_padding(tiny_model, varied, tmp_path)
+    shuffled = epoch_padding(tiny_model, varied, tmp_path, train_sampling_strategy="random")
+    assert grouped < 0.6 * shuffled, (grouped, shuffled)
