@@ -199,7 +199,8 @@ def scores(run_dir: Path) -> dict[str, Any]:
     """Test accuracies (%) of one run folder, the epoch selection, and the seconds of every stage."""
     from fcot_plugin.run_folder import RunFolder
 
-    stages = RunFolder(run_dir).all_results()
+    folder = RunFolder(run_dir)
+    stages = folder.all_results()
     evaluate, selection = stages["evaluate"], stages["train"].get("selection")
     rows = {name: {"accuracy": 100 * record["accuracy"], "n": record["n"]}
             for name, record in evaluate.items() if name != "seconds"}  # fmt: skip
@@ -210,8 +211,17 @@ def scores(run_dir: Path) -> dict[str, Any]:
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
         "train_rows": stages["curate"]["stats"]["rows"],
+        "batches": training_batches(folder),
         "seconds": {stage: record.get("seconds") for stage, record in stages.items()},
     }
+
+
+def training_batches(folder) -> str:
+    """How the run drew its training batches, from its train.yaml (runs before fcot recorded it: random)."""
+    import yaml
+
+    recorded = yaml.safe_load(folder.train_config.read_text()) if folder.train_config.is_file() else None
+    return (recorded or {}).get("train_sampling_strategy", "random")
 
 
 def paper_value(task: str, student: str, method: str = "fine-tune-cot") -> float | None:
@@ -290,6 +300,9 @@ def student_name(student: str) -> str:
     return Path(EMBEDDED_HUB_ID if student == EMBEDDED_STUDENT else student).name
 
 
+BATCHES = {"group_by_length": "length-grouped", "random": "random"}
+
+
 def markdown(table: dict[str, Any]) -> str:
     from fcot_plugin.tasks import get_task
 
@@ -320,6 +333,8 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("epoch chosen on validation / last", [
         f"{rows[t]['fcot']['chosen_epoch'] or '–'} / {rows[t]['fcot']['last_epoch'] or '–'}" for t in tasks
     ]))  # fmt: skip
+    lines.append(line("training batches", [BATCHES.get(b, b) for b in (rows[t]["fcot"].get("batches", "random")
+                                                                           for t in tasks)]))  # fmt: skip
     lines += [line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
               for student in PAPER_STUDENTS]  # fmt: skip
     lines.append(line("test questions scored (ours / self-consistency)", [

@@ -92,6 +92,7 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     assert "| model | Coin Flip |" in markdown and "| paper: GPT-2 Medium (355M) Fine-tune-CoT | 83.33 |" in markdown
     assert "self-consistency (k=2, T=0.7)" in markdown and "on the first 2 test questions" in markdown
     assert "**Goal**" in markdown and f"Machine: {saved['machine']}" in markdown and "4 / 2" in markdown
+    assert "| training batches | length-grouped |" in markdown  # read back from the run folder's train.yaml
 
     # a second run reuses everything: both run folders and the self-consistency score
     caplog.clear()
@@ -143,6 +144,7 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     assert f"Carried over from an earlier run with the same settings ({earlier_file}): Last Letter" in markdown
     assert f"| {row['ours']['fcot_chosen']['accuracy']:.2f}" not in markdown  # bold: the chosen epoch
     assert f"**{row['ours']['fcot_chosen']['accuracy']:.2f}**" in markdown
+    assert "| training batches | random |" in markdown  # rows from before fcot recorded it were drawn at random
 
     with pytest.raises(FcotError, match=r"other settings \(epochs 4.0 there, 6.0 here; sc_limit 50 there, None"):
         table.TableArguments(tasks="coin_flip", merge_with=str(earlier_file))
