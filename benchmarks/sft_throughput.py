@@ -3,9 +3,10 @@
 (a) baseline: plain ``transformers.Trainer``, fp32, padded to the longest row of each batch, no gradient
     checkpointing, loss on the completion (a hand-written collator masks the prompt).
 (b) fcot: ``FcotSFTConfig`` defaults exactly as ``fcot distill`` and ``recipes/sft.py`` run them (TRL's
-    ``SFTTrainer`` with fcot's compact completion loss, padding-free batches, precision ``auto``).
+    ``SFTTrainer`` with fcot's compact completion loss, length-grouped padded batches, precision ``auto``).
 
-Same student, same curated rows, same rows per optimiser step, same seed. ``--steps`` optimiser steps are timed
+Same student, same curated rows (the task's whole train set, so a batch is drawn as in a real epoch), same rows
+per optimiser step, same seed. ``--steps`` optimiser steps are timed
 after ``--warmup_steps``; real (non-padding) tokens are counted from the batches each trainer actually saw.
 Results: ``<output>.json`` (top-level ``"speedup"`` = b/a, machine and CPU flags, per path: real tokens/s,
 padding fraction, peak RSS) and ``<output>.md``. Run it alone: two torch processes on 2 cores distort timings.
@@ -132,6 +133,10 @@ def common_args(args: ThroughputArguments, out: str) -> dict:
     }
 
 
+def optimizer_name(args: TrainingArguments) -> str:
+    return str(getattr(args.optim, "value", args.optim))  # an enum in some transformers versions
+
+
 def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> tuple[Trainer, dict]:
     """fcot's path: FcotSFTConfig's defaults (what distill and the recipes use) with only the timing keys set."""
     from fcot_plugin.sft_config import FcotSFTConfig
@@ -142,7 +147,8 @@ def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> t
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     choose_attention(config)  # as fcot_plugin.train.main does
     trainer = make_trainer_class()(model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer)
-    settings = {"bf16": config.bf16, "padding_free": config.padding_free, "optim": config.optim,
+    settings = {"bf16": config.bf16, "padding_free": config.padding_free, "optim": optimizer_name(config),
+                "batches": config.train_sampling_strategy,
                 "attention": config.model_init_kwargs.get("attn_implementation") or "sdpa",
                 "gradient_checkpointing": config.gradient_checkpointing}  # fmt: skip
     return trainer, settings
@@ -183,7 +189,8 @@ def run_plain(args: ThroughputArguments, model_path: str, dataset, out: str) -> 
         train_dataset=tokenized,
         data_collator=CompletionOnlyCollator(tokenizer.pad_token_id or tokenizer.eos_token_id),
     )
-    settings = {"bf16": False, "padding_free": False, "optim": trainer.args.optim, "attention": "sdpa",
+    settings = {"bf16": False, "padding_free": False, "optim": optimizer_name(trainer.args), "attention": "sdpa",
+                "batches": trainer.args.train_sampling_strategy,
                 "gradient_checkpointing": False}  # fmt: skip
     return trainer, settings
 
@@ -237,9 +244,9 @@ def main(args: ThroughputArguments) -> dict:
     import datasets
 
     model_path = resolve_student(args.student)
-    rows = curate(args.task, "paper").rows
+    rows = curate(args.task, "paper").rows  # the whole train set, as an epoch samples it
     needed = (args.warmup_steps + args.steps) * args.batch_size
-    rows = (rows * (needed // len(rows) + 1))[:needed]
+    rows = rows * (needed // len(rows) + 1) if len(rows) < needed else rows
     dataset = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     hardware = detect_hardware(device)
@@ -258,14 +265,15 @@ def main(args: ThroughputArguments) -> dict:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    columns = ("bf16", "padding_free", "attention", "optim", "gradient_checkpointing", "seconds_per_step",
+    columns = ("bf16", "batches", "padding_free", "attention", "optim", "gradient_checkpointing", "seconds_per_step",
                "real_tokens_per_second", "padding_fraction", "peak_rss_mib", "train_loss")  # fmt: skip
     lines = ["| path | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(str(results[name][c]) for c in columns) + " |" for name in (BASELINE, FCOT)]
     output.with_suffix(".md").write_text(
         f"# SFT throughput: {args.task}, {args.student}, {args.batch_size} rows per step\n\n"
         f"Machine: {hardware.describe()}; torch {torch.__version__}.\n"
-        f"{args.steps} timed steps after {args.warmup_steps} warm-up steps; same rows, order and seed.\n\n"
+        f"{args.steps} timed steps after {args.warmup_steps} warm-up steps; same curated rows and seed; each path "
+        f"draws its batches its own way (the batches column).\n\n"
         + "\n".join(lines)
         + f"\n\n**Speedup (b/a): {results['speedup']}x**\n"
     )
