@@ -61,6 +61,11 @@ class TableArguments:
     )
     precision: str = field(default="auto", metadata={"help": "fcot distill: auto (bf16 where native), bf16 or fp32"})
     eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size"})
+    train_sampling_strategy: str | None = field(
+        default=None,
+        metadata={"help": "fcot distill's training batches: group_by_length or random (default: fcot's). Not a "
+                  "merge setting: the table shows each task's, read from its run folder"},
+    )  # fmt: skip
     from_run_folders: bool = field(
         default=False,
         metadata={"help": "train and score nothing: the table from the finished run folders under --runs_dir, as "
@@ -143,6 +148,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
         epochs=args.epochs, validation_size=args.validation_size, train_limit=args.train_limit,
         eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, precision=args.precision,
         baselines=args.baselines and dataset_format == "fcot",
+        **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
     ))  # fmt: skip
 
 

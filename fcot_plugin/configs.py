@@ -15,6 +15,7 @@ from fcot_plugin.tasks import TASKS
 #: ``LengthGroupedSampler``), so little padding is computed; QLoRA's recipes train the same way. Run folders
 #: record it in their train.yaml, tables trained otherwise say so.
 TRAIN_SAMPLING_STRATEGY = "group_by_length"
+TRAIN_SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential", "batch_rebalance")  # transformers' choices
 
 
 def _check_task(task: str | None) -> None:
@@ -114,6 +115,11 @@ class DistillArguments:
     validation_seed: int = field(default=0, metadata={"help": "seed of the held-out validation sample"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate (paper: 3e-4)"})
     batch_size: int = field(default=8, metadata={"help": "per-device batch size (paper: 8)"})
+    train_sampling_strategy: str = field(
+        default=TRAIN_SAMPLING_STRATEGY,
+        metadata={"help": "how training batches are drawn: group_by_length (rows of similar length together, less "
+                  "padding) or random (shuffled, as fcot trained before length grouping)"},
+    )  # fmt: skip
     lora: bool = field(
         default=False,
         metadata={"help": "train a LoRA adapter (TRL's use_peft: r=16, alpha=32, peft's default target modules) "
@@ -150,6 +156,11 @@ class DistillArguments:
             check_paper_rationales(self.task)
         if self.teacher_temperature is None:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
+        if self.train_sampling_strategy not in TRAIN_SAMPLING_STRATEGIES:
+            raise ValueError(
+                f"unknown train_sampling_strategy {self.train_sampling_strategy!r}; choose one of: "
+                f"{', '.join(TRAIN_SAMPLING_STRATEGIES)}"
+            )
         if self.launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
         if self.validation_size is None:  # resolved here, so config.json and the fingerprints hold the number

@@ -25,7 +25,7 @@ import yaml
 
 from fcot_plugin import validation
 from fcot_plugin.adapters import lm_eval_model_args
-from fcot_plugin.configs import TRAIN_SAMPLING_STRATEGY, DistillArguments
+from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset, teacher_responses
 from fcot_plugin.errors import FcotError
 from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, newest_results, question_count, run_lm_eval
@@ -219,7 +219,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "lr_scheduler_type": "linear",
         "max_length": 1024,
         "completion_only_loss": True,
-        "train_sampling_strategy": TRAIN_SAMPLING_STRATEGY,
+        "train_sampling_strategy": args.train_sampling_strategy,
         "precision": args.precision,  # resolved by DistillArguments: bf16 or fp32
         "use_cpu": args.device == "cpu",
         "logging_steps": 5,

@@ -63,6 +63,10 @@ def tiny_distill(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
         (["--task", "coin_flip", "--epochs", "three"], "invalid float value: 'three' (see fcot distill --help)"),
         (["--task", "coin_flip", "--no_such_option", "1"], "['--no_such_option', '1']"),
         (["--task", "coin_flip", "--launcher", "slurm"], "launcher must be 'python' or 'accelerate'"),
+        (
+            ["--task", "coin_flip", "--train_sampling_strategy", "by_size"],
+            "unknown train_sampling_strategy 'by_size'; choose one of: group_by_length, random",
+        ),
     ],
 )
 def test_distill_bad_arguments(capsys, tmp_path, argv, expected):

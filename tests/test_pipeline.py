@@ -47,6 +47,8 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
     assert {path.stem for path in (run_dir / "stages").glob("*.json")} == {"teacher", "curate", "train", "evaluate",
                                                                            "report"}  # fmt: skip
     assert not list((run_dir / "data").rglob("cache-*.arrow"))  # training's datasets caches stay out of data/
+    assert yaml.safe_load((run_dir / "train.yaml").read_text())["train_sampling_strategy"] == "group_by_length"
+    assert "| `train_sampling_strategy` | `group_by_length` |" in (run_dir / "student" / "README.md").read_text()
     stats = RunFolder(run_dir).results("curate")["stats"]
     assert stats["questions"] == 12 and stats["rows"] == stats["correct"] <= 12
 
@@ -195,3 +197,9 @@ def test_a_second_run_on_a_locked_folder_stops_at_once(tiny_model, tmp_path):
         with pytest.raises(FcotError, match=rf"{run_dir} is in use by another fcot run \(pid {os.getpid()} on "):
             distill(tiny_args(tiny_model, run_dir))
     assert sorted(path.name for path in run_dir.iterdir()) == []  # nothing written, and the lock file is gone
+
+
+def test_shuffled_training_batches_on_request(tiny_model, tmp_path):
+    """--train_sampling_strategy random trains as fcot did before length grouping (and says so in train.yaml)."""
+    run = pipeline.Run(tiny_args(tiny_model, tmp_path / "run", train_sampling_strategy="random"))
+    assert pipeline.training_config(run, str(tiny_model))["train_sampling_strategy"] == "random"
