@@ -74,6 +74,10 @@ SELECTION_SETTINGS = ("max_gen_toks",)
 # The student's format (fcot or vanilla) shapes curation's rows, training and the evaluating task; fingerprinted
 # only when it is not the default, so run folders from before the setting existed are still reused.
 FORMAT_STAGES = ("curate", "train", "evaluate", "report")
+# How training batches were drawn: run folders from before the setting existed were trained on shuffled
+# batches, so the key is fingerprinted only when it is not "random": such a folder is reused for
+# --train_sampling_strategy random and retrained for the default, length-grouped batches.
+LEGACY_TRAIN_SAMPLING = "random"
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
 # Files larger than this are fingerprinted by size and modification time instead of content.
 _HASH_LIMIT = 16 * 2**20
@@ -240,6 +244,8 @@ def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
         keys = (*keys, *SELECTION_SETTINGS)
     if stage in FORMAT_STAGES and settings.get("format", "fcot") != "fcot":
         keys = (*keys, "format")
+    if stage == "train" and settings.get("train_sampling_strategy", LEGACY_TRAIN_SAMPLING) != LEGACY_TRAIN_SAMPLING:
+        keys = (*keys, "train_sampling_strategy")
     return redact({key: settings[key] for key in keys if key in settings})
 
 

@@ -36,6 +36,16 @@ def test_format_is_fingerprinted_only_when_it_is_not_the_default(tiny_model, tmp
         tiny_args(tiny_model, tmp_path / "run", format="cot")
 
 
+def test_training_batches_are_fingerprinted_unless_shuffled_as_before(tiny_model, tmp_path):
+    """Folders trained before the setting existed (shuffled batches) are reused only for shuffled batches."""
+    grouped = vars(tiny_args(tiny_model, tmp_path / "run"))
+    shuffled = {**grouped, "train_sampling_strategy": "random"}
+    before = {key: value for key, value in grouped.items() if key != "train_sampling_strategy"}
+    assert stage_settings("train", shuffled) == stage_settings("train", before)
+    assert stage_settings("train", grouped) == {**stage_settings("train", before),
+                                                "train_sampling_strategy": "group_by_length"}  # fmt: skip
+
+
 def test_bad_table_arguments_are_one_line_each():
     table = load_script()
     with pytest.raises(FcotError, match="no teacher rationales for 'aqua'"):
