@@ -223,11 +223,13 @@ def scores(run_dir: Path) -> dict[str, Any]:
 
 
 def training_batches(folder) -> str:
-    """How the run drew its training batches, from its train.yaml (runs before fcot recorded it: random)."""
+    """How the run drew its training batches, from its train.yaml (runs before fcot recorded it: shuffled)."""
     import yaml
 
+    from fcot_plugin.run_folder import LEGACY_TRAIN_SAMPLING
+
     recorded = yaml.safe_load(folder.train_config.read_text()) if folder.train_config.is_file() else None
-    return (recorded or {}).get("train_sampling_strategy", "random")
+    return (recorded or {}).get("train_sampling_strategy", LEGACY_TRAIN_SAMPLING)
 
 
 def paper_value(task: str, student: str, method: str = "fine-tune-cot") -> float | None:
@@ -306,10 +308,11 @@ def student_name(student: str) -> str:
     return Path(EMBEDDED_HUB_ID if student == EMBEDDED_STUDENT else student).name
 
 
-BATCHES = {"group_by_length": "length-grouped", "random": "random"}
+BATCHES = {"group_by_length": "length-grouped"}  # other strategies are shown by their transformers name
 
 
 def markdown(table: dict[str, Any]) -> str:
+    from fcot_plugin.run_folder import LEGACY_TRAIN_SAMPLING
     from fcot_plugin.tasks import get_task
 
     config = table["config"]
@@ -339,8 +342,8 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("epoch chosen on validation / last", [
         f"{rows[t]['fcot']['chosen_epoch'] or '–'} / {rows[t]['fcot']['last_epoch'] or '–'}" for t in tasks
     ]))  # fmt: skip
-    lines.append(line("training batches", [BATCHES.get(b, b) for b in (rows[t]["fcot"].get("batches", "random")
-                                                                           for t in tasks)]))  # fmt: skip
+    batches = [rows[t]["fcot"].get("batches", LEGACY_TRAIN_SAMPLING) for t in tasks]  # older tables: not recorded
+    lines.append(line("training batches", [BATCHES.get(b, b) for b in batches]))
     lines += [line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
               for student in PAPER_STUDENTS]  # fmt: skip
     lines.append(line("test questions scored (ours / self-consistency)", [

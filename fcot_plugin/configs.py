@@ -15,12 +15,21 @@ from fcot_plugin.tasks import TASKS
 #: ``LengthGroupedSampler``), so little padding is computed; QLoRA's recipes train the same way. Run folders
 #: record it in their train.yaml, tables trained otherwise say so.
 TRAIN_SAMPLING_STRATEGY = "group_by_length"
-TRAIN_SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential", "batch_rebalance")  # transformers' choices
 
 
 def _check_task(task: str | None) -> None:
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}")
+
+
+def _check_train_sampling(strategy: str) -> None:
+    """One line naming transformers' own choices (the default first), before any stage runs."""
+    from transformers import TrainingArguments
+
+    offered = TrainingArguments.__dataclass_fields__["train_sampling_strategy"].metadata["choices"]
+    if strategy not in offered:
+        choices = [TRAIN_SAMPLING_STRATEGY, *(choice for choice in offered if choice != TRAIN_SAMPLING_STRATEGY)]
+        raise ValueError(f"unknown train_sampling_strategy {strategy!r}; choose one of: {', '.join(choices)}")
 
 
 def _check_format(dataset_format: str) -> None:
@@ -156,11 +165,7 @@ class DistillArguments:
             check_paper_rationales(self.task)
         if self.teacher_temperature is None:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
-        if self.train_sampling_strategy not in TRAIN_SAMPLING_STRATEGIES:
-            raise ValueError(
-                f"unknown train_sampling_strategy {self.train_sampling_strategy!r}; choose one of: "
-                f"{', '.join(TRAIN_SAMPLING_STRATEGIES)}"
-            )
+        _check_train_sampling(self.train_sampling_strategy)
         if self.launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
         if self.validation_size is None:  # resolved here, so config.json and the fingerprints hold the number
