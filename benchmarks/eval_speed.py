@@ -23,6 +23,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, HfArgumentParser
 
+from fcot_plugin.configs import EVAL_BATCH_SIZE
 from fcot_plugin.precision import detect_hardware, resolve_precision
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,7 +35,7 @@ class EvalSpeedArguments:
     student: str | None = field(default=None, metadata={"help": "trained student folder; default: train one"})
     base_student: str = field(default="smollm2-135m", metadata={"help": "what to train when --student is unset"})
     train_epochs: float = field(default=1.0, metadata={"help": "epochs when training the student here"})
-    batch_size: int = field(default=64, metadata={"help": "lm-eval batch size (fcot distill's default: 64)"})
+    batch_size: int = field(default=EVAL_BATCH_SIZE, metadata={"help": "lm-eval batch size (fcot distill's default)"})
     segment_tokens: int | None = field(default=None, metadata={"help": "hf-regroup segment (default: its own)"})
     baseline_hf: bool = field(default=True, metadata={"help": "also time lm-eval's plain hf model"})
     baseline_batch_size: int = field(default=32, metadata={"help": "batch size of the plain hf run"})

@@ -60,7 +60,7 @@ class TableArguments:
         metadata={"help": "score the untrained student's zero-shot and zero-shot-CoT (no epochs: one run is enough)"},
     )
     precision: str = field(default="auto", metadata={"help": "fcot distill: auto (bf16 where native), bf16 or fp32"})
-    eval_batch_size: int = field(default=64, metadata={"help": "lm-eval batch size"})
+    eval_batch_size: int | None = field(default=None, metadata={"help": "lm-eval batch size (default: fcot's)"})
     train_sampling_strategy: str | None = field(
         default=None,
         metadata={"help": "fcot distill's training batches: group_by_length or random (default: fcot's). Not a "
@@ -146,9 +146,9 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
     return distill(DistillArguments(
         task=task, student=args.student, format=dataset_format, run_dir=str(run_dir),
         epochs=args.epochs, validation_size=args.validation_size, train_limit=args.train_limit,
-        eval_limit=args.eval_limit, eval_batch_size=args.eval_batch_size, precision=args.precision,
-        baselines=args.baselines and dataset_format == "fcot",
+        eval_limit=args.eval_limit, precision=args.precision, baselines=args.baselines and dataset_format == "fcot",
         **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
+        **({"eval_batch_size": args.eval_batch_size} if args.eval_batch_size else {}),
     ))  # fmt: skip
 
 
@@ -164,6 +164,7 @@ def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
 def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[str, Any] | None:
     """The validation-chosen student's majority vote over k samples; reused while student and settings match."""
     from fcot_plugin.adapters import lm_eval_model_args
+    from fcot_plugin.configs import EVAL_BATCH_SIZE
     from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, question_count, run_lm_eval
     from fcot_plugin.run_folder import RunFolder
     from fcot_plugin.state import read_json, write_json_atomic
@@ -190,7 +191,7 @@ def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[st
         lm_eval_model_args(folder.student_dir, "bfloat16" if config["precision"] == "bf16" else "float32"),
         [name],
         limit=args.sc_limit,
-        batch_size=args.eval_batch_size,
+        batch_size=args.eval_batch_size or EVAL_BATCH_SIZE,
         output_path=out,
         metadata={"fcot_samples": args.sc_samples, "fcot_temperature": args.sc_temperature},
         device=config["device"],

@@ -1,14 +1,17 @@
-"""``--model hf-regroup``: lm-eval's ``hf`` whose unfinished answers are regrouped every few tokens, same answers."""
+"""``--model hf-regroup``: lm-eval's ``hf`` keeping its batch full of unfinished answers, same answers."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
+import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from transformers.cache_utils import DynamicLayer
 
-from fcot_plugin.hf_regroup import RegroupingHFLM
+from fcot_plugin import hf_regroup
+from fcot_plugin.hf_regroup import GrowingLayer, LiveRows, RegroupingHFLM, greedy_changers
 
 CONTEXTS = [f"Q: {'how many apples ' * n}are left? ###" for n in (1, 4, 2, 7, 3, 1, 5, 2, 6)]
 
@@ -42,6 +45,16 @@ def common_stop(texts: list[str]) -> str:
     raise AssertionError(f"no stop string splits these answers: {texts}")
 
 
+def common_word_token(texts: list[str], tokenizer) -> int:
+    """A word token the tiny model writes in some answers and not others."""
+    encoded = [set(tokenizer.encode(text, add_special_tokens=False)) for text in texts]
+    counts = Counter(token for tokens in encoded for token in tokens if tokenizer.decode([token]).strip().isalpha())
+    for token, _ in counts.most_common():
+        if 1 < sum(token in tokens for tokens in encoded) < len(texts):
+            return token
+    raise AssertionError(f"no word token splits these answers: {texts}")
+
+
 def test_greedy_answers_equal_lm_evals_hf(models):
     plain, regrouping = models
     free = plain.generate_until(requests({"until": [], "max_gen_toks": 16, "do_sample": False}), disable_tqdm=True)
@@ -52,6 +65,73 @@ def test_greedy_answers_equal_lm_evals_hf(models):
     assert got == expected
     assert len({len(text) for text in got}) > 2  # answers ended at different steps, so rows really were regrouped
     assert regrouping.generate_until(requests({**kwargs, "until": []}), disable_tqdm=True) == free
+
+
+def test_rows_leave_and_join_one_cache(models, monkeypatch):
+    """Greedy requests take continuous batching: finished rows leave the cache, waiting prompts are merged in
+    (prefilled a few at a time, each group padded to its own longest prompt)."""
+    plain, regrouping = models
+    monkeypatch.setattr(hf_regroup, "PREFILL_ROWS", 3)
+    calls = Counter()
+    for name in ("merge", "keep"):
+        method = getattr(LiveRows, name)
+        monkeypatch.setattr(LiveRows, name, lambda self, *a, _m=method, _n=name: (calls.update([_n]), _m(self, *a))[1])
+    monkeypatch.setattr(regrouping, "_generate_regrouped", lambda *a: pytest.fail("greedy requests took segments"))
+    free = plain.generate_until(requests({"until": [], "max_gen_toks": 16, "do_sample": False}), disable_tqdm=True)
+    kwargs = {"until": [common_stop(free)], "max_gen_toks": 16, "do_sample": False}  # answers end at different steps
+    assert regrouping.generate_until(requests(kwargs), disable_tqdm=True) == plain.generate_until(
+        requests(kwargs), disable_tqdm=True
+    )
+    assert calls["merge"] and calls["keep"]  # 9 prompts through 4 rows: some joined rows already decoding
+
+
+def test_generation_config_stops_and_greedy_changers(models, monkeypatch):
+    """The model's own EOS ids end answers as ``generate`` ends them; settings that change greedy choice are
+    left to ``generate`` itself."""
+    plain, regrouping = models
+    kwargs = {"until": [], "max_gen_toks": 16, "do_sample": False}
+    free = plain.generate_until(requests(kwargs), disable_tqdm=True)
+    eos = regrouping.model.generation_config.eos_token_id  # two separate models: set both, restore both
+    token = common_word_token(free, plain.tokenizer)
+    try:
+        for model in (plain, regrouping):
+            model.model.generation_config.eos_token_id = [eos, token]
+        stopped = regrouping.generate_until(requests(kwargs), disable_tqdm=True)
+        assert stopped == plain.generate_until(requests(kwargs), disable_tqdm=True)
+        assert stopped != free
+        for model in (plain, regrouping):
+            model.model.generation_config.repetition_penalty = 1.5
+        assert greedy_changers(regrouping.model.generation_config) == ["repetition_penalty=1.5"]
+        for path in ("_generate_continuous", "_generate_regrouped"):  # the penalty sees padding: lm-eval's hf only
+            monkeypatch.setattr(regrouping, path, lambda *a, _p=path: pytest.fail(f"{_p} under a repetition penalty"))
+        assert regrouping.generate_until(requests(kwargs), disable_tqdm=True) == plain.generate_until(
+            requests(kwargs), disable_tqdm=True
+        )
+    finally:
+        for model in (plain, regrouping):
+            model.model.generation_config.eos_token_id = eos
+            model.model.generation_config.repetition_penalty = None
+
+
+def test_growing_layer_holds_what_dynamic_layer_holds():
+    """Appending into spare room, and replacing keys then values (as ``LiveRows.keep`` does), keeps the cache
+    transformers' ``DynamicLayer`` would hold."""
+    torch.manual_seed(0)
+    growing, dynamic = GrowingLayer(), DynamicLayer()
+
+    def update(rows: int, tokens: int) -> None:
+        keys, values = torch.randn(rows, 2, tokens, 8), torch.randn(rows, 2, tokens, 8)
+        for got, expected in zip(growing.update(keys, values), dynamic.update(keys, values), strict=True):
+            assert torch.equal(got, expected)
+
+    update(3, 5)
+    for _ in range(GrowingLayer.GROWTH + 2):  # past the spare room: the buffer grows once
+        update(3, 1)
+    for layer in (growing, dynamic):
+        layer.keys = layer.keys[[0, 2], :, 4:]
+        layer.values = layer.values[[0, 2], :, 4:]
+    update(2, 1)
+    assert growing.get_seq_length() == dynamic.get_seq_length() == 5 + GrowingLayer.GROWTH + 2 - 4 + 1
 
 
 def test_budget_and_groups(models):
