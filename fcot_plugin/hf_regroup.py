@@ -21,6 +21,7 @@ flash-attention was slower (see the README, *Faster generation*). Encoder-decode
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections import deque
 from dataclasses import dataclass
@@ -199,8 +200,9 @@ class RegroupingHFLM(HFLM):
             return False
         return all(type(layer) is DynamicLayer for layer in layers)
 
-    def _prepare(self, batch: list) -> tuple[list[str], list[list[int]], list[str], int]:
-        """The group's contexts, their token ids (left-truncated as lm-eval's ``hf`` does), stop strings, budget."""
+    def _prepare(self, batch: list) -> tuple[list[str], list[list[int]], list[str], int, dict[str, Any]]:
+        """The group's contexts, their token ids (left-truncated as lm-eval's ``hf`` does), stop strings, budget,
+        and the other generation kwargs."""
         kwargs = normalize_gen_kwargs(batch[0].args[1], self.max_gen_toks)
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
@@ -210,7 +212,11 @@ class RegroupingHFLM(HFLM):
             raise ValueError(f"max_gen_toks={max_gen_toks} leaves no room for a prompt (max_length {self.max_length})")
         contexts = [request.args[0] for request in batch]
         prompts = [self.tok_encode(context, left_truncate_len=max_context) for context in contexts]
-        return contexts, prompts, until, max_gen_toks
+        return contexts, prompts, until, max_gen_toks, kwargs
+
+    @property
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
 
     def _finish(self, context: str, gen_kwargs: dict, tokens: list[int], until: list[str], progress: tqdm) -> str:
         """lm-eval's ``hf`` post-processing of one answer's tokens."""
@@ -223,7 +229,7 @@ class RegroupingHFLM(HFLM):
     def _generate_continuous(self, batch: list, progress: tqdm) -> list[str]:
         """Greedy answers by continuous batching: rows leave the cache as they end, waiting prompts join it."""
         gen_kwargs = batch[0].args[1]
-        contexts, prompts, until, max_gen_toks = self._prepare(batch)
+        contexts, prompts, until, max_gen_toks, _ = self._prepare(batch)
         stop_ids = {self.eot_token_id, *_token_ids(self.model.generation_config.eos_token_id)}
         generated: list[list[int]] = [[] for _ in batch]
         outputs: list[str] = [""] * len(batch)
@@ -251,8 +257,9 @@ class RegroupingHFLM(HFLM):
                     outputs[i] = self._finish(contexts[i], gen_kwargs, generated[i], until, progress)
                     ended.add(i)
             going_on = [position for position, i in enumerate(live.requests) if i not in ended]
-            live = None if not going_on else live
-            if live is not None and len(going_on) < len(live.requests):
+            if not going_on:
+                live = None
+            elif len(going_on) < len(live.requests):
                 live.keep(going_on)
         return outputs
 
@@ -266,8 +273,7 @@ class RegroupingHFLM(HFLM):
             chunk = requests[start : start + PREFILL_ROWS]
             ids = [prompts[i] for i in chunk]
             width = max(len(row) for row in ids)
-            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
-            tokens = torch.tensor([[pad] * (width - len(row)) + row for row in ids], device=self.device)
+            tokens = torch.tensor([[self._pad_id] * (width - len(row)) + row for row in ids], device=self.device)
             mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=self.device)
             positions = (mask.cumsum(1) - 1).clamp(min=0)
             cache = growing_cache(self.model.config)
@@ -293,11 +299,16 @@ class RegroupingHFLM(HFLM):
                                 **self._cache_arguments(cache)).logits  # fmt: skip
         return logits[:, -1, :].argmax(-1)
 
+    @functools.cached_property
+    def _forward_parameters(self) -> frozenset[str]:
+        """Read once: ``_cache_arguments`` runs on every decode step."""
+        return frozenset(inspect.signature(self.model.forward).parameters)
+
     def _cache_arguments(self, cache: DynamicCache) -> dict[str, Any]:
         """The cache under the name this model's ``forward`` takes (``cache``; ``past_key_values`` before
         transformers 5.x), and ``logits_to_keep=1`` where it is taken, so a prefill skips the LM head for every
         prompt token but the last."""
-        names = inspect.signature(self.model.forward).parameters
+        names = self._forward_parameters
         arguments: dict[str, Any] = {"cache" if "cache" in names else "past_key_values": cache}
         if "logits_to_keep" in names:
             arguments["logits_to_keep"] = 1
@@ -306,9 +317,7 @@ class RegroupingHFLM(HFLM):
     def _generate_regrouped(self, batch: list, progress: tqdm) -> list[str]:
         """Sampled requests: segments of ``segment_tokens`` tokens, unfinished rows regrouped between them."""
         gen_kwargs = batch[0].args[1]
-        contexts, prompts, until, max_gen_toks = self._prepare(batch)
-        kwargs = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)
-        del kwargs["until"], kwargs["max_gen_toks"]
+        contexts, prompts, until, max_gen_toks, kwargs = self._prepare(batch)
         generated: list[list[int]] = [[] for _ in batch]
         outputs: list[str] = [""] * len(batch)
         pending = list(range(len(batch)))
@@ -333,8 +342,7 @@ class RegroupingHFLM(HFLM):
     def _generate_segment(self, inputs: list[list[int]], budget: int, until: list[str], kwargs: dict[str, Any]):
         """Up to ``budget`` new tokens for each left-padded row, through lm-eval's ``_model_generate``."""
         width = max(len(ids) for ids in inputs)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
-        context = torch.tensor([[pad] * (width - len(ids)) + ids for ids in inputs], device=self.device)
+        context = torch.tensor([[self._pad_id] * (width - len(ids)) + ids for ids in inputs], device=self.device)
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in inputs], device=self.device)
         tokens = self._model_generate(context=context, attention_mask=mask, stop=until, max_length=width + budget,
                                       **dict(kwargs))  # fmt: skip
