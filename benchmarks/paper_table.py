@@ -107,8 +107,9 @@ class TableArguments:
             self.earlier = earlier_table(self)  # a mismatch fails here too
 
 
-# Settings a carried-over row must share with this run; a key an older table lacks had the default then.
-COMPARABLE = ("student", "epochs", "validation_size", "train_limit", "eval_limit", "sc_samples", "sc_temperature",
+# Settings a carried-over row must share with this run; a key an older table lacks had the default then. Epochs
+# are not among them: each row records its own (a task still improving on validation is trained longer).
+COMPARABLE = ("student", "validation_size", "train_limit", "eval_limit", "sc_samples", "sc_temperature",
               "sc_limit", "vanilla", "baselines", "precision")  # fmt: skip
 
 
@@ -214,6 +215,7 @@ def scores(run_dir: Path) -> dict[str, Any]:
     rows.setdefault("student_last", rows["student"])  # no selection (one epoch, or validation_size 0): one student
     return {
         "rows": rows,
+        "epochs": folder.config()["epochs"],
         "chosen_epoch": selection["chosen_epoch"] if selection else None,
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
@@ -367,7 +369,7 @@ def markdown(table: dict[str, Any]) -> str:
     )
     return (
         f"# Fine-tune-CoT table: {name}, paper teacher (text-davinci-002 released rationales)\n\n"
-        f"Accuracy (%) on {subset}. Each student trained {config['epochs']:g} epochs (lr 3e-4, batch 8); "
+        f"Accuracy (%) on {subset}. {epochs_trained(rows, tasks)} (lr 3e-4, batch 8); "
         f"{selection}. "
         f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at T={temperature}, majority "
         f"vote, on {sc_subset}. The paper's rows: best of 20 epochs on the test set (their protocol), so "
@@ -385,6 +387,24 @@ def markdown(table: dict[str, Any]) -> str:
         )
         + f"Machine: {table['machine']}. Run folders: `{config['runs_dir']}/<task>/{{fcot,vanilla,sc}}`.\n"
     )
+
+
+def epochs_trained(rows: dict[str, Any], tasks: list[str]) -> str:
+    """How long the students trained: one number when every task shares it, else the usual one and the others."""
+    from collections import Counter
+
+    from fcot_plugin.tasks import get_task
+
+    per_task = {}
+    for task in tasks:
+        trained = [rows[task][student]["epochs"] for student in ("fcot", "vanilla") if rows[task].get(student)]
+        per_task[task] = " / ".join(dict.fromkeys(f"{epochs:g}" for epochs in trained))
+    usual = Counter(per_task.values()).most_common(1)[0][0]
+    others = [f"{get_task(task).title} {epochs}" for task, epochs in per_task.items() if epochs != usual]
+    if not others:
+        return f"Each student trained {usual} epochs"
+    return (f"Each student trained {usual} epochs, except (Fine-tune-CoT / vanilla where they differ): "
+            f"{', '.join(others)}")  # fmt: skip
 
 
 def write(table: dict[str, Any], output: Path) -> None:
@@ -437,7 +457,11 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
-        table["tasks"][task] = {**earlier["tasks"][task], "carried_from": source}
+        row = {**earlier["tasks"][task], "carried_from": source}
+        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's
+            if row.get(student) is not None:
+                row[student] = {"epochs": earlier["config"]["epochs"], **row[student]}
+        table["tasks"][task] = row
     if carried and earlier.get("machine") not in (None, table["machine"]):
         table["machine"] = (
             f"{table['machine']} ({', '.join(args.task_list)}); {earlier['machine']} ({', '.join(carried)})"

@@ -138,8 +138,17 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
-    earlier = {"config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
-               "machine": "an older CPU", "tasks": {"last_letter_concatenation": row, "coin_flip": row}}  # fmt: skip
+    longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0}}  # a task still rising on validation, trained longer
+    earlier = {
+        "config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
+        "machine": "an older CPU",
+        "tasks": {
+            "last_letter_concatenation": row,
+            "coin_flip": row,
+            "single_eq": row,
+            "tracking_shuffled_objects": longer,
+        },
+    }
     earlier_file.write_text(json.dumps(earlier))
     output = tmp_path / "merged"
     args = table.TableArguments(tasks="coin_flip", epochs=4, sc_limit=50, from_run_folders=True,
@@ -147,16 +156,21 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
                                 output=str(output))  # fmt: skip
 
     merged = table.main(args)  # coin_flip has no run folder here: left out, and not carried (this run owns it)
-    assert set(merged["tasks"]) == {"last_letter_concatenation"}
+    assert set(merged["tasks"]) == {"last_letter_concatenation", "single_eq", "tracking_shuffled_objects"}
     assert merged["tasks"]["last_letter_concatenation"]["carried_from"] == str(earlier_file)
-    assert merged["machine"].endswith("; an older CPU (last_letter_concatenation)")
+    carried_tasks = "last_letter_concatenation, single_eq, tracking_shuffled_objects"
+    assert merged["machine"].endswith(f"; an older CPU ({carried_tasks})")
     markdown = output.with_suffix(".md").read_text()
-    assert f"Carried over from an earlier run with the same settings ({earlier_file}): Last Letter" in markdown
+    carried = f"Carried over from an earlier run with the same settings ({earlier_file}): SingleEq, Tracking "
+    assert carried + "Shuffled Objects, Last Letter Concatenation." in markdown
     assert f"| {row['ours']['fcot_chosen']['accuracy']:.2f}" not in markdown  # bold: the chosen epoch
     assert f"**{row['ours']['fcot_chosen']['accuracy']:.2f}**" in markdown
-    assert "| training batches | random |" in markdown  # rows from before fcot recorded it were drawn at random
+    assert "| training batches | random | random | random |" in markdown  # unrecorded: at random
+    # rows from before they recorded their epochs trained the earlier table's; each row's own number wins
+    epochs = "Each student trained 4 epochs, except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled"
+    assert epochs + " Objects 8 / 4 (lr 3e-4" in markdown
 
-    with pytest.raises(FcotError, match=r"other settings \(epochs 4.0 there, 6.0 here; sc_limit 50 there, None"):
+    with pytest.raises(FcotError, match=r"other settings \(sc_limit 50 there, None here\)"):
         table.TableArguments(tasks="coin_flip", merge_with=str(earlier_file))
     with pytest.raises(FcotError, match="no such file"):
         table.TableArguments(tasks="coin_flip", merge_with=str(tmp_path / "nope.json"))
