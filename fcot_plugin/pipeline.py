@@ -29,6 +29,7 @@ from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import PAPER_SOURCE, curate, curation_summary, save_dataset, teacher_responses
 from fcot_plugin.errors import FcotError
 from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, newest_results, question_count, run_lm_eval
+from fcot_plugin.memory import release_freed_memory
 from fcot_plugin.precision import detect_hardware
 from fcot_plugin.preflight import check_accelerate_config, check_distill
 from fcot_plugin.run_folder import (
@@ -271,6 +272,7 @@ def run_training(run: Run, student: str) -> dict[str, Any]:
         from fcot_plugin.train import make_parser
 
         train_main(*make_parser().parse_yaml_file(str(config_file), allow_extra_keys=False))
+        release_freed_memory()  # gigabytes of freed activations, else held through every later stage
     state = json.loads((run.folder.student_dir / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     results = {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
