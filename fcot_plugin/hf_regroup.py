@@ -214,9 +214,13 @@ class RegroupingHFLM(HFLM):
         prompts = [self.tok_encode(context, left_truncate_len=max_context) for context in contexts]
         return contexts, prompts, until, max_gen_toks, kwargs
 
-    @property
-    def _pad_id(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+    def _left_padded(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and attention mask of ``rows`` left-padded to the longest, as lm-eval's ``hf`` pads."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+        width = max(len(row) for row in rows)
+        tokens = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=self.device)
+        return tokens, mask
 
     def _finish(self, context: str, gen_kwargs: dict, tokens: list[int], until: list[str], progress: tqdm) -> str:
         """lm-eval's ``hf`` post-processing of one answer's tokens."""
@@ -271,10 +275,7 @@ class RegroupingHFLM(HFLM):
         rows: LiveRows | None = None
         for start in range(0, len(requests), PREFILL_ROWS):
             chunk = requests[start : start + PREFILL_ROWS]
-            ids = [prompts[i] for i in chunk]
-            width = max(len(row) for row in ids)
-            tokens = torch.tensor([[self._pad_id] * (width - len(row)) + row for row in ids], device=self.device)
-            mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids], device=self.device)
+            tokens, mask = self._left_padded([prompts[i] for i in chunk])
             positions = (mask.cumsum(1) - 1).clamp(min=0)
             cache = growing_cache(self.model.config)
             prefilled = LiveRows(list(chunk), cache, mask, self._next_tokens(tokens, mask, positions, cache))
@@ -341,9 +342,8 @@ class RegroupingHFLM(HFLM):
 
     def _generate_segment(self, inputs: list[list[int]], budget: int, until: list[str], kwargs: dict[str, Any]):
         """Up to ``budget`` new tokens for each left-padded row, through lm-eval's ``_model_generate``."""
-        width = max(len(ids) for ids in inputs)
-        context = torch.tensor([[self._pad_id] * (width - len(ids)) + ids for ids in inputs], device=self.device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in inputs], device=self.device)
+        context, mask = self._left_padded(inputs)
+        width = context.shape[1]
         tokens = self._model_generate(context=context, attention_mask=mask, stop=until, max_length=width + budget,
                                       **dict(kwargs))  # fmt: skip
         return [row[width:] for row in tokens.tolist()]
