@@ -358,7 +358,7 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("minutes (both students, baselines, self-consistency)", minutes))
     result = table["goal"]
     size = config["validation_size"]
-    if size == 0 or (size is None and config["epochs"] <= 1):
+    if not any(rows[t]["fcot"]["chosen_epoch"] for t in tasks):  # epochs are per row: no row chose one
         selection = "nothing held out, the last epoch kept"
     else:
         held = "0.1 of the train questions" if size is None else f"validation_size {size:g}"

@@ -169,6 +169,10 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     # rows from before they recorded their epochs trained the earlier table's; each row's own number wins
     epochs = "Each student trained 4 epochs, except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled"
     assert epochs + " Objects 8 / 4 (lr 3e-4" in markdown
+    assert "every epoch scored on a validation slice of the train split (0.1 of the train questions)" in markdown
+    for row in merged["tasks"].values():  # students that chose no epoch (one epoch each, or validation_size 0)
+        row["fcot"]["chosen_epoch"] = None
+    assert "; nothing held out, the last epoch kept." in table.markdown(merged)
 
     with pytest.raises(FcotError, match=r"other settings \(sc_limit 50 there, None here\)"):
         table.TableArguments(tasks="coin_flip", merge_with=str(earlier_file))
