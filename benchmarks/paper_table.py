@@ -288,7 +288,17 @@ def run_task(args: TableArguments, task: str) -> dict[str, Any] | None:
         "sc": sc,
         "paper": {student: paper_value(task, student) for student in PAPER_STUDENTS},
         "minutes": round(seconds / 60, 1),
+        "machine": recorded_machine(fcot_dir),
     }
+
+
+def recorded_machine(fcot_dir: Path) -> str:
+    """The machine that trained and scored a task, as its run folder recorded it (not the one running this)."""
+    from fcot_plugin.precision import Hardware
+    from fcot_plugin.run_folder import RunFolder
+
+    hardware = RunFolder(fcot_dir).config().get("hardware")
+    return Hardware.from_dict(hardware).describe() if hardware else "not recorded in the run folder"
 
 
 # ---------------------------------------------------------------------- the table
@@ -311,6 +321,11 @@ def student_name(student: str) -> str:
     return Path(EMBEDDED_HUB_ID if student == EMBEDDED_STUDENT else student).name
 
 
+def ordered(tasks: dict[str, Any]) -> list[str]:
+    """Tasks in the paper's column order."""
+    return sorted(tasks, key=lambda t: PAPER_TASKS.index(t) if t in PAPER_TASKS else len(PAPER_TASKS))
+
+
 BATCHES = {"group_by_length": "length-grouped"}  # other strategies are shown by their transformers name
 
 
@@ -319,7 +334,7 @@ def markdown(table: dict[str, Any]) -> str:
     from fcot_plugin.tasks import get_task
 
     config = table["config"]
-    tasks = sorted(table["tasks"], key=lambda t: PAPER_TASKS.index(t) if t in PAPER_TASKS else len(PAPER_TASKS))
+    tasks = ordered(table["tasks"])
     rows = table["tasks"]
     k, temperature = config["sc_samples"], config["sc_temperature"]
 
@@ -411,34 +426,25 @@ def write(table: dict[str, Any], output: Path) -> None:
     from fcot_plugin.state import write_json_atomic, write_text_atomic
 
     table["goal"] = goal(table)
+    table["machine"] = machines(table)
     write_json_atomic(output.with_suffix(".json"), table)
     write_text_atomic(output.with_suffix(".md"), markdown(table))
 
 
-def recorded_machine(args: TableArguments) -> tuple[str, list[dict[str, Any]]]:
-    """The machines recorded in the finished Fine-tune-CoT run folders (one line each, when they differ)."""
-    from fcot_plugin.precision import Hardware
-    from fcot_plugin.run_folder import RunFolder
+def machines(table: dict[str, Any]) -> str:
+    """One machine, or each machine with the tasks it ran (rows of a merged table may come from several)."""
+    from fcot_plugin.tasks import get_task
 
-    recorded = []
-    for task in args.task_list:
-        fcot_dir = Path(args.runs_dir) / task / "fcot"
-        hardware = RunFolder(fcot_dir).config().get("hardware") if finished(fcot_dir) else None
-        if hardware and hardware not in recorded:
-            recorded.append(hardware)
-    described = [Hardware.from_dict(hardware).describe() for hardware in recorded]
-    return "; ".join(dict.fromkeys(described)) or "not recorded in the run folders", recorded
+    tasks_on: dict[str, list[str]] = {}
+    for task in ordered(table["tasks"]):
+        tasks_on.setdefault(table["tasks"][task]["machine"], []).append(get_task(task).title)
+    if len(tasks_on) == 1:
+        return next(iter(tasks_on))
+    return "; ".join(f"{machine} ({', '.join(titles)})" for machine, titles in tasks_on.items())
 
 
 def main(args: TableArguments) -> dict[str, Any]:
-    import torch
-
-    from fcot_plugin.precision import detect_hardware
-
-    hardware = detect_hardware("cuda" if torch.cuda.is_available() else "cpu")
-    table = {"config": asdict(args), "machine": hardware.describe(), "hardware": hardware.as_dict(), "tasks": {}}
-    if args.from_run_folders:  # the table describes the machine that trained and scored, not this one
-        table["machine"], table["hardware"] = recorded_machine(args)
+    table = {"config": asdict(args), "tasks": {}}
     output = Path(args.output).expanduser()
     if args.merge_with is not None and carry_over(table, args):
         write(table, output)  # the carried rows stand even if this run scores nothing
@@ -461,11 +467,8 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
         for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's
             if row.get(student) is not None:
                 row[student] = {"epochs": earlier["config"]["epochs"], **row[student]}
+        row.setdefault("machine", earlier.get("machine", "not recorded"))  # likewise the table's machine
         table["tasks"][task] = row
-    if carried and earlier.get("machine") not in (None, table["machine"]):
-        table["machine"] = (
-            f"{table['machine']} ({', '.join(args.task_list)}); {earlier['machine']} ({', '.join(carried)})"
-        )
     return carried
 
 

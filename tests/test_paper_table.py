@@ -139,6 +139,8 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
     longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0}}  # a task still rising on validation, trained longer
+    row = {key: value for key, value in row.items() if key != "machine"}  # older rows: the table's machine
+    longer["machine"] = "a GPU"  # trained elsewhere: each row names its own machine
     earlier = {
         "config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
         "machine": "an older CPU",
@@ -158,9 +160,11 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     merged = table.main(args)  # coin_flip has no run folder here: left out, and not carried (this run owns it)
     assert set(merged["tasks"]) == {"last_letter_concatenation", "single_eq", "tracking_shuffled_objects"}
     assert merged["tasks"]["last_letter_concatenation"]["carried_from"] == str(earlier_file)
-    carried_tasks = "last_letter_concatenation, single_eq, tracking_shuffled_objects"
-    assert merged["machine"].endswith(f"; an older CPU ({carried_tasks})")
+    assert merged["tasks"]["single_eq"]["machine"] == "an older CPU"
+    machines = "an older CPU (SingleEq, Last Letter Concatenation); a GPU (Tracking Shuffled Objects)"
+    assert merged["machine"] == machines
     markdown = output.with_suffix(".md").read_text()
+    assert f"Machine: {machines}. Run folders:" in markdown
     carried = f"Carried over from an earlier run with the same settings ({earlier_file}): SingleEq, Tracking "
     assert carried + "Shuffled Objects, Last Letter Concatenation." in markdown
     assert f"| {row['ours']['fcot_chosen']['accuracy']:.2f}" not in markdown  # bold: the chosen epoch
