@@ -33,6 +33,8 @@ from fcot_plugin.memory import release_freed_memory
 from fcot_plugin.precision import detect_hardware
 from fcot_plugin.preflight import check_accelerate_config, check_distill
 from fcot_plugin.run_folder import (
+    BASELINE_SETTINGS,
+    BASELINES,
     STAGE_OUTPUTS,
     STAGES,
     RunFolder,
@@ -45,7 +47,7 @@ from fcot_plugin.run_folder import (
     stage_settings,
 )
 from fcot_plugin.secrets import install_log_redaction, redact
-from fcot_plugin.state import last_complete_checkpoint, write_json_atomic, write_text_atomic
+from fcot_plugin.state import last_complete_checkpoint, read_json, write_json_atomic, write_text_atomic
 from fcot_plugin.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 from fcot_plugin.task_dir import task_name
 
@@ -343,14 +345,13 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     scores = {}
     for name, (model, path, task) in evaluations.items():
         out = run.folder.eval_dir(name)
-        finished = newest_results(out)
-        if finished:  # finished before an interruption of this same stage (else moved aside)
+        finished = scored_baseline(run, name) if name in BASELINES else newest_results(out)
+        if finished:  # a student's: before an interruption of this same stage (else moved aside)
             results, _ = finished
         else:
             dtype = "bfloat16" if args.precision == "bf16" else "float32"
             model_args = lm_eval_model_args(path, dtype)  # a LoRA student: pretrained=<base>,peft=<adapter>
-            student_row = name in ("student", "student_last")
-            gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and student_row else None
+            gen_kwargs = f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name not in BASELINES else None
             results = run_lm_eval(
                 model,
                 model_args,
@@ -361,6 +362,8 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
                 output_path=out,
                 device=args.device,
             )
+            if name in BASELINES:
+                write_json_atomic(out / BASELINE_RECORD, baseline_settings(run.settings))
         scores[name] = {
             "task": task,
             "accuracy": accuracy(results, task),
@@ -370,6 +373,28 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     if selection and "student_last" not in scores:  # the last epoch was chosen: one evaluation, two labels
         scores["student_last"] = {**scores["student"], "same_as": "student"}
     return scores
+
+
+BASELINE_RECORD = "baseline.json"
+
+
+def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return redact({key: settings.get(key) for key in BASELINE_SETTINGS})
+
+
+def scored_baseline(run: Run, name: str) -> tuple[dict[str, Any], Path] | None:
+    """An untrained-student baseline scored earlier under the same settings (any training), else None.
+
+    Whatever is there under other settings, or cut short, moves to ``.previous/<time>/`` first.
+    """
+    out = run.folder.eval_dir(name)
+    record, finished = out / BASELINE_RECORD, newest_results(out)
+    scored_under = read_json(record, "delete it: the baseline is scored again") if record.is_file() else None
+    if finished and scored_under == baseline_settings(run.settings):
+        logger.info("%s: the untrained student was scored in an earlier run with the same settings, reused", name)
+        return finished
+    run.folder.move_aside([str(out.relative_to(run.dir))], run.stamp)
+    return None
 
 
 def distill(args: DistillArguments) -> Path:

@@ -10,7 +10,9 @@ the layout lives here only::
     student/                the trained student (Hugging Face folder + card with results); with epoch selection
                             the validation-chosen epoch, and student/checkpoint-N/ the chosen and the last epoch
     validation/epoch-<k>/   lm-eval results of epoch k on the held-out validation slice (data/validation.json)
-    eval/<name>/            lm-eval results and samples: student, zeroshot, zscot
+    eval/<name>/            lm-eval results and samples of the trained student: student (and student_last)
+    baselines/<name>/       the untrained student's (zeroshot, zscot) and baseline.json, the settings they were
+                            scored under: kept while those hold, so training longer does not score them again
     report.md, report.json, accuracy.png, epochs.png (validation accuracy per epoch)
     stages/<stage>.json     written when a stage finishes: its results, and under "fcot_stage" its fingerprint
     stages/<stage>.started.json   written when a stage starts: an interrupted stage resumes only under it
@@ -69,6 +71,8 @@ STAGE_SETTINGS = {
     "report": ("task", "teacher", "student", "diverse", "teacher_temperature", "eval_limit"),
     "push": ("push_to_hub",),
 }
+# The untrained student's baselines, scored by the evaluate stage, depend on these alone, not on training.
+BASELINES, BASELINE_SETTINGS = ("zeroshot", "zscot"), ("task", "student", "eval_limit", "bf16", "precision")
 # Read by training only when it chooses the epoch on validation (validation_size > 0): the validation scoring.
 SELECTION_SETTINGS = ("max_gen_toks",)
 # The student's format (fcot or vanilla) shapes curation's rows, training and the evaluating task; fingerprinted
@@ -117,7 +121,8 @@ class RunFolder:
         return self.path / "student"
 
     def eval_dir(self, name: str) -> Path:
-        return self.path / "eval" / name
+        """Where evaluation ``name`` is kept: baselines/ for the untrained student's (kept across re-training)."""
+        return self.path / ("baselines" if name in BASELINES else "eval") / name
 
     def validation_dir(self, epoch: int) -> Path:
         return self.path / "validation" / f"epoch-{epoch}"

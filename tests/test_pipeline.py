@@ -54,7 +54,7 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
 
     # every accuracy in the report is the one in lm-eval's results file
     report = json.loads((run_dir / "report.json").read_text())
-    ours = [row for row in report["rows"] if row["source"].startswith("eval/")]
+    ours = [row for row in report["rows"] if row["source"].startswith(("eval/", "baselines/"))]
     assert {row["name"] for row in ours} == set(pipeline_labels())
     for row in ours:
         results = json.loads((run_dir / row["source"]).read_text())
@@ -74,19 +74,24 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
     assert caplog.text.count("done in an earlier run with the same settings and inputs, skipped") == 5
 
     # a changed training setting re-trains from scratch (the old checkpoint is moved aside, never resumed) and
-    # re-runs everything after training; the teacher and curation are reused
+    # re-runs everything after training; the teacher, curation and the untrained student's baselines are reused
     old_weights = (run_dir / "student" / "model.safetensors").read_bytes()
+    baseline_files = sorted((run_dir / "baselines").rglob("results_*.json"))
+    assert [path.parent.parent.name for path in baseline_files] == ["zeroshot", "zscot"]
     caplog.clear()
-    distill(tiny_args(tiny_model, run_dir, learning_rate=1e-3, baselines=False))
+    distill(tiny_args(tiny_model, run_dir, learning_rate=1e-3))
     assert caplog.text.count("skipped") == 2  # teacher, curate
+    assert caplog.text.count("the untrained student was scored in an earlier run with the same settings") == 2
+    assert sorted((run_dir / "baselines").rglob("results_*.json")) == baseline_files
     assert "train: settings changed (learning_rate: 0.0003 -> 0.001), running it again" in caplog.text
     assert "resuming from" not in caplog.text
     assert (run_dir / "student" / "model.safetensors").read_bytes() != old_weights
     assert yaml.safe_load((run_dir / "train.yaml").read_text())["learning_rate"] == 1e-3
     (previous,) = (run_dir / ".previous").iterdir()
     assert (previous / "student" / "model.safetensors").read_bytes() == old_weights
+    assert not (previous / "baselines").exists()
     assert {row["name"] for row in json.loads((run_dir / "report.json").read_text())["rows"]} == {
-        "student, Fine-tune-CoT (ours)", "teacher: text-davinci-002 zero-shot-CoT (released)"}  # fmt: skip
+        *pipeline_labels(), "teacher: text-davinci-002 zero-shot-CoT (released)"}  # fmt: skip
     assert json.loads((run_dir / "config.json").read_text())["learning_rate"] == 1e-3
 
 
@@ -94,6 +99,26 @@ def pipeline_labels() -> list[str]:
     from fcot_plugin.report import ROW_LABELS
 
     return list(ROW_LABELS.values())
+
+
+def test_a_baseline_is_reused_only_under_the_settings_it_was_scored_with(tiny_model, tmp_path):
+    """Training settings do not touch the untrained student's scores; its own settings, or a cut-short run, do."""
+    run = pipeline.Run(tiny_args(tiny_model, tmp_path / "run"))
+    out = run.folder.eval_dir("zscot")
+    assert out == run.dir / "baselines" / "zscot"
+    (out / "lm_eval").mkdir(parents=True)
+    (out / "lm_eval" / "results_2026.json").write_text('{"results": {}}')
+    assert pipeline.scored_baseline(run, "zscot") is None  # no baseline.json: cut short, moved aside
+    assert not out.exists() and (run.folder.previous_dir / run.stamp / "baselines" / "zscot" / "lm_eval").is_dir()
+
+    (out / "lm_eval").mkdir(parents=True)
+    (out / "lm_eval" / "results_2026.json").write_text('{"results": {}}')
+    (out / "baseline.json").write_text(json.dumps(pipeline.baseline_settings(run.settings)))
+    for changed in ("learning_rate", "epochs", "seed"):  # training settings: reused
+        run.settings[changed] = 7
+        assert pipeline.scored_baseline(run, "zscot") == ({"results": {}}, out / "lm_eval" / "results_2026.json")
+    run.settings["eval_limit"] = 2  # scored on 4 questions, asked for 2: scored again
+    assert pipeline.scored_baseline(run, "zscot") is None and not out.exists()
 
 
 def test_interrupted_evaluation_resumes_where_it_stopped(tiny_model, tmp_path, monkeypatch):
