@@ -33,12 +33,12 @@ from fcot_plugin.memory import release_freed_memory
 from fcot_plugin.precision import detect_hardware
 from fcot_plugin.preflight import check_accelerate_config, check_distill
 from fcot_plugin.run_folder import (
-    BASELINE_SETTINGS,
     BASELINES,
     STAGE_OUTPUTS,
     STAGES,
     RunFolder,
     RunLock,
+    baseline_settings,
     bookkeeping,
     changed_settings,
     fingerprint,
@@ -363,7 +363,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
                 device=args.device,
             )
             if name in BASELINES:
-                write_json_atomic(out / BASELINE_RECORD, baseline_settings(run.settings))
+                write_json_atomic(run.folder.baseline_record(name), baseline_settings(run.settings))
         scores[name] = {
             "task": task,
             "accuracy": accuracy(results, task),
@@ -375,20 +375,13 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     return scores
 
 
-BASELINE_RECORD = "baseline.json"
-
-
-def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    return redact({key: settings.get(key) for key in BASELINE_SETTINGS})
-
-
 def scored_baseline(run: Run, name: str) -> tuple[dict[str, Any], Path] | None:
     """An untrained-student baseline scored earlier under the same settings (any training), else None.
 
     Whatever is there under other settings, or cut short, moves to ``.previous/<time>/`` first.
     """
-    out = run.folder.eval_dir(name)
-    record, finished = out / BASELINE_RECORD, newest_results(out)
+    out, record = run.folder.eval_dir(name), run.folder.baseline_record(name)
+    finished = newest_results(out)
     scored_under = read_json(record, "delete it: the baseline is scored again") if record.is_file() else None
     if finished and scored_under == baseline_settings(run.settings):
         logger.info("%s: the untrained student was scored in an earlier run with the same settings, reused", name)

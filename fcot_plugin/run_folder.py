@@ -72,7 +72,8 @@ STAGE_SETTINGS = {
     "push": ("push_to_hub",),
 }
 # The untrained student's baselines, scored by the evaluate stage, depend on these alone, not on training.
-BASELINES, BASELINE_SETTINGS = ("zeroshot", "zscot"), ("task", "student", "eval_limit", "bf16", "precision")
+BASELINES, BASELINE_SETTINGS = ("zeroshot", "zscot"), ("task", "student", "eval_limit", "precision")
+BASELINE_RECORD = "baseline.json"  # beside a baseline's results: the settings it was scored under
 # Read by training only when it chooses the epoch on validation (validation_size > 0): the validation scoring.
 SELECTION_SETTINGS = ("max_gen_toks",)
 # The student's format (fcot or vanilla) shapes curation's rows, training and the evaluating task; fingerprinted
@@ -123,6 +124,9 @@ class RunFolder:
     def eval_dir(self, name: str) -> Path:
         """Where evaluation ``name`` is kept: baselines/ for the untrained student's (kept across re-training)."""
         return self.path / ("baselines" if name in BASELINES else "eval") / name
+
+    def baseline_record(self, name: str) -> Path:
+        return self.eval_dir(name) / BASELINE_RECORD
 
     def validation_dir(self, epoch: int) -> Path:
         return self.path / "validation" / f"epoch-{epoch}"
@@ -251,6 +255,15 @@ def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
         keys = (*keys, "format")
     if stage == "train" and settings.get("train_sampling_strategy", LEGACY_TRAIN_SAMPLING) != LEGACY_TRAIN_SAMPLING:
         keys = (*keys, "train_sampling_strategy")
+    return recorded_settings(keys, settings)
+
+
+def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The (redacted) settings the untrained student's baselines depend on: none of training's."""
+    return recorded_settings(BASELINE_SETTINGS, settings)
+
+
+def recorded_settings(keys: tuple[str, ...], settings: dict[str, Any]) -> dict[str, Any]:
     return redact({key: settings[key] for key in keys if key in settings})
 
 

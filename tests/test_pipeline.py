@@ -16,7 +16,7 @@ from fcot_plugin.configs import DistillArguments
 from fcot_plugin.curate import CurationError
 from fcot_plugin.errors import FcotError
 from fcot_plugin.pipeline import PipelineError, distill
-from fcot_plugin.run_folder import RunFolder, RunLock
+from fcot_plugin.run_folder import RunFolder, RunLock, baseline_settings
 
 
 def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
@@ -113,7 +113,7 @@ def test_a_baseline_is_reused_only_under_the_settings_it_was_scored_with(tiny_mo
 
     (out / "lm_eval").mkdir(parents=True)
     (out / "lm_eval" / "results_2026.json").write_text('{"results": {}}')
-    (out / "baseline.json").write_text(json.dumps(pipeline.baseline_settings(run.settings)))
+    (out / "baseline.json").write_text(json.dumps(baseline_settings(run.settings)))
     for changed in ("learning_rate", "epochs", "seed"):  # training settings: reused
         run.settings[changed] = 7
         assert pipeline.scored_baseline(run, "zscot") == ({"results": {}}, out / "lm_eval" / "results_2026.json")
