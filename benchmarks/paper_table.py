@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,9 @@ class TableArguments:
     )  # fmt: skip
     validation_size: float | None = field(
         default=None, metadata={"help": "passed to fcot distill (default there: 0.1 of the train questions)"}
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "AdamW learning rate of both students (default: fcot's, the paper's 3e-4)"}
     )
     train_limit: int | None = field(default=None, metadata={"help": "train on the first N train questions only"})
     eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
@@ -150,6 +154,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
         eval_limit=args.eval_limit, precision=args.precision, baselines=args.baselines and dataset_format == "fcot",
         **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
         **({"eval_batch_size": args.eval_batch_size} if args.eval_batch_size else {}),
+        **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
     ))  # fmt: skip
 
 
@@ -216,6 +221,7 @@ def scores(run_dir: Path) -> dict[str, Any]:
     return {
         "rows": rows,
         "epochs": folder.config()["epochs"],
+        "learning_rate": folder.config()["learning_rate"],
         "chosen_epoch": selection["chosen_epoch"] if selection else None,
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
@@ -384,8 +390,8 @@ def markdown(table: dict[str, Any]) -> str:
     )
     return (
         f"# Fine-tune-CoT table: {name}, paper teacher (text-davinci-002 released rationales)\n\n"
-        f"Accuracy (%) on {subset}. {epochs_trained(rows, tasks)} (lr 3e-4, batch 8); "
-        f"{selection}. "
+        f"Accuracy (%) on {subset}. {trained_with(rows, tasks, 'epochs', 'Epochs per student', '{:g}'.format)}. "
+        f"{trained_with(rows, tasks, 'learning_rate', 'Learning rate', scientific)}. AdamW, batch 8; {selection}. "
         f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at T={temperature}, majority "
         f"vote, on {sc_subset}. The paper's rows: best of 20 epochs on the test set (their protocol), so "
         f"optimistic.\n\n" + "\n".join(lines) + "\n\n"
@@ -404,22 +410,28 @@ def markdown(table: dict[str, Any]) -> str:
     )
 
 
-def epochs_trained(rows: dict[str, Any], tasks: list[str]) -> str:
-    """How long the students trained: one number when every task shares it, else the usual one and the others."""
+def trained_with(rows: dict[str, Any], tasks: list[str], key: str, label: str, show: Callable[[float], str]) -> str:
+    """One training setting (epochs, learning rate): one value when every task shares it, else the usual one
+    and the tasks that differ."""
     from collections import Counter
 
     from fcot_plugin.tasks import get_task
 
     per_task = {}
     for task in tasks:
-        trained = [rows[task][student]["epochs"] for student in ("fcot", "vanilla") if rows[task].get(student)]
-        per_task[task] = " / ".join(dict.fromkeys(f"{epochs:g}" for epochs in trained))
+        trained = [rows[task][student][key] for student in ("fcot", "vanilla") if rows[task].get(student)]
+        per_task[task] = " / ".join(dict.fromkeys(show(value) for value in trained))
     usual = Counter(per_task.values()).most_common(1)[0][0]
-    others = [f"{get_task(task).title} {epochs}" for task, epochs in per_task.items() if epochs != usual]
+    others = [f"{get_task(task).title} {value}" for task, value in per_task.items() if value != usual]
     if not others:
-        return f"Each student trained {usual} epochs"
-    return (f"Each student trained {usual} epochs, except (Fine-tune-CoT / vanilla where they differ): "
-            f"{', '.join(others)}")  # fmt: skip
+        return f"{label}: {usual}"
+    return f"{label}: {usual}, except (Fine-tune-CoT / vanilla where they differ): {', '.join(others)}"
+
+
+def scientific(value: float) -> str:
+    """3e-4, not 0.0003: how learning rates are written."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def write(table: dict[str, Any], output: Path) -> None:
@@ -461,12 +473,16 @@ def main(args: TableArguments) -> dict[str, Any]:
 def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
+    from fcot_plugin.configs import DistillArguments
+
+    default_learning_rate = DistillArguments.__dataclass_fields__["learning_rate"].default
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
         row = {**earlier["tasks"][task], "carried_from": source}
-        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's
-            if row.get(student) is not None:
-                row[student] = {"epochs": earlier["config"]["epochs"], **row[student]}
+        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's,
+            if row.get(student) is not None:  # and fcot's default learning rate (the table had no setting)
+                row[student] = {"epochs": earlier["config"]["epochs"], "learning_rate": default_learning_rate,
+                                **row[student]}  # fmt: skip
         row.setdefault("machine", earlier.get("machine", "not recorded"))  # likewise the table's machine
         table["tasks"][task] = row
     return carried
