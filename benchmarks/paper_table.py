@@ -154,7 +154,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
         eval_limit=args.eval_limit, precision=args.precision, baselines=args.baselines and dataset_format == "fcot",
         **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
         **({"eval_batch_size": args.eval_batch_size} if args.eval_batch_size else {}),
-        **({"learning_rate": args.learning_rate} if args.learning_rate else {}),
+        **({"learning_rate": args.learning_rate} if args.learning_rate is not None else {}),
     ))  # fmt: skip
 
 
@@ -213,15 +213,15 @@ def scores(run_dir: Path) -> dict[str, Any]:
     from fcot_plugin.run_folder import RunFolder
 
     folder = RunFolder(run_dir)
-    stages = folder.all_results()
+    config, stages = folder.config(), folder.all_results()
     evaluate, selection = stages["evaluate"], stages["train"].get("selection")
     rows = {name: {"accuracy": 100 * record["accuracy"], "n": record["n"]}
             for name, record in evaluate.items() if name != "seconds"}  # fmt: skip
     rows.setdefault("student_last", rows["student"])  # no selection (one epoch, or validation_size 0): one student
     return {
         "rows": rows,
-        "epochs": folder.config()["epochs"],
-        "learning_rate": folder.config()["learning_rate"],
+        "epochs": config["epochs"],
+        "learning_rate": config["learning_rate"],
         "chosen_epoch": selection["chosen_epoch"] if selection else None,
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
@@ -472,10 +472,10 @@ def main(args: TableArguments) -> dict[str, Any]:
 
 def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
-    earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
     from fcot_plugin.configs import DistillArguments
 
-    default_learning_rate = DistillArguments.__dataclass_fields__["learning_rate"].default
+    earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
+    default_learning_rate = next(f.default for f in fields(DistillArguments) if f.name == "learning_rate")
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
         row = {**earlier["tasks"][task], "carried_from": source}
