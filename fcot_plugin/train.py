@@ -269,11 +269,9 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
     from transformers import AutoTokenizer, set_seed
     from trl import get_peft_config, get_quantization_config
 
-    from fcot_plugin.adapters import lora_summary
-    from fcot_plugin.architectures import architecture_label, student_kind
+    from fcot_plugin.architectures import student_kind
     from fcot_plugin.hub import require_hub_token
     from fcot_plugin.model_options import check_model_options
-    from fcot_plugin.state import last_complete_checkpoint
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     check_model_options(model_args)  # LoRA/quantisation flags are applied below, or refused in one line
@@ -326,42 +324,51 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         quantization_config=get_quantization_config(model_args),  # QLoRA; check_model_options made sure it can run
         callbacks=[stale_resume_state_pruner()],
     )
+    output_dir = train_and_save(trainer, tokenizer, script_args, model_args, "causal", training_args.trust_remote_code)
+    leave_process_group()
+    return output_dir
+
+
+def train_and_save(
+    trainer, tokenizer, script_args: FcotScriptArguments, model_args, kind: str, trust_remote_code: bool
+) -> Path:
+    """Train (resuming from the last complete checkpoint), then save or push the student with fcot's card and
+    merge a LoRA adapter on request. One function for both architectures, so their students save alike."""
+    from fcot_plugin.adapters import lora_summary, save_merged
+    from fcot_plugin.architectures import architecture_label
+    from fcot_plugin.state import last_complete_checkpoint
+
+    args = trainer.args
     trainer.fcot_card_fields = {
-        "architecture": architecture_label(model_args.model_name_or_path, training_args.trust_remote_code),
+        "architecture": architecture_label(model_args.model_name_or_path, trust_remote_code),
         "lora": lora_summary(model_args),
         "base_model": model_args.model_name_or_path,
         "task": script_args.task,
         "dataset": script_args.dataset_name,
         "dataset_format": script_args.dataset_format,
     }
-
-    # ------------------------------------------------------------ train (resuming from the last checkpoint)
     last_checkpoint = None
-    if os.path.isdir(training_args.output_dir) and training_args.resume_from_checkpoint is None:
-        last_checkpoint = last_complete_checkpoint(training_args.output_dir)  # skips one cut short by a kill
+    if os.path.isdir(args.output_dir) and args.resume_from_checkpoint is None:
+        last_checkpoint = last_complete_checkpoint(args.output_dir)  # skips one cut short by a kill
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or last_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or last_checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
 
-    # ------------------------------------------------------------ save, card, push
     trainer.model.generation_config.eos_token_id = tokenizer.eos_token_id
-    trainer.model.config.use_cache = True
-    if training_args.push_to_hub:  # saves, writes the card and uploads both as one commit
+    trainer.model.config.use_cache = True  # training may have turned it off; generation wants it
+    if args.push_to_hub:  # saves, writes the card and uploads both as one commit
         trainer.push_to_hub(commit_message="Fine-tune-CoT student")
     else:
-        trainer.save_model(training_args.output_dir)
+        trainer.save_model(args.output_dir)
         trainer.create_model_card()
     if hasattr(trainer, "end"):
         trainer.end()
     if script_args.merge_adapter and model_args.use_peft and trainer.is_world_process_zero():
-        from fcot_plugin.adapters import save_merged
-
-        logger.info("merged model saved to %s", save_merged(training_args.output_dir, "causal", model_args.dtype))
-    leave_process_group()
-    return Path(training_args.output_dir)
+        logger.info("merged model saved to %s", save_merged(args.output_dir, kind, model_args.dtype))
+    return Path(args.output_dir)
 
 
 def leave_process_group() -> None:

@@ -145,10 +145,11 @@ def main(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args) 
     """Train an encoder-decoder student; returns its output folder (model, tokenizer, card)."""
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, set_seed
 
-    from fcot_plugin.adapters import lora_summary
-    from fcot_plugin.architectures import architecture_label
-    from fcot_plugin.state import last_complete_checkpoint
-    from fcot_plugin.train import load_training_dataset, stale_resume_state_pruner  # shared with the decoder-only path
+    from fcot_plugin.train import (  # shared with the decoder-only path
+        load_training_dataset,
+        stale_resume_state_pruner,
+        train_and_save,
+    )
 
     args = FcotSeq2SeqConfig.from_sft_config(sft_args)
     set_seed(args.seed)
@@ -172,31 +173,4 @@ def main(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args) 
         processing_class=tokenizer,
         callbacks=[stale_resume_state_pruner()],
     )
-    trainer.fcot_card_fields = {
-        "architecture": architecture_label(model_args.model_name_or_path, sft_args.trust_remote_code),
-        "lora": lora_summary(model_args),
-        "base_model": model_args.model_name_or_path,
-        "task": script_args.task,
-        "dataset": script_args.dataset_name,
-        "dataset_format": script_args.dataset_format,
-    }
-
-    last_checkpoint = None
-    if os.path.isdir(args.output_dir) and args.resume_from_checkpoint is None:
-        last_checkpoint = last_complete_checkpoint(args.output_dir)
-    train_result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or last_checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-
-    trainer.model.generation_config.eos_token_id = tokenizer.eos_token_id
-    if args.push_to_hub:  # saves, writes the card and uploads both as one commit
-        trainer.push_to_hub(commit_message="Fine-tune-CoT student")
-    else:
-        trainer.save_model(args.output_dir)
-        trainer.create_model_card()
-    if script_args.merge_adapter and model_args.use_peft and trainer.is_world_process_zero():
-        from fcot_plugin.adapters import save_merged
-
-        logger.info("merged model saved to %s", save_merged(args.output_dir, "seq2seq", model_args.dtype))
-    return Path(args.output_dir)
+    return train_and_save(trainer, tokenizer, script_args, model_args, "seq2seq", sft_args.trust_remote_code)
