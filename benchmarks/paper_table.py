@@ -49,6 +49,11 @@ class TableArguments:
     learning_rate: float | None = field(
         default=None, metadata={"help": "AdamW learning rate of both students (default: fcot's, the paper's 3e-4)"}
     )
+    seed: int | None = field(
+        default=None,
+        metadata={"help": "training seed of both students (default: fcot's, 42); the validation slice keeps its own "
+                  "seed, so runs at other seeds are chosen on the same held-out questions"},
+    )  # fmt: skip
     train_limit: int | None = field(default=None, metadata={"help": "train on the first N train questions only"})
     eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
     sc_samples: int = field(default=8, metadata={"help": "self-consistency: k sampled rationales per question"})
@@ -155,6 +160,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
         **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
         **({"eval_batch_size": args.eval_batch_size} if args.eval_batch_size else {}),
         **({"learning_rate": args.learning_rate} if args.learning_rate is not None else {}),
+        **({"seed": args.seed} if args.seed is not None else {}),
     ))  # fmt: skip
 
 
@@ -222,6 +228,7 @@ def scores(run_dir: Path) -> dict[str, Any]:
         "rows": rows,
         "epochs": config["epochs"],
         "learning_rate": config["learning_rate"],
+        "seed": config["seed"],
         "chosen_epoch": selection["chosen_epoch"] if selection else None,
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
@@ -391,7 +398,8 @@ def markdown(table: dict[str, Any]) -> str:
     return (
         f"# Fine-tune-CoT table: {name}, paper teacher (text-davinci-002 released rationales)\n\n"
         f"Accuracy (%) on {subset}. {trained_with(rows, tasks, 'epochs', 'Epochs per student', '{:g}'.format)}. "
-        f"{trained_with(rows, tasks, 'learning_rate', 'Learning rate', scientific)}. AdamW, batch 8; {selection}. "
+        f"{trained_with(rows, tasks, 'learning_rate', 'Learning rate', scientific)}. "
+        f"{trained_with(rows, tasks, 'seed', 'Training seed', str)}. AdamW, batch 8; {selection}. "
         f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at T={temperature}, majority "
         f"vote, on {sc_subset}. The paper's rows: best of 20 epochs on the test set (their protocol), so "
         f"optimistic.\n\n" + "\n".join(lines) + "\n\n"
@@ -475,14 +483,13 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     from fcot_plugin.configs import DistillArguments
 
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
-    default_learning_rate = next(f.default for f in fields(DistillArguments) if f.name == "learning_rate")
+    defaults = {f.name: f.default for f in fields(DistillArguments) if f.name in ("learning_rate", "seed")}
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
         row = {**earlier["tasks"][task], "carried_from": source}
-        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's,
-            if row.get(student) is not None:  # and fcot's default learning rate (the table had no setting)
-                row[student] = {"epochs": earlier["config"]["epochs"], "learning_rate": default_learning_rate,
-                                **row[student]}  # fmt: skip
+        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's, and
+            if row.get(student) is not None:  # fcot's default learning rate and seed (the table had no setting)
+                row[student] = {"epochs": earlier["config"]["epochs"], **defaults, **row[student]}
         row.setdefault("machine", earlier.get("machine", "not recorded"))  # likewise the table's machine
         table["tasks"][task] = row
     return carried

@@ -67,9 +67,10 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     runs, output = tmp_path / "runs", tmp_path / "out" / "pt"
     args = table.TableArguments(tasks="coin_flip", student=str(tiny_model), epochs=2, validation_size=3,
                                 train_limit=12, eval_limit=4, sc_samples=2, sc_limit=2, eval_batch_size=4,
-                                learning_rate=1e-3, runs_dir=str(runs), output=str(output))  # fmt: skip
+                                learning_rate=1e-3, seed=7, runs_dir=str(runs), output=str(output))  # fmt: skip
     result = table.main(args)["tasks"]["coin_flip"]
     assert result["fcot"]["learning_rate"] == result["vanilla"]["learning_rate"] == 1e-3  # passed to both runs
+    assert result["fcot"]["seed"] == result["vanilla"]["seed"] == 7
 
     # the vanilla student: answer-only rows, trained and scored (validation and test) by fcot_coin_flip_vanilla
     vanilla = RunFolder(runs / "coin_flip" / "vanilla")
@@ -104,7 +105,7 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
     assert "self-consistency (k=2, T=0.7)" in markdown and "on the first 2 test questions" in markdown
     assert "**Goal**" in markdown and f"Machine: {saved['machine']}" in markdown and "4 / 2" in markdown
     assert "| training batches | length-grouped |" in markdown  # read back from the run folder's train.yaml
-    assert "Epochs per student: 2. Learning rate: 1e-3. AdamW, batch 8;" in markdown
+    assert "Epochs per student: 2. Learning rate: 1e-3. Training seed: 7. AdamW, batch 8;" in markdown
 
     # a second run reuses everything: both run folders and the self-consistency score
     caplog.clear()
@@ -140,7 +141,7 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
-    longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4}}  # trained longer, lower lr
+    longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4, "seed": 43}}  # another run
     row = {key: value for key, value in row.items() if key != "machine"}  # older rows: the table's machine
     longer["machine"] = "a GPU"  # trained elsewhere: each row names its own machine
     earlier = {
@@ -172,10 +173,11 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     chosen = next(line for line in markdown.splitlines() if "Fine-tune-CoT, validation-chosen epoch" in line)
     assert chosen.endswith(f"| **{row['ours']['fcot_chosen']['accuracy']:.2f}** |")  # bold: the chosen epoch
     assert "| training batches | random | random | random |" in markdown  # unrecorded: at random
-    # rows from before they recorded their epochs trained the earlier table's, at fcot's learning rate; each
-    # row's own numbers win
+    # rows from before they recorded their epochs trained the earlier table's, at fcot's learning rate and seed;
+    # each row's own numbers win
     differ = "except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled Objects"
-    assert f"Epochs per student: 4, {differ} 8 / 4. Learning rate: 3e-4, {differ} 1e-4 / 3e-4. AdamW" in markdown
+    assert (f"Epochs per student: 4, {differ} 8 / 4. Learning rate: 3e-4, {differ} 1e-4 / 3e-4. "
+            f"Training seed: 42, {differ} 43 / 42. AdamW") in markdown  # fmt: skip
     assert "every epoch scored on a validation slice of the train split (0.1 of the train questions)" in markdown
     for row in merged["tasks"].values():  # students that chose no epoch (one epoch each, or validation_size 0)
         row["fcot"]["chosen_epoch"] = None
