@@ -1,0 +1,70 @@
+"""benchmarks/seed_spread.py: Fine-tune-CoT runs that differ only in the training seed, side by side."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from fcot_plugin.errors import FcotError
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
+
+
+def load_script():
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # it imports its sibling paper_table.py
+    spec = importlib.util.spec_from_file_location("seed_spread", ROOT / "benchmarks" / "seed_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building SpreadArguments
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_at(seed: int | None, chosen: float, last: float, tmp_path: Path, **fcot) -> str:
+    """A one-task table as paper_table.py writes it: the published SVAMP row with another seed and scores."""
+    row = copy.deepcopy(PUBLISHED["tasks"]["svamp"])
+    row["ours"]["fcot_chosen"]["accuracy"], row["ours"]["fcot_last"]["accuracy"] = chosen, last
+    row["fcot"].pop("seed", None)
+    row["fcot"].update({"seed": seed} if seed is not None else {}, **fcot)
+    path = tmp_path / f"svamp_seed{seed}.json"
+    path.write_text(json.dumps({"config": PUBLISHED["config"], "tasks": {"svamp": row}}))
+    return str(path)
+
+
+def test_runs_of_several_seeds_are_listed_with_their_range_and_the_seeds_that_beat_the_paper(tmp_path):
+    spread = load_script()
+    tables = [table_at(44, 8.0, 6.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path), table_at(43, 5.0, 9.0, tmp_path)]
+    result = spread.main(spread.SpreadArguments(tables=tables, output=str(tmp_path / "spread")))
+
+    runs = result["runs"]["svamp"]
+    assert [run["seed"] for run in runs] == [42, 43, 44]  # sorted; a row without a seed trained at fcot's 42
+    summary = result["summary"]["svamp"]
+    assert summary["chosen"] == {"min": 3.67, "mean": pytest.approx((3.67 + 5.0 + 8.0) / 3), "max": 8.0}
+    assert summary["paper"] == 7.33 and summary["chosen_beats_paper"] == 1  # only seed 44's 8.00
+    curve = PUBLISHED["tasks"]["svamp"]["fcot"]["validation_curve"]
+    best = max(curve, key=lambda point: point["accuracy"])
+    assert tuple(runs[0]["best_validation"]) == (round(best["accuracy"] * best["n"]), best["n"])  # correct, held out
+
+    markdown = (tmp_path / "spread.md").read_text()
+    assert "## SVAMP" in markdown
+    assert "| 44 | " in markdown and "| 8.00 | 6.00 |" in markdown
+    assert "Validation-chosen: 3.67–8.00 (mean 5.56); last epoch: 6.00–9.00 (mean 7.33)." in markdown
+    assert "beaten by the validation-chosen student at 1 of 3 seeds." in markdown
+    assert json.loads((tmp_path / "spread.json").read_text())["summary"]["svamp"]["seeds"] == 3
+
+
+def test_runs_that_differ_in_more_than_the_seed_or_repeat_one_are_refused(tmp_path):
+    spread = load_script()
+    longer = table_at(43, 5.0, 5.0, tmp_path, epochs=8.0)
+    with pytest.raises(FcotError, match="svamp: the runs differ in more than the seed"):
+        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), longer])
+    with pytest.raises(FcotError, match="svamp: seed 42 appears twice; pass one table per seed"):
+        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path / "..")])
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(FcotError, match="list.json: not a table paper_table.py wrote"):
+        spread.load_runs([str(tmp_path / "list.json")])
