@@ -392,16 +392,20 @@ def markdown(table: dict[str, Any]) -> str:
         held = "0.1 of the train questions" if size is None else f"validation_size {size:g}"
         selection = f"every epoch scored on a validation slice of the train split ({held}), the best kept"
     subset = f"the first {config['eval_limit']} test questions" if config["eval_limit"] else "the full test split"
-    sc_subset = {0: "not run (--sc_limit 0)", None: "the full test split"}.get(
-        config["sc_limit"], f"the first {config['sc_limit']} test questions"
-    )
+    if config["sc_limit"] == 0:
+        sc_sentence = "Self-consistency: not run (--sc_limit 0)"
+    else:
+        sc_subset = (
+            "the full test split" if config["sc_limit"] is None else f"the first {config['sc_limit']} test questions"
+        )
+        sc_sentence = (f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at "
+                       f"T={temperature}, majority vote, on {sc_subset}")  # fmt: skip
     return (
         f"# Fine-tune-CoT table: {name}, paper teacher (text-davinci-002 released rationales)\n\n"
         f"Accuracy (%) on {subset}. {trained_with(rows, tasks, 'epochs', 'Epochs per student', '{:g}'.format)}. "
         f"{trained_with(rows, tasks, 'learning_rate', 'Learning rate', scientific)}. "
         f"{trained_with(rows, tasks, 'seed', 'Training seed', str)}. AdamW, batch 8; {selection}. "
-        f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at T={temperature}, majority "
-        f"vote, on {sc_subset}. The paper's rows: best of 20 epochs on the test set (their protocol), so "
+        f"{sc_sentence}. The paper's rows: best of 20 epochs on the test set (their protocol), so "
         f"optimistic.\n\n" + "\n".join(lines) + "\n\n"
         f"**Goal** (our validation-chosen Fine-tune-CoT above the paper's {result['against']} on at least "
         f"{result['needed']} of 9 tasks): beaten on {result['count']} of the {result['scored']} tasks scored"

@@ -25,7 +25,7 @@ from statistics import mean
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from paper_table import GOAL_STUDENT, RESULTS  # noqa: E402  (a sibling script, not a package)
+from paper_table import GOAL_STUDENT, RESULTS, scientific  # noqa: E402  (a sibling script, not a package)
 
 # What runs of one task must share for their spread to be the seed's: the training settings a row records.
 SAME = ("epochs", "learning_rate", "batches", "train_rows")
@@ -62,6 +62,7 @@ def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
                 "chosen": row["ours"]["fcot_chosen"]["accuracy"],
                 "last": row["ours"]["fcot_last"]["accuracy"],
                 "n": row["ours"]["fcot_chosen"]["n"],
+                "minutes": row["minutes"],
                 "paper": row["paper"][GOAL_STUDENT],
                 "table": path,
             })  # fmt: skip
@@ -98,15 +99,15 @@ def markdown(runs: dict[str, list[dict[str, Any]]], summaries: dict[str, dict[st
              "training seed); only the training seed differs between runs of a task.", ""]  # fmt: skip
     for task, task_runs in runs.items():
         result, settings = summaries[task], task_runs[0]["settings"]
-        lines += [f"## {get_task(task).title}", "",
-                  f"{settings['epochs']:g} epochs, lr {settings['learning_rate']:g}, {settings['train_rows']} "
-                  f"training rows, {settings['batches']} batches; {task_runs[0]['n']} test questions.", "",
+        trained = (f"{settings['epochs']:g} epochs, lr {scientific(settings['learning_rate'])}, "
+                   f"{settings['train_rows']} training rows, {settings['batches']} batches")  # fmt: skip
+        lines += [f"## {get_task(task).title}", "", f"{trained}; {task_runs[0]['n']} test questions.", "",
                   "| seed | best validation (correct / held out) | chosen epoch | test, validation-chosen epoch | "
-                  "test, last epoch | machine |", "|---:|---|---:|---:|---:|---|"]  # fmt: skip
+                  "test, last epoch | minutes | machine |", "|---:|---|---:|---:|---:|---:|---|"]  # fmt: skip
         for run in task_runs:
             best = "–" if run["best_validation"] is None else "{} / {}".format(*run["best_validation"])
             lines.append(f"| {run['seed']} | {best} | {run['chosen_epoch'] or '–'} | {run['chosen']:.2f} | "
-                         f"{run['last']:.2f} | {run['machine']} |")  # fmt: skip
+                         f"{run['last']:.2f} | {run['minutes']:.1f} | {run['machine']} |")  # fmt: skip
         chosen, last = result["chosen"], result["last"]
         lines += ["", f"Validation-chosen: {chosen['min']:.2f}–{chosen['max']:.2f} (mean {chosen['mean']:.2f}); "
                   f"last epoch: {last['min']:.2f}–{last['max']:.2f} (mean {last['mean']:.2f})."]  # fmt: skip

@@ -182,6 +182,8 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     for row in merged["tasks"].values():  # students that chose no epoch (one epoch each, or validation_size 0)
         row["fcot"]["chosen_epoch"] = None
     assert "; nothing held out, the last epoch kept." in table.markdown(merged)
+    merged["config"]["sc_limit"] = 0  # self-consistency skipped: said so, not "on not run"
+    assert "kept. Self-consistency: not run (--sc_limit 0). The paper's rows" in table.markdown(merged)
 
     with pytest.raises(FcotError, match=r"other settings \(sc_limit 50 there, None here\)"):
         table.TableArguments(tasks="coin_flip", merge_with=str(earlier_file))

@@ -52,7 +52,7 @@ def test_runs_of_several_seeds_are_listed_with_their_range_and_the_seeds_that_be
 
     markdown = (tmp_path / "spread.md").read_text()
     assert "## SVAMP" in markdown
-    assert "| 44 | " in markdown and "| 8.00 | 6.00 |" in markdown
+    assert "| 44 | " in markdown and "| 8.00 | 6.00 | " in markdown and "4 epochs, lr 3e-4, " in markdown
     assert "Validation-chosen: 3.67–8.00 (mean 5.56); last epoch: 6.00–9.00 (mean 7.33)." in markdown
     assert "beaten by the validation-chosen student at 1 of 3 seeds." in markdown
     assert json.loads((tmp_path / "spread.json").read_text())["summary"]["svamp"]["seeds"] == 3
