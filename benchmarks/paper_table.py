@@ -482,12 +482,17 @@ def main(args: TableArguments) -> dict[str, Any]:
     return table
 
 
-def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
-    """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
+def distill_default(name: str) -> Any:
+    """``fcot distill``'s default for one setting: what a row that did not record it was trained with."""
     from fcot_plugin.configs import DistillArguments
 
+    return next(f.default for f in fields(DistillArguments) if f.name == name)
+
+
+def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
+    """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
-    defaults = {f.name: f.default for f in fields(DistillArguments) if f.name in ("learning_rate", "seed")}
+    defaults = {name: distill_default(name) for name in ("learning_rate", "seed")}
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
         row = {**earlier["tasks"][task], "carried_from": source}
@@ -499,21 +504,25 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     return carried
 
 
-def cli(argv: list[str]) -> None:
+def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], argv: list[str]) -> None:
+    """A benchmark script's command line (this one's and its siblings'): its dataclass parsed by
+    ``HfArgumentParser``, tokens kept out of the logs, and every user error one line (``--debug``: the traceback)."""
     from transformers import HfArgumentParser
 
-    from fcot_plugin.errors import parse_or_fail
+    from fcot_plugin.errors import debug_requested, exit_with_one_line, parse_or_fail
     from fcot_plugin.secrets import install_log_redaction
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    install_log_redaction()
-    parser = HfArgumentParser(TableArguments)
-    (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
-    main(args)
+    debug, argv = debug_requested(argv)
+
+    def cli() -> None:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        install_log_redaction()
+        parser = HfArgumentParser(arguments)
+        (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
+        script_main(args)
+
+    exit_with_one_line(prog, cli, debug)
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import debug_requested, exit_with_one_line
-
-    debug, argv = debug_requested(sys.argv[1:])
-    exit_with_one_line("paper_table.py", lambda: cli(argv), debug)
+    run_script("paper_table.py", TableArguments, main, sys.argv[1:])

@@ -17,15 +17,14 @@ range and mean and how many seeds beat the paper's GPT-2 Medium. Runs of one tas
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from paper_table import GOAL_STUDENT, RESULTS, scientific  # noqa: E402  (a sibling script, not a package)
+sys.path.insert(0, str(Path(__file__).parent))  # paper_table.py is a sibling script, not a package
+from paper_table import GOAL_STUDENT, RESULTS, distill_default, run_script, scientific  # noqa: E402
 
 # What runs of one task must share for their spread to be the seed's: the training settings a row records.
 SAME = ("epochs", "learning_rate", "batches", "train_rows")
@@ -39,10 +38,9 @@ class SpreadArguments:
 
 def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Every Fine-tune-CoT run in the tables, grouped by task (a run without a seed trained at fcot's default)."""
-    from fcot_plugin.configs import DistillArguments
     from fcot_plugin.errors import FcotError
 
-    default_seed = next(f.default for f in fields(DistillArguments) if f.name == "seed")
+    default_seed = distill_default("seed")
     runs: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         try:
@@ -132,19 +130,5 @@ def main(args: SpreadArguments) -> dict[str, Any]:
     return result
 
 
-def cli(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
-
-    from fcot_plugin.errors import parse_or_fail
-
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    parser = HfArgumentParser(SpreadArguments)
-    (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
-    main(args)
-
-
 if __name__ == "__main__":
-    from fcot_plugin.errors import debug_requested, exit_with_one_line
-
-    debug, argv = debug_requested(sys.argv[1:])
-    exit_with_one_line("seed_spread.py", lambda: cli(argv), debug)
+    run_script("seed_spread.py", SpreadArguments, main, sys.argv[1:])
