@@ -12,6 +12,19 @@ from trl import ScriptArguments, SFTConfig
 
 from fcot_plugin.configs import TRAIN_SAMPLING_STRATEGY, _check_format, _check_task
 
+# What a student's model card lists of its optimisation, whichever trainer ran it (each adds its length limits).
+CARD_OPTIMISATION = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "weight_decay",
+)
+
 
 @dataclass
 class FcotScriptArguments(ScriptArguments):

@@ -13,21 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.errors import FcotError
-from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
+from fcot_plugin.sft_config import CARD_OPTIMISATION, FcotScriptArguments, FcotSFTConfig
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("prompt", "completion")
 CARD_HYPERPARAMETERS = (
-    "learning_rate",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "optim",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "weight_decay",
+    *CARD_OPTIMISATION,
     "max_length",
     "completion_only_loss",
     "train_sampling_strategy",
@@ -364,6 +356,10 @@ def train_and_save(
     else:
         trainer.save_model(args.output_dir)
         trainer.create_model_card()
+    # trainer.end() destroys the process group at once; a rank that does not save (any but 0) would get there
+    # while rank 0 still writes the student, and tearing its group down mid-save aborted it now and then
+    # ("terminate called without an active exception"). So every rank waits here first.
+    trainer.accelerator.wait_for_everyone()
     if hasattr(trainer, "end"):
         trainer.end()
     if script_args.merge_adapter and model_args.use_peft and trainer.is_world_process_zero():
@@ -372,7 +368,8 @@ def train_and_save(
 
 
 def leave_process_group() -> None:
-    """Under ``accelerate launch`` with several processes: wait for every rank, then destroy the process group.
+    """Under ``accelerate launch`` with several processes: wait for every rank, then destroy the process group
+    if ``trainer.end()`` (transformers versions that have it) has not already.
 
     Ranks other than 0 write no weights and reach the end first; exiting while DeepSpeed's communication threads
     still run aborted one ("terminate called without an active exception") after a successful ZeRO-3 run, and

@@ -18,20 +18,12 @@ from typing import Any
 from transformers import Seq2SeqTrainingArguments
 
 from fcot_plugin.errors import FcotError
-from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
+from fcot_plugin.sft_config import CARD_OPTIMISATION, FcotScriptArguments, FcotSFTConfig
 
 logger = logging.getLogger(__name__)
 
 CARD_HYPERPARAMETERS = (
-    "learning_rate",
-    "num_train_epochs",
-    "max_steps",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "optim",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "weight_decay",
+    *CARD_OPTIMISATION,
     "max_source_length",
     "max_target_length",
     "bf16",
