@@ -16,12 +16,13 @@ Run it alone: two torch processes on 2 cores distort timings.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, HfArgumentParser
+from transformers import AutoTokenizer
 
 from fcot_plugin.configs import EVAL_BATCH_SIZE
 from fcot_plugin.precision import detect_hardware, resolve_precision
@@ -44,6 +45,22 @@ class EvalSpeedArguments:
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
     save_student: str | None = field(default=None, metadata={"help": "keep the student trained here in this folder"})
     output: str = field(default=str(RESULTS / "eval_speed"), metadata={"help": "results path without suffix"})
+
+    def __post_init__(self) -> None:
+        from fcot_plugin.errors import FcotError, check_positive
+        from fcot_plugin.precision import normalise
+        from fcot_plugin.preflight import check_model_folder
+        from fcot_plugin.tasks import get_task
+
+        get_task(self.task)
+        if self.student is not None:
+            check_model_folder(self.student, "--student")
+        if self.device not in ("cpu", "cuda"):
+            raise FcotError(f"--device must be cpu or cuda, got {self.device!r}")
+        self.precision = normalise(self.precision)
+        check_positive(self, "batch_size", "baseline_batch_size", "segment_tokens", "limit")
+        if self.train_epochs <= 0:
+            raise FcotError(f"--train_epochs must be > 0, got {self.train_epochs}")
 
 
 def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
@@ -143,4 +160,6 @@ def main(args: EvalSpeedArguments) -> dict:
 
 
 if __name__ == "__main__":
-    main(*HfArgumentParser(EvalSpeedArguments).parse_args_into_dataclasses())
+    from fcot_plugin.errors import run_script
+
+    run_script("eval_speed.py", EvalSpeedArguments, main, sys.argv[1:])

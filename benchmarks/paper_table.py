@@ -116,10 +116,11 @@ class TableArguments:
             self.earlier = earlier_table(self)  # a mismatch fails here too
 
 
-# Settings a carried-over row must share with this run; a key an older table lacks had the default then. Epochs
-# are not among them: each row records its own (a task still improving on validation is trained longer).
-COMPARABLE = ("student", "validation_size", "train_limit", "eval_limit", "sc_samples", "sc_temperature",
-              "sc_limit", "vanilla", "baselines", "precision")  # fmt: skip
+# Settings a carried-over row must share with this run; a key an older table lacks had the default then. Training
+# settings are not among them (epochs, learning rate, seed, validation slice): each row records its own, and the
+# table's header names every task that differs (a task still improving on validation is trained longer).
+COMPARABLE = ("student", "train_limit", "eval_limit", "sc_samples", "sc_temperature", "sc_limit", "vanilla",
+              "baselines", "precision")  # fmt: skip
 
 
 def earlier_table(args: TableArguments) -> dict[str, Any]:
@@ -229,6 +230,7 @@ def scores(run_dir: Path) -> dict[str, Any]:
         "epochs": config["epochs"],
         "learning_rate": config["learning_rate"],
         "seed": config["seed"],
+        "validation_size": config["validation_size"],
         "chosen_epoch": selection["chosen_epoch"] if selection else None,
         "last_epoch": selection["last_epoch"] if selection else None,
         "validation_curve": selection["curve"] if selection else None,
@@ -302,6 +304,7 @@ def run_task(args: TableArguments, task: str) -> dict[str, Any] | None:
         "paper": {student: paper_value(task, student) for student in PAPER_STUDENTS},
         "minutes": round(seconds / 60, 1),
         "machine": recorded_machine(fcot_dir),
+        "runs_dir": args.runs_dir,
     }
 
 
@@ -373,6 +376,9 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("epoch chosen on validation / last", [
         f"{rows[t]['fcot']['chosen_epoch'] or '–'} / {rows[t]['fcot']['last_epoch'] or '–'}" for t in tasks
     ]))  # fmt: skip
+    lines.append(line("validation questions (held out of the train split)", [
+        str(rows[t]["fcot"]["validation_curve"][0]["n"]) if rows[t]["fcot"]["validation_curve"] else "–" for t in tasks
+    ]))  # fmt: skip
     batches = [rows[t]["fcot"].get("batches", LEGACY_TRAIN_SAMPLING) for t in tasks]  # older tables: not recorded
     lines.append(line("training batches", [BATCHES.get(b, b) for b in batches]))
     lines += [line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
@@ -385,11 +391,10 @@ def markdown(table: dict[str, Any]) -> str:
     minutes = [f"{rows[t]['minutes']:.1f}" for t in tasks]
     lines.append(line("minutes (both students, baselines, self-consistency)", minutes))
     result = table["goal"]
-    size = config["validation_size"]
     if not any(rows[t]["fcot"]["chosen_epoch"] for t in tasks):  # epochs are per row: no row chose one
         selection = "nothing held out, the last epoch kept"
     else:
-        held = "0.1 of the train questions" if size is None else f"validation_size {size:g}"
+        held = trained_with(rows, tasks, "validation_size", "held out", held_out)
         selection = f"every epoch scored on a validation slice of the train split ({held}), the best kept"
     subset = f"the first {config['eval_limit']} test questions" if config["eval_limit"] else "the full test split"
     if config["sc_limit"] == 0:
@@ -418,12 +423,12 @@ def markdown(table: dict[str, Any]) -> str:
             if carried
             else ""
         )
-        + f"Machine: {table['machine']}. Run folders: `{config['runs_dir']}/<task>/{{fcot,vanilla,sc}}`.\n"
+        + f"Machine: {table['machine']}. Run folders: {run_folders(table)}.\n"
     )
 
 
 def trained_with(rows: dict[str, Any], tasks: list[str], key: str, label: str, show: Callable[[float], str]) -> str:
-    """One training setting (epochs, learning rate): one value when every task shares it, else the usual one
+    """One training setting (epochs, learning rate, ...): one value when every task shares it, else the usual one
     and the tasks that differ."""
     from collections import Counter
 
@@ -440,6 +445,11 @@ def trained_with(rows: dict[str, Any], tasks: list[str], key: str, label: str, s
     return f"{label}: {usual}, except (Fine-tune-CoT / vanilla where they differ): {', '.join(others)}"
 
 
+def held_out(size: float) -> str:
+    """A validation_size as fcot distill reads it: a fraction of the train questions, or a count."""
+    return "none" if not size else f"{size:g} of the train questions" if size < 1 else f"{size:g} questions"
+
+
 def scientific(value: float) -> str:
     """3e-4, not 0.0003: how learning rates are written."""
     mantissa, exponent = f"{value:e}".split("e")
@@ -453,6 +463,19 @@ def write(table: dict[str, Any], output: Path) -> None:
     table["machine"] = machines(table)
     write_json_atomic(output.with_suffix(".json"), table)
     write_text_atomic(output.with_suffix(".md"), markdown(table))
+
+
+def run_folders(table: dict[str, Any]) -> str:
+    """Where the rows' run folders are: one pattern, or one per group of tasks (a merged table's rows may differ)."""
+    from fcot_plugin.tasks import get_task
+
+    tasks_in: dict[str, list[str]] = {}
+    for task in ordered(table["tasks"]):
+        runs_dir = table["tasks"][task].get("runs_dir", table["config"]["runs_dir"])
+        tasks_in.setdefault(f"`{runs_dir}/<task>/{{fcot,vanilla,sc}}`", []).append(get_task(task).title)
+    if len(tasks_in) == 1:
+        return next(iter(tasks_in))
+    return "; ".join(f"{pattern} ({', '.join(titles)})" for pattern, titles in tasks_in.items())
 
 
 def machines(table: dict[str, Any]) -> str:
@@ -489,6 +512,17 @@ def distill_default(name: str) -> Any:
     return next(f.default for f in fields(DistillArguments) if f.name == name)
 
 
+def validation_size_of(student: dict[str, Any], config: dict[str, Any]) -> float:
+    """A student row's validation slice: its own record, else (rows from before they recorded it) the table's
+    --validation_size, else what fcot distill resolved for the row's epochs."""
+    from fcot_plugin.configs import default_validation_size
+
+    if student.get("validation_size") is not None:
+        return student["validation_size"]
+    held = config.get("validation_size")
+    return default_validation_size(student.get("epochs", config["epochs"])) if held is None else held
+
+
 def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
@@ -496,33 +530,17 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
         row = {**earlier["tasks"][task], "carried_from": source}
-        for student in ("fcot", "vanilla"):  # rows from before each recorded its epochs had the table's, and
-            if row.get(student) is not None:  # fcot's default learning rate and seed (the table had no setting)
-                row[student] = {"epochs": earlier["config"]["epochs"], **defaults, **row[student]}
+        for student in ("fcot", "vanilla"):  # rows from before each recorded its settings had the table's epochs
+            if row.get(student) is not None:  # and validation slice, and fcot's default learning rate and seed
+                recorded = {"epochs": earlier["config"]["epochs"], **defaults, **row[student]}
+                row[student] = {**recorded, "validation_size": validation_size_of(recorded, earlier["config"])}
         row.setdefault("machine", earlier.get("machine", "not recorded"))  # likewise the table's machine
+        row.setdefault("runs_dir", earlier["config"].get("runs_dir", "runs/paper_table"))  # and run folders
         table["tasks"][task] = row
     return carried
 
 
-def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], argv: list[str]) -> None:
-    """A benchmark script's command line (this one's and its siblings'): its dataclass parsed by
-    ``HfArgumentParser``, tokens kept out of the logs, and every user error one line (``--debug``: the traceback)."""
-    from transformers import HfArgumentParser
-
-    from fcot_plugin.errors import debug_requested, exit_with_one_line, parse_or_fail
-    from fcot_plugin.secrets import install_log_redaction
-
-    debug, argv = debug_requested(argv)
-
-    def cli() -> None:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-        install_log_redaction()
-        parser = HfArgumentParser(arguments)
-        (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
-        script_main(args)
-
-    exit_with_one_line(prog, cli, debug)
-
-
 if __name__ == "__main__":
+    from fcot_plugin.errors import run_script
+
     run_script("paper_table.py", TableArguments, main, sys.argv[1:])

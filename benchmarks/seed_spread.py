@@ -24,10 +24,16 @@ from statistics import mean
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # paper_table.py is a sibling script, not a package
-from paper_table import GOAL_STUDENT, RESULTS, distill_default, run_script, scientific  # noqa: E402
+from paper_table import (  # noqa: E402
+    GOAL_STUDENT,
+    RESULTS,
+    distill_default,
+    scientific,
+    validation_size_of,
+)
 
 # What runs of one task must share for their spread to be the seed's: the training settings a row records.
-SAME = ("epochs", "learning_rate", "batches", "train_rows")
+SAME = ("epochs", "learning_rate", "validation_size", "batches", "train_rows")
 
 
 @dataclass
@@ -54,7 +60,8 @@ def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
             runs.setdefault(task, []).append({
                 "seed": fcot.get("seed", default_seed),
                 "machine": row["machine"],
-                "settings": {key: fcot.get(key) for key in SAME},
+                "settings": {**{key: fcot.get(key) for key in SAME},
+                             "validation_size": validation_size_of(fcot, table["config"])},
                 "chosen_epoch": fcot["chosen_epoch"],
                 "best_validation": (round(best["accuracy"] * best["n"]), best["n"]) if best else None,
                 "chosen": row["ours"]["fcot_chosen"]["accuracy"],
@@ -131,4 +138,6 @@ def main(args: SpreadArguments) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from fcot_plugin.errors import run_script
+
     run_script("seed_spread.py", SpreadArguments, main, sys.argv[1:])

@@ -17,17 +17,17 @@ padding fraction, peak RSS) and ``<output>.md``. Run it alone: two torch process
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    HfArgumentParser,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -54,6 +54,35 @@ class ThroughputArguments:
                                  'e.g. \'{"padding_free": false}\'; recorded in the results'}
     )  # fmt: skip
     output: str = field(default=str(RESULTS / "sft_throughput"), metadata={"help": "results path without suffix"})
+
+    def __post_init__(self) -> None:
+        from fcot_plugin.errors import FcotError, check_positive
+        from fcot_plugin.formats import check_paper_rationales
+        from fcot_plugin.precision import normalise
+        from fcot_plugin.preflight import check_model_folder
+        from fcot_plugin.sft_config import FcotSFTConfig
+        from fcot_plugin.students import EMBEDDED_STUDENT
+        from fcot_plugin.tasks import get_task
+
+        get_task(self.task)
+        check_paper_rationales(self.task)
+        if self.student != EMBEDDED_STUDENT:
+            check_model_folder(self.student, "--student")
+        self.precision = normalise(self.precision)
+        check_positive(self, "steps", "batch_size")
+        if self.warmup_steps < 0:
+            raise FcotError(f"--warmup_steps must be >= 0, got {self.warmup_steps}")
+        try:
+            overrides = json.loads(self.fcot_overrides)
+        except json.JSONDecodeError as error:
+            raise FcotError(
+                f"--fcot_overrides is not JSON ({error}); pass e.g. '{{\"padding_free\": false}}'"
+            ) from None
+        known = {f.name for f in fields(FcotSFTConfig)}
+        unknown = sorted(set(overrides) - known) if isinstance(overrides, dict) else None
+        if unknown is None or unknown:
+            raise FcotError(f"--fcot_overrides must be a JSON object of FcotSFTConfig options; not options: "
+                            f"{unknown if unknown else self.fcot_overrides}")  # fmt: skip
 
 
 class StepTimer(TrainerCallback):
@@ -281,4 +310,6 @@ def main(args: ThroughputArguments) -> dict:
 
 
 if __name__ == "__main__":
-    main(*HfArgumentParser(ThroughputArguments).parse_args_into_dataclasses())
+    from fcot_plugin.errors import run_script
+
+    run_script("sft_throughput.py", ThroughputArguments, main, sys.argv[1:])

@@ -24,10 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
 RESULTS = Path(__file__).parent / "results"
-REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 @dataclass
@@ -41,27 +38,23 @@ class TeacherThroughputArguments:
     num_concurrent: int = field(default=1, metadata={"help": "requests in flight on the served path"})
     output: str = field(default=str(RESULTS / "teacher_throughput"), metadata={"help": "results path, no suffix"})
 
+    def __post_init__(self) -> None:
+        from fcot_plugin.errors import check_positive
+        from fcot_plugin.preflight import check_model_folder
+        from fcot_plugin.students import EMBEDDED_STUDENT
+        from fcot_plugin.tasks import get_task
 
-def machine() -> dict:
-    """CPU model, the flags that matter for generation speed, cores; the GPU if any."""
-    import torch
+        get_task(self.task)
+        if self.model != EMBEDDED_STUDENT:
+            check_model_folder(self.model, "--model")
+        check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent")
 
-    cpu_model, flags = platform.processor() or "unknown", set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and cpu_model in ("unknown", "x86_64", ""):
-                cpu_model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    return {
-        "cpu_model": cpu_model,
-        "cpu_flags": [flag for flag in REPORTED_FLAGS if flag in flags],
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-    }
+
+def machine(device: str) -> dict:
+    """fcot's hardware record (CPU model and flags, torch threads, GPU) plus the cores and Python version."""
+    from fcot_plugin.precision import detect_hardware
+
+    return {**detect_hardware(device).as_dict(), "cpu_cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def versions() -> dict:
@@ -98,6 +91,8 @@ def timed(lm, requests: list) -> tuple[list[str], float]:
 def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:
     import requests
 
+    from fcot_plugin.errors import FcotError
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -107,7 +102,7 @@ def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"transformers serve exited ({process.returncode}); see {log}")
+            raise FcotError(f"transformers serve exited ({process.returncode}) before it answered; see {log}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
                 return process, f"http://127.0.0.1:{port}/v1/completions"
@@ -115,7 +110,7 @@ def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:
             pass
         time.sleep(0.5)
     process.kill()
-    raise SystemExit(f"transformers serve did not start in 300 s; see {log}")
+    raise FcotError(f"transformers serve did not answer /health in 300 s; see {log}")
 
 
 def _cuda() -> bool:
@@ -159,7 +154,7 @@ def main(args: TeacherThroughputArguments) -> dict:
     results = {
         "config": asdict(args),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "machine": machine(),
+        "machine": machine(device),
         "versions": versions(),
         "responses": len(requests),
         "paths": paths,
@@ -168,11 +163,13 @@ def main(args: TeacherThroughputArguments) -> dict:
     }
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rows = "\n".join(f"| {name} | {r['seconds']} | {r['responses_per_second']} |" for name, r in paths.items())
-    info = results["machine"]
+    from fcot_plugin.precision import Hardware
+
+    described = Hardware.from_dict(results["machine"]).describe()
     output.with_suffix(".md").write_text(
         f"# Teacher throughput: {args.task}, {Path(model).name}, {len(requests)} greedy zscot responses\n\n"
-        f"Machine: {info['cpu_model']}, {info['cpu_cores']} cores, flags: {' '.join(info['cpu_flags']) or '-'}"
-        f"{', GPU ' + info['gpu'] if info['gpu'] else ''}; transformers {results['versions']['transformers']}.\n"
+        f"Machine: {described}, {results['machine']['cpu_cores']} cores; "
+        f"transformers {results['versions']['transformers']}.\n"
         f"Budgets: {args.max_gen_toks} rationale + {args.answer_max_gen_toks} answer tokens.\n\n"
         f"| path | seconds | responses/s |\n|---|---:|---:|\n{rows}\n\n"
         f"**served / in-process: {results['served_over_in_process']}x**; identical responses: "
@@ -183,4 +180,6 @@ def main(args: TeacherThroughputArguments) -> dict:
 
 
 if __name__ == "__main__":
-    main(*HfArgumentParser(TeacherThroughputArguments).parse_args_into_dataclasses())
+    from fcot_plugin.errors import run_script
+
+    run_script("teacher_throughput.py", TeacherThroughputArguments, main, sys.argv[1:])

@@ -91,6 +91,11 @@ class EvaluateArguments:
         self.precision = normalise(self.precision)
 
 
+def default_validation_size(epochs: float) -> float:
+    """Held out when --validation_size is not given: with one epoch there is nothing to choose between."""
+    return 0.1 if epochs > 1 else 0.0
+
+
 @dataclass
 class DistillArguments:
     """``fcot distill``: the whole paper for one task, offline by default (paper teacher, embedded student)."""
@@ -176,7 +181,7 @@ class DistillArguments:
         if self.launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
         if self.validation_size is None:  # resolved here, so config.json and the fingerprints hold the number
-            self.validation_size = 0.1 if self.epochs > 1 else 0.0
+            self.validation_size = default_validation_size(self.epochs)
         self.validation_size = float(self.validation_size)
         if self.validation_size < 0 or (self.validation_size > 1 and not float(self.validation_size).is_integer()):
             raise ValueError(

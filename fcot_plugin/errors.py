@@ -65,3 +65,32 @@ def parse_or_fail(parser: Any, parse: Callable[[], Any]) -> Any:
         raise
     except (ValueError, OSError, yaml.YAMLError) as error:
         raise FcotError(" ".join(str(error).split()) or repr(error)) from error
+
+
+def check_positive(args: Any, *names: str) -> None:
+    """Counts a script's arguments must hold (questions, steps, batch sizes): each at least 1, or one line."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FcotError(f"--{name} must be >= 1, got {value}")
+
+
+def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], argv: list[str]) -> None:
+    """A script's command line (the benchmarks'): its dataclass parsed by ``HfArgumentParser``, tokens kept out
+    of the logs, and every user error one line (``--debug``: the traceback)."""
+    import logging
+
+    from transformers import HfArgumentParser
+
+    from fcot_plugin.secrets import install_log_redaction
+
+    debug, argv = debug_requested(argv)
+
+    def cli() -> None:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        install_log_redaction()
+        parser = HfArgumentParser(arguments)
+        (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
+        script_main(args)
+
+    exit_with_one_line(prog, cli, debug)

@@ -306,6 +306,52 @@ def test_sft_missing_dataset_and_model(capsys, tmp_path, tiny_model):
     assert not (tmp_path / "out").exists()
 
 
+# ---------------------------------------------------------------------- benchmarks/*.py
+
+
+def benchmark(name: str):
+    """A benchmark script as a module (its siblings importable), parsed and run as its ``__main__`` does."""
+    from fcot_plugin.errors import run_script
+
+    sys.path.insert(0, str(REPO / "benchmarks"))  # seed_spread.py imports its sibling paper_table.py
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    arguments = next(value for key, value in vars(module).items() if key.endswith("Arguments") and
+                     getattr(value, "__module__", None) == name)  # fmt: skip
+    return lambda argv: run_script(f"{name}.py", arguments, module.main, argv)
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "expected"),
+    [
+        ("sft_throughput", ["--task", "coinflip"], "unknown fcot task 'coinflip'"),
+        ("sft_throughput", ["--task", "aqua"], "the paper released no teacher rationales for 'aqua'"),
+        ("sft_throughput", ["--student", "./no/such/model"], "--student './no/such/model' does not exist"),
+        ("sft_throughput", ["--steps", "0"], "--steps must be >= 1, got 0"),
+        ("sft_throughput", ["--warmup_steps", "-1"], "--warmup_steps must be >= 0, got -1"),
+        ("sft_throughput", ["--fcot_overrides", "{bad"], "--fcot_overrides is not JSON"),
+        ("sft_throughput", ["--fcot_overrides", '{"paddingfree": false}'], "not options: ['paddingfree']"),
+        ("sft_throughput", ["--fcot_overrides", "[1]"], "must be a JSON object of FcotSFTConfig options"),
+        ("sft_throughput", ["--precision", "fp16"], "unknown precision 'fp16'"),
+        ("eval_speed", ["--student", "/no/such/student"], "--student '/no/such/student' does not exist"),
+        ("eval_speed", ["--task", "coinflip"], "unknown fcot task 'coinflip'"),
+        ("eval_speed", ["--device", "tpu"], "--device must be cpu or cuda, got 'tpu'"),
+        ("eval_speed", ["--limit", "0"], "--limit must be >= 1, got 0"),
+        ("eval_speed", ["--train_epochs", "0"], "--train_epochs must be > 0, got 0.0"),
+        ("teacher_throughput", ["--model", "./no/such/model"], "--model './no/such/model' does not exist"),
+        ("teacher_throughput", ["--num_concurrent", "0"], "--num_concurrent must be >= 1, got 0"),
+        ("teacher_throughput", ["--limit", "ten"], "--limit: invalid int value: 'ten'"),
+        ("paper_table", ["--tasks", "aqua"], "no teacher rationales for 'aqua'"),
+        ("seed_spread", ["--tables", "/no/such/table.json"], "/no/such/table.json: not a table paper_table.py wrote"),
+    ],
+)  # fmt: skip
+def test_benchmark_scripts_bad_arguments(capsys, tmp_path, script, argv, expected):
+    one_line_error(capsys, benchmark(script), [*argv, "--output", str(tmp_path / "out")], f"{script}.py", expected)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
 # ---------------------------------------------------------------------- real processes, and --debug
 
 

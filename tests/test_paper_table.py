@@ -141,9 +141,9 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
-    longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4, "seed": 43}}  # another run
+    longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4, "seed": 43, "validation_size": 0.2}}
     row = {key: value for key, value in row.items() if key != "machine"}  # older rows: the table's machine
-    longer["machine"] = "a GPU"  # trained elsewhere: each row names its own machine
+    longer.update(machine="a GPU", runs_dir="runs/elsewhere")  # trained elsewhere: each row names its own
     earlier = {
         "config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
         "machine": "an older CPU",
@@ -168,6 +168,10 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     assert merged["machine"] == machines
     markdown = output.with_suffix(".md").read_text()
     assert f"Machine: {machines}. Run folders:" in markdown
+    folders = "`runs/paper_table/<task>/{fcot,vanilla,sc}` (SingleEq, Last Letter Concatenation); `runs/elsewhere/"
+    assert markdown.rstrip().endswith(
+        f"Run folders: {folders}<task>/{{fcot,vanilla,sc}}` (Tracking Shuffled Objects)."
+    )
     carried = f"Carried over from an earlier run with the same settings ({earlier_file}): SingleEq, Tracking "
     assert carried + "Shuffled Objects, Last Letter Concatenation." in markdown
     chosen = next(line for line in markdown.splitlines() if "Fine-tune-CoT, validation-chosen epoch" in line)
@@ -178,7 +182,12 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     differ = "except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled Objects"
     assert (f"Epochs per student: 4, {differ} 8 / 4. Learning rate: 3e-4, {differ} 1e-4 / 3e-4. "
             f"Training seed: 42, {differ} 43 / 42. AdamW") in markdown  # fmt: skip
-    assert "every epoch scored on a validation slice of the train split (0.1 of the train questions)" in markdown
+    assert (
+        "every epoch scored on a validation slice of the train split (held out: 0.1 of the train questions, "
+        f"{differ} 0.2 of the train questions / 0.1 of the train questions), the best kept"
+    ) in markdown
+    held = f"| validation questions (held out of the train split) | {row['fcot']['validation_curve'][0]['n']} |"
+    assert held in markdown
     for row in merged["tasks"].values():  # students that chose no epoch (one epoch each, or validation_size 0)
         row["fcot"]["chosen_epoch"] = None
     assert "; nothing held out, the last epoch kept." in table.markdown(merged)

@@ -30,9 +30,11 @@ def table_at(seed: int | None, chosen: float, last: float, tmp_path: Path, **fco
     row = copy.deepcopy(PUBLISHED["tasks"]["svamp"])
     row["ours"]["fcot_chosen"]["accuracy"], row["ours"]["fcot_last"]["accuracy"] = chosen, last
     row["fcot"].pop("seed", None)
+    row["fcot"].pop("validation_size", None)  # as in tables from before rows recorded it: the table's, resolved
     row["fcot"].update({"seed": seed} if seed is not None else {}, **fcot)
     path = tmp_path / f"svamp_seed{seed}.json"
-    path.write_text(json.dumps({"config": PUBLISHED["config"], "tasks": {"svamp": row}}))
+    config = {**PUBLISHED["config"], "validation_size": None}  # fcot's default: 0.1 at 4 epochs
+    path.write_text(json.dumps({"config": config, "tasks": {"svamp": row}}))
     return str(path)
 
 
@@ -63,6 +65,11 @@ def test_runs_that_differ_in_more_than_the_seed_or_repeat_one_are_refused(tmp_pa
     longer = table_at(43, 5.0, 5.0, tmp_path, epochs=8.0)
     with pytest.raises(FcotError, match="svamp: the runs differ in more than the seed"):
         spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), longer])
+    wider = table_at(43, 5.0, 5.0, tmp_path, validation_size=0.2)  # another validation slice: other epochs chosen
+    with pytest.raises(FcotError, match=r"svamp: the runs differ in more than the seed.*validation_size.: 0.2"):
+        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), wider])
+    recorded = table_at(43, 5.0, 5.0, tmp_path, validation_size=0.1)  # recorded, or resolved for an older row
+    assert len(spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), recorded])["svamp"]) == 2
     with pytest.raises(FcotError, match="svamp: seed 42 appears twice; pass one table per seed"):
         spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path / "..")])
     (tmp_path / "list.json").write_text("[]")
