@@ -1,7 +1,7 @@
 """Ships ``fcot_lm_eval_plugins.pth`` at the top of site-packages, for wheel and editable installs alike.
 
 Everything else about the package is in pyproject.toml. The ``.pth`` line runs at interpreter start and only adds
-a lazy import hook (``fcot_plugin.lm_eval_plugins``) that makes plain ``lm_eval`` read plugin entry points.
+a lazy import hook (``fcot_plugin.harness.entry_points``) that makes plain ``lm_eval`` read plugin entry points.
 """
 
 from pathlib import Path

@@ -3,7 +3,7 @@
 Without ``--student`` it first trains one: SmolLM2-135M-Instruct, ``--train_epochs`` epoch(s) of Fine-tune-CoT
 on the paper's MultiArith rationales with fcot's default SFT path (a student that has learnt to stop after
 ``--> answer`` is what the evaluation really sees; an untrained model rambles to the token budget). The
-evaluation is ``fcot_multiarith`` as fcot runs it: lm-eval's ``hf-regroup`` model (``fcot_plugin.hf_regroup``),
+evaluation is ``fcot_multiarith`` as fcot runs it: lm-eval's ``hf-regroup`` model (``fcot_plugin.harness.hf_regroup``),
 precision ``auto``, at ``--batch_size``; with ``--baseline_hf`` (default) the same evaluation through lm-eval's
 plain ``hf`` at ``--baseline_batch_size`` runs next, for the speed-up. Results: seconds, generated tokens and
 tokens/s, accuracy, machine and CPU flags, in ``<output>.json``/``.md``.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from fcot_plugin.configs import EVAL_BATCH_SIZE
-from fcot_plugin.precision import detect_hardware, resolve_precision
+from fcot_plugin.core.precision import detect_hardware, resolve_precision
+from fcot_plugin.pipeline.settings import EVAL_BATCH_SIZE
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -47,10 +47,11 @@ class EvalSpeedArguments:
     output: str = field(default=str(RESULTS / "eval_speed"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
-        from fcot_plugin.errors import FcotError, check_positive
-        from fcot_plugin.precision import normalise
-        from fcot_plugin.preflight import check_model_folder
-        from fcot_plugin.tasks import get_task
+        from fcot_plugin.core.command_line import check_positive
+        from fcot_plugin.core.errors import FcotError
+        from fcot_plugin.core.precision import normalise
+        from fcot_plugin.pipeline.preflight import check_model_folder
+        from fcot_plugin.tasks.registry import get_task
 
         get_task(self.task)
         if self.student is not None:
@@ -67,10 +68,10 @@ def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
     """A Fine-tune-CoT student trained with fcot's default recipe path; returns its folder and seconds."""
     from trl import ModelConfig
 
-    from fcot_plugin.curate import curate, save_dataset
-    from fcot_plugin.sft_config import FcotScriptArguments, FcotSFTConfig
-    from fcot_plugin.students import resolve_student
-    from fcot_plugin.train import main as train
+    from fcot_plugin.curation.dataset import curate, save_dataset
+    from fcot_plugin.training.config import FcotScriptArguments, FcotSFTConfig
+    from fcot_plugin.training.sft import main as train
+    from fcot_plugin.training.students import resolve_student
 
     save_dataset(curate(args.task, "paper"), scratch / "data", overwrite=True)
     started = time.perf_counter()
@@ -93,8 +94,8 @@ def timed_evaluation(
     args: EvalSpeedArguments, model: str, model_args: str, batch_size: int, tokenizer, out: Path
 ) -> dict:
     """One lm-eval run of the student's task: seconds, generated tokens (counted with ``tokenizer``), accuracy."""
-    from fcot_plugin.evaluate import accuracy, run_lm_eval
-    from fcot_plugin.task_dir import task_name
+    from fcot_plugin.harness.runner import accuracy, run_lm_eval
+    from fcot_plugin.tasks.names import task_name
 
     name = task_name(args.task, "student")
     started = time.perf_counter()
@@ -109,8 +110,8 @@ def timed_evaluation(
 
 
 def main(args: EvalSpeedArguments) -> dict:
-    from fcot_plugin.evaluate import LOCAL_MODEL
-    from fcot_plugin.task_dir import task_name
+    from fcot_plugin.harness.model_names import LOCAL_MODEL
+    from fcot_plugin.tasks.names import task_name
 
     precision = resolve_precision(args.precision, args.device)
     name = task_name(args.task, "student")
@@ -160,6 +161,6 @@ def main(args: EvalSpeedArguments) -> dict:
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     run_script("eval_speed.py", EvalSpeedArguments, main, sys.argv[1:])

@@ -30,7 +30,19 @@ PAPER_TASKS = ("single_eq", "addsub", "multiarith", "svamp", "date_understanding
                "last_letter_concatenation", "coin_flip", "strategy_qa")  # fmt: skip
 PAPER_STUDENTS = ("GPT-2 Small (124M)", "GPT-2 Medium (355M)", "GPT-2 Large (774M)",
                   "Flan-T5-Small (60M)", "Flan-T5-Base (220M)", "Flan-T5-Large (700M)")  # fmt: skip
-GOAL_STUDENT, GOAL_TASKS = "GPT-2 Medium (355M)", 7  # the issue's goal: beat it on at least 7 of the 9 tasks
+GOAL_STUDENT, GOAL_TASKS = "GPT-2 Medium (355M)", 7  # the goal: beat it on at least 7 of the 9 tasks
+# Options handed to every `fcot distill` as they are; unset (None), fcot distill's own default applies.
+PASSED_TO_DISTILL = ("validation_size", "learning_rate", "seed", "train_limit", "eval_limit", "eval_batch_size",
+                     "train_sampling_strategy")  # fmt: skip
+
+
+def distill_option(name: str, note: str = "") -> Any:
+    """A table option that is ``fcot distill --<name>`` for both students: its help and default are fcot's own."""
+    from fcot_plugin.pipeline.settings import DistillArguments
+
+    declared = DistillArguments.__dataclass_fields__[name]
+    default = "" if declared.default is None else f" (default there: {declared.default})"
+    return field(default=None, metadata={"help": f"fcot distill: {declared.metadata['help']}{default}{note}"})
 
 
 @dataclass
@@ -43,19 +55,13 @@ class TableArguments:
         metadata={"help": "epochs per student; each epoch is scored on the validation slice and the best one kept "
                   "(the paper: 20, best epoch on test)"},
     )  # fmt: skip
-    validation_size: float | None = field(
-        default=None, metadata={"help": "passed to fcot distill (default there: 0.1 of the train questions)"}
+    validation_size: float | None = distill_option("validation_size")
+    learning_rate: float | None = distill_option("learning_rate")
+    seed: int | None = distill_option(
+        "seed", "; the validation slice keeps its own seed, so other seeds choose on the same held-out questions"
     )
-    learning_rate: float | None = field(
-        default=None, metadata={"help": "AdamW learning rate of both students (default: fcot's, the paper's 3e-4)"}
-    )
-    seed: int | None = field(
-        default=None,
-        metadata={"help": "training seed of both students (default: fcot's, 42); the validation slice keeps its own "
-                  "seed, so runs at other seeds are chosen on the same held-out questions"},
-    )  # fmt: skip
-    train_limit: int | None = field(default=None, metadata={"help": "train on the first N train questions only"})
-    eval_limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
+    train_limit: int | None = distill_option("train_limit")
+    eval_limit: int | None = distill_option("eval_limit")
     sc_samples: int = field(default=8, metadata={"help": "self-consistency: k sampled rationales per question"})
     sc_temperature: float = field(default=0.7, metadata={"help": "self-consistency: sampling temperature T (> 0)"})
     sc_limit: int | None = field(
@@ -69,12 +75,10 @@ class TableArguments:
         metadata={"help": "score the untrained student's zero-shot and zero-shot-CoT (no epochs: one run is enough)"},
     )
     precision: str = field(default="auto", metadata={"help": "fcot distill: auto (bf16 where native), bf16 or fp32"})
-    eval_batch_size: int | None = field(default=None, metadata={"help": "lm-eval batch size (default: fcot's)"})
-    train_sampling_strategy: str | None = field(
-        default=None,
-        metadata={"help": "fcot distill's training batches: group_by_length or random (default: fcot's). Not a "
-                  "merge setting: the table shows each task's, read from its run folder"},
-    )  # fmt: skip
+    eval_batch_size: int | None = distill_option("eval_batch_size")
+    train_sampling_strategy: str | None = distill_option(
+        "train_sampling_strategy", ". Not a merge setting: the table shows each task's, read from its run folder"
+    )
     from_run_folders: bool = field(
         default=False,
         metadata={"help": "train and score nothing: the table from the finished run folders under --runs_dir, as "
@@ -90,10 +94,10 @@ class TableArguments:
     output: str = field(default=str(RESULTS / "paper_table"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
-        from fcot_plugin.errors import FcotError
-        from fcot_plugin.formats import check_paper_rationales
-        from fcot_plugin.precision import normalise
-        from fcot_plugin.tasks import TASKS
+        from fcot_plugin.core.errors import FcotError
+        from fcot_plugin.core.precision import normalise
+        from fcot_plugin.tasks.formats import check_paper_rationales
+        from fcot_plugin.tasks.registry import TASKS
 
         self.task_list = [task.strip() for task in self.tasks.split(",") if task.strip()]
         if not self.task_list:
@@ -125,8 +129,8 @@ COMPARABLE = ("student", "train_limit", "eval_limit", "sc_samples", "sc_temperat
 
 def earlier_table(args: TableArguments) -> dict[str, Any]:
     """The table named by --merge_with, checked to have been run with this run's settings."""
-    from fcot_plugin.errors import FcotError
-    from fcot_plugin.state import read_json
+    from fcot_plugin.core.errors import FcotError
+    from fcot_plugin.core.files import read_json
 
     path = Path(args.merge_with).expanduser()
     if not path.is_file():
@@ -150,24 +154,20 @@ def earlier_table(args: TableArguments) -> dict[str, Any]:
 
 def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
     """``fcot distill`` of one student format; resumes whatever finished in its run folder."""
-    from fcot_plugin.configs import DistillArguments
-    from fcot_plugin.pipeline import distill
+    from fcot_plugin.pipeline.distill import distill
+    from fcot_plugin.pipeline.settings import DistillArguments
 
     run_dir = Path(args.runs_dir) / task / dataset_format
+    passed = {name: getattr(args, name) for name in PASSED_TO_DISTILL if getattr(args, name) is not None}
     return distill(DistillArguments(
-        task=task, student=args.student, format=dataset_format, run_dir=str(run_dir),
-        epochs=args.epochs, validation_size=args.validation_size, train_limit=args.train_limit,
-        eval_limit=args.eval_limit, precision=args.precision, baselines=args.baselines and dataset_format == "fcot",
-        **({"train_sampling_strategy": args.train_sampling_strategy} if args.train_sampling_strategy else {}),
-        **({"eval_batch_size": args.eval_batch_size} if args.eval_batch_size else {}),
-        **({"learning_rate": args.learning_rate} if args.learning_rate is not None else {}),
-        **({"seed": args.seed} if args.seed is not None else {}),
+        task=task, student=args.student, format=dataset_format, run_dir=str(run_dir), epochs=args.epochs,
+        precision=args.precision, baselines=args.baselines and dataset_format == "fcot", **passed,
     ))  # fmt: skip
 
 
 def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
     """What an SC score belongs to: the trained student (its train stage) and k, T, limit."""
-    from fcot_plugin.run_folder import RunFolder, bookkeeping
+    from fcot_plugin.pipeline.run_folder import RunFolder, bookkeeping
 
     train = bookkeeping(RunFolder(fcot_dir).stage_record("train"))
     return {"student": [train.get("fingerprint"), train.get("outputs")], "samples": args.sc_samples,
@@ -176,12 +176,13 @@ def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
 
 def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[str, Any] | None:
     """The validation-chosen student's majority vote over k samples; reused while student and settings match."""
-    from fcot_plugin.adapters import lm_eval_model_args
-    from fcot_plugin.configs import EVAL_BATCH_SIZE
-    from fcot_plugin.evaluate import LOCAL_MODEL, accuracy, question_count, run_lm_eval
-    from fcot_plugin.run_folder import RunFolder
-    from fcot_plugin.state import read_json, write_json_atomic
-    from fcot_plugin.task_dir import task_name
+    from fcot_plugin.core.files import read_json, write_json_atomic
+    from fcot_plugin.core.precision import torch_dtype_name
+    from fcot_plugin.harness.model_names import LOCAL_MODEL
+    from fcot_plugin.harness.runner import accuracy, question_count, run_lm_eval
+    from fcot_plugin.pipeline.run_folder import RunFolder
+    from fcot_plugin.tasks.names import task_name
+    from fcot_plugin.training.adapters import lm_eval_model_args
 
     if args.sc_limit == 0:
         return None
@@ -201,10 +202,10 @@ def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[st
     started = time.monotonic()
     results = run_lm_eval(
         LOCAL_MODEL,
-        lm_eval_model_args(folder.student_dir, "bfloat16" if config["precision"] == "bf16" else "float32"),
+        lm_eval_model_args(folder.student_dir, torch_dtype_name(config["precision"])),
         [name],
         limit=args.sc_limit,
-        batch_size=args.eval_batch_size or EVAL_BATCH_SIZE,
+        batch_size=args.eval_batch_size or distill_default("eval_batch_size"),
         output_path=out,
         metadata={"fcot_samples": args.sc_samples, "fcot_temperature": args.sc_temperature},
         device=config["device"],
@@ -217,7 +218,7 @@ def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[st
 
 def scores(run_dir: Path) -> dict[str, Any]:
     """Test accuracies (%) of one run folder, the epoch selection, and the seconds of every stage."""
-    from fcot_plugin.run_folder import RunFolder
+    from fcot_plugin.pipeline.run_folder import RunFolder
 
     folder = RunFolder(run_dir)
     config, stages = folder.config(), folder.all_results()
@@ -244,27 +245,27 @@ def training_batches(folder) -> str:
     """How the run drew its training batches, from its train.yaml (runs before fcot recorded it: shuffled)."""
     import yaml
 
-    from fcot_plugin.run_folder import LEGACY_TRAIN_SAMPLING
+    from fcot_plugin.pipeline.settings import unrecorded_value
 
     recorded = yaml.safe_load(folder.train_config.read_text()) if folder.train_config.is_file() else None
-    return (recorded or {}).get("train_sampling_strategy", LEGACY_TRAIN_SAMPLING)
+    return (recorded or {}).get("train_sampling_strategy", unrecorded_value("train_sampling_strategy"))
 
 
 def paper_value(task: str, student: str, method: str = "fine-tune-cot") -> float | None:
-    from fcot_plugin.paper import results_for
+    from fcot_plugin.tasks.paper_results import results_for
 
     return next((r.accuracy[task] for r in results_for(task) if r.student == student and r.method == method), None)
 
 
 def finished(run_dir: Path) -> bool:
-    from fcot_plugin.run_folder import RunFolder
+    from fcot_plugin.pipeline.run_folder import RunFolder
 
     return run_dir.is_dir() and RunFolder(run_dir).stage_record("evaluate") is not None
 
 
 def recorded_self_consistency(args: TableArguments, fcot_dir: Path) -> dict[str, Any] | None:
     """The SC score recorded for this very student with the k, T and limit asked for, if there is one."""
-    from fcot_plugin.state import read_json
+    from fcot_plugin.core.files import read_json
 
     record_file = fcot_dir.parent / "sc" / "sc.json"
     if not record_file.is_file():
@@ -310,8 +311,8 @@ def run_task(args: TableArguments, task: str) -> dict[str, Any] | None:
 
 def recorded_machine(fcot_dir: Path) -> str:
     """The machine that trained and scored a task, as its run folder recorded it (not the one running this)."""
-    from fcot_plugin.precision import Hardware
-    from fcot_plugin.run_folder import RunFolder
+    from fcot_plugin.core.precision import Hardware
+    from fcot_plugin.pipeline.run_folder import RunFolder
 
     hardware = RunFolder(fcot_dir).config().get("hardware")
     return Hardware.from_dict(hardware).describe() if hardware else "not recorded in the run folder"
@@ -332,7 +333,7 @@ def goal(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def student_name(student: str) -> str:
-    from fcot_plugin.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
+    from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 
     return Path(EMBEDDED_HUB_ID if student == EMBEDDED_STUDENT else student).name
 
@@ -346,8 +347,8 @@ BATCHES = {"group_by_length": "length-grouped"}  # other strategies are shown by
 
 
 def markdown(table: dict[str, Any]) -> str:
-    from fcot_plugin.run_folder import LEGACY_TRAIN_SAMPLING
-    from fcot_plugin.tasks import get_task
+    from fcot_plugin.pipeline.settings import unrecorded_value
+    from fcot_plugin.tasks.registry import get_task
 
     config = table["config"]
     tasks = ordered(table["tasks"])
@@ -379,7 +380,8 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append(line("validation questions (held out of the train split)", [
         str(rows[t]["fcot"]["validation_curve"][0]["n"]) if rows[t]["fcot"]["validation_curve"] else "–" for t in tasks
     ]))  # fmt: skip
-    batches = [rows[t]["fcot"].get("batches", LEGACY_TRAIN_SAMPLING) for t in tasks]  # older tables: not recorded
+    legacy = unrecorded_value("train_sampling_strategy")
+    batches = [rows[t]["fcot"].get("batches", legacy) for t in tasks]  # older tables: not recorded
     lines.append(line("training batches", [BATCHES.get(b, b) for b in batches]))
     lines += [line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
               for student in PAPER_STUDENTS]  # fmt: skip
@@ -432,7 +434,7 @@ def trained_with(rows: dict[str, Any], tasks: list[str], key: str, label: str, s
     and the tasks that differ."""
     from collections import Counter
 
-    from fcot_plugin.tasks import get_task
+    from fcot_plugin.tasks.registry import get_task
 
     per_task = {}
     for task in tasks:
@@ -457,7 +459,7 @@ def scientific(value: float) -> str:
 
 
 def write(table: dict[str, Any], output: Path) -> None:
-    from fcot_plugin.state import write_json_atomic, write_text_atomic
+    from fcot_plugin.core.files import write_json_atomic, write_text_atomic
 
     table["goal"] = goal(table)
     table["machine"] = machines(table)
@@ -467,7 +469,7 @@ def write(table: dict[str, Any], output: Path) -> None:
 
 def run_folders(table: dict[str, Any]) -> str:
     """Where the rows' run folders are: one pattern, or one per group of tasks (a merged table's rows may differ)."""
-    from fcot_plugin.tasks import get_task
+    from fcot_plugin.tasks.registry import get_task
 
     tasks_in: dict[str, list[str]] = {}
     for task in ordered(table["tasks"]):
@@ -480,7 +482,7 @@ def run_folders(table: dict[str, Any]) -> str:
 
 def machines(table: dict[str, Any]) -> str:
     """One machine, or each machine with the tasks it ran (rows of a merged table may come from several)."""
-    from fcot_plugin.tasks import get_task
+    from fcot_plugin.tasks.registry import get_task
 
     tasks_on: dict[str, list[str]] = {}
     for task in ordered(table["tasks"]):
@@ -507,7 +509,7 @@ def main(args: TableArguments) -> dict[str, Any]:
 
 def distill_default(name: str) -> Any:
     """``fcot distill``'s default for one setting: what a row that did not record it was trained with."""
-    from fcot_plugin.configs import DistillArguments
+    from fcot_plugin.pipeline.settings import DistillArguments
 
     return next(f.default for f in fields(DistillArguments) if f.name == name)
 
@@ -515,7 +517,7 @@ def distill_default(name: str) -> Any:
 def validation_size_of(student: dict[str, Any], config: dict[str, Any]) -> float:
     """A student row's validation slice: its own record, else (rows from before they recorded it) the table's
     --validation_size, else what fcot distill resolved for the row's epochs."""
-    from fcot_plugin.configs import default_validation_size
+    from fcot_plugin.pipeline.settings import default_validation_size
 
     if student.get("validation_size") is not None:
         return student["validation_size"]
@@ -541,6 +543,6 @@ def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     run_script("paper_table.py", TableArguments, main, sys.argv[1:])

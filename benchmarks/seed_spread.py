@@ -44,7 +44,7 @@ class SpreadArguments:
 
 def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Every Fine-tune-CoT run in the tables, grouped by task (a run without a seed trained at fcot's default)."""
-    from fcot_plugin.errors import FcotError
+    from fcot_plugin.core.errors import FcotError
 
     default_seed = distill_default("seed")
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -97,7 +97,7 @@ def summary(task_runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(runs: dict[str, list[dict[str, Any]]], summaries: dict[str, dict[str, Any]]) -> str:
-    from fcot_plugin.tasks import get_task
+    from fcot_plugin.tasks.registry import get_task
 
     lines = ["# Seed spread: Fine-tune-CoT test accuracy (%) by training seed", "",
              "Each run chose its epoch on the same validation slice of the train split (its seed is not the "
@@ -125,7 +125,7 @@ def markdown(runs: dict[str, list[dict[str, Any]]], summaries: dict[str, dict[st
 
 
 def main(args: SpreadArguments) -> dict[str, Any]:
-    from fcot_plugin.state import write_json_atomic, write_text_atomic
+    from fcot_plugin.core.files import write_json_atomic, write_text_atomic
 
     runs = load_runs(args.tables)
     summaries = {task: summary(task_runs) for task, task_runs in runs.items()}
@@ -138,6 +138,6 @@ def main(args: SpreadArguments) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     run_script("seed_spread.py", SpreadArguments, main, sys.argv[1:])

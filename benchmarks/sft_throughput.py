@@ -33,9 +33,9 @@ from transformers import (
     TrainingArguments,
 )
 
-from fcot_plugin.curate import curate
-from fcot_plugin.precision import detect_hardware, resolve_precision
-from fcot_plugin.students import resolve_student
+from fcot_plugin.core.precision import detect_hardware, resolve_precision
+from fcot_plugin.curation.dataset import curate
+from fcot_plugin.training.students import resolve_student
 
 RESULTS = Path(__file__).parent / "results"
 BASELINE, FCOT = "a: plain transformers.Trainer (fp32, padded)", "b: fcot SFT (default path)"
@@ -56,13 +56,14 @@ class ThroughputArguments:
     output: str = field(default=str(RESULTS / "sft_throughput"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
-        from fcot_plugin.errors import FcotError, check_positive
-        from fcot_plugin.formats import check_paper_rationales
-        from fcot_plugin.precision import normalise
-        from fcot_plugin.preflight import check_model_folder
-        from fcot_plugin.sft_config import FcotSFTConfig
-        from fcot_plugin.students import EMBEDDED_STUDENT
-        from fcot_plugin.tasks import get_task
+        from fcot_plugin.core.command_line import check_positive
+        from fcot_plugin.core.errors import FcotError
+        from fcot_plugin.core.precision import normalise
+        from fcot_plugin.pipeline.preflight import check_model_folder
+        from fcot_plugin.tasks.formats import check_paper_rationales
+        from fcot_plugin.tasks.registry import get_task
+        from fcot_plugin.training.config import FcotSFTConfig
+        from fcot_plugin.training.students import EMBEDDED_STUDENT
 
         get_task(self.task)
         check_paper_rationales(self.task)
@@ -168,13 +169,13 @@ def optimizer_name(args: TrainingArguments) -> str:
 
 def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> tuple[Trainer, dict]:
     """fcot's path: FcotSFTConfig's defaults (what distill and the recipes use) with only the timing keys set."""
-    from fcot_plugin.sft_config import FcotSFTConfig
-    from fcot_plugin.train import choose_attention, make_trainer_class
+    from fcot_plugin.training.causal import choose_attention, make_trainer_class
+    from fcot_plugin.training.config import FcotSFTConfig
 
     config = FcotSFTConfig(**common_args(args, out), precision=args.precision, **json.loads(args.fcot_overrides))
     config.model_init_kwargs = {"dtype": "float32"}  # as the recipes load the student
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    choose_attention(config)  # as fcot_plugin.train.main does
+    choose_attention(config)  # as fcot_plugin.training.sft.main does
     trainer = make_trainer_class()(model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer)
     settings = {"bf16": config.bf16, "padding_free": config.padding_free, "optim": optimizer_name(config),
                 "batches": config.train_sampling_strategy,
@@ -310,6 +311,6 @@ def main(args: ThroughputArguments) -> dict:
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     run_script("sft_throughput.py", ThroughputArguments, main, sys.argv[1:])

@@ -39,10 +39,10 @@ class TeacherThroughputArguments:
     output: str = field(default=str(RESULTS / "teacher_throughput"), metadata={"help": "results path, no suffix"})
 
     def __post_init__(self) -> None:
-        from fcot_plugin.errors import check_positive
-        from fcot_plugin.preflight import check_model_folder
-        from fcot_plugin.students import EMBEDDED_STUDENT
-        from fcot_plugin.tasks import get_task
+        from fcot_plugin.core.command_line import check_positive
+        from fcot_plugin.pipeline.preflight import check_model_folder
+        from fcot_plugin.tasks.registry import get_task
+        from fcot_plugin.training.students import EMBEDDED_STUDENT
 
         get_task(self.task)
         if self.model != EMBEDDED_STUDENT:
@@ -52,7 +52,7 @@ class TeacherThroughputArguments:
 
 def machine(device: str) -> dict:
     """fcot's hardware record (CPU model and flags, torch threads, GPU) plus the cores and Python version."""
-    from fcot_plugin.precision import detect_hardware
+    from fcot_plugin.core.precision import detect_hardware
 
     return {**detect_hardware(device).as_dict(), "cpu_cores": os.cpu_count(), "python": platform.python_version()}
 
@@ -66,8 +66,8 @@ def versions() -> dict:
 def teacher_requests(task: str, limit: int, max_gen_toks: int) -> list:
     from lm_eval.api.instance import Instance
 
-    from fcot_plugin.prompts import teacher_stage1
-    from fcot_plugin.tasks import load_rows
+    from fcot_plugin.tasks.prompts import teacher_stage1
+    from fcot_plugin.tasks.registry import load_rows
 
     kwargs = {"until": ["\nQ:"], "do_sample": False, "max_gen_toks": max_gen_toks}
     return [
@@ -91,7 +91,7 @@ def timed(lm, requests: list) -> tuple[list[str], float]:
 def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:
     import requests
 
-    from fcot_plugin.errors import FcotError
+    from fcot_plugin.core.errors import FcotError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -120,8 +120,8 @@ def _cuda() -> bool:
 
 
 def main(args: TeacherThroughputArguments) -> dict:
-    from fcot_plugin.students import resolve_student
-    from fcot_plugin.zscot import ZeroShotCoT
+    from fcot_plugin.harness.zscot import ZeroShotCoT
+    from fcot_plugin.training.students import resolve_student
 
     model = resolve_student(args.model)
     requests = teacher_requests(args.task, args.limit, args.max_gen_toks)
@@ -163,7 +163,7 @@ def main(args: TeacherThroughputArguments) -> dict:
     }
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rows = "\n".join(f"| {name} | {r['seconds']} | {r['responses_per_second']} |" for name, r in paths.items())
-    from fcot_plugin.precision import Hardware
+    from fcot_plugin.core.precision import Hardware
 
     described = Hardware.from_dict(results["machine"]).describe()
     output.with_suffix(".md").write_text(
@@ -180,6 +180,6 @@ def main(args: TeacherThroughputArguments) -> dict:
 
 
 if __name__ == "__main__":
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     run_script("teacher_throughput.py", TeacherThroughputArguments, main, sys.argv[1:])

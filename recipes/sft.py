@@ -10,19 +10,20 @@ accelerate launch --config_file ds_configs/zero2.yaml recipes/sft.py \
     --config recipes/SmolLM2-135M-Instruct/sft/config_fcot.yaml --task multiarith --dataset_name data/multiarith_fcot
 ```
 
-The work happens in ``fcot_plugin.train.main`` (also runnable as ``python -m fcot_plugin.train``). A bad option
-or input ends with one line, ``sft.py: error: ...``; ``--debug`` (or ``FCOT_DEBUG=1``) shows the traceback.
+The work happens in ``fcot_plugin.training.sft.main`` (also runnable as ``python -m fcot_plugin.train``).
+A bad option or input ends with one line, ``sft.py: error: ...``; ``--debug`` (or ``FCOT_DEBUG=1``) shows the
+traceback.
 """
 
 import sys
 
-from fcot_plugin.train import make_parser
+from fcot_plugin.training.sft import make_parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    from fcot_plugin.errors import debug_requested, exit_with_one_line, parse_or_fail
-    from fcot_plugin.secrets import install_log_redaction
-    from fcot_plugin.train import main as train
+    from fcot_plugin.core.command_line import debug_requested, exit_with_one_line, parse_or_fail
+    from fcot_plugin.core.secrets import install_log_redaction
+    from fcot_plugin.training.sft import main as train
 
     debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
     parser = make_parser()

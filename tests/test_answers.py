@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from fcot_plugin.answers import extract_answer, is_correct, normalize_gold
-from fcot_plugin.prompts import truncate_at_stop
-from fcot_plugin.tasks import data_dir
+from fcot_plugin.tasks.answers import extract_answer, is_correct, normalize_gold
+from fcot_plugin.tasks.prompts import truncate_at_stop
+from fcot_plugin.tasks.registry import data_dir
 
 # Teacher accuracy of text-davinci-002 zero-shot-CoT reported by the paper (over all released completions).
 PAPER_TEACHER_ACCURACY = {

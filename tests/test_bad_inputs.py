@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin import preflight
-from fcot_plugin.cli import eval_main
-from fcot_plugin.cli import main as fcot
-from fcot_plugin.run_folder import RunFolder, RunLock
+from fcot_plugin.cli.fcot import main as fcot
+from fcot_plugin.cli.fcot_eval import main as eval_main
+from fcot_plugin.pipeline import preflight
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
 
 REPO = Path(__file__).parent.parent
 _spec = importlib.util.spec_from_file_location("sft_recipe", REPO / "recipes" / "sft.py")
@@ -311,7 +311,7 @@ def test_sft_missing_dataset_and_model(capsys, tmp_path, tiny_model):
 
 def benchmark(name: str):
     """A benchmark script as a module (its siblings importable), parsed and run as its ``__main__`` does."""
-    from fcot_plugin.errors import run_script
+    from fcot_plugin.core.command_line import run_script
 
     sys.path.insert(0, str(REPO / "benchmarks"))  # seed_spread.py imports its sibling paper_table.py
     spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
@@ -382,7 +382,7 @@ def test_debug_shows_the_traceback(tmp_path, monkeypatch):
 
 def test_only_fcot_errors_become_one_line(monkeypatch, tmp_path):
     """A bug (any other exception) keeps its traceback: the CLI does not hide every ValueError."""
-    from fcot_plugin import pipeline
+    from fcot_plugin.pipeline import distill as pipeline
 
     def bug(args):
         raise ValueError("a bug, not bad input")

@@ -9,10 +9,11 @@ from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 from oracle import oracle_knows
 
-from fcot_plugin import lm_eval_hooks, prompts
-from fcot_plugin.answers import extract_few_shot_cot_answer
-from fcot_plugin.errors import FcotError
-from fcot_plugin.task_dir import task_config_dir, variant_tasks
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.harness import task_functions as lm_eval_hooks
+from fcot_plugin.tasks import prompts
+from fcot_plugin.tasks.answers import extract_few_shot_cot_answer
+from fcot_plugin.tasks.names import task_config_dir, variant_tasks
 
 
 def _task_manager(metadata: dict | None = None) -> TaskManager:
@@ -79,7 +80,8 @@ def test_self_consistency_defaults_and_groups():
 
 @pytest.mark.parametrize("metadata", [{"fcot_temperature": 0}, {"fcot_samples": 0}])
 def test_self_consistency_bad_k_or_t_refused_by_the_task(metadata):
-    with pytest.raises(FcotError, match=r"fcot_coin_flip_sc: fcot_(temperature must be > 0|samples must be >= 1)"):
+    bad = r"fcot_coin_flip_sc: fcot_(temperature must be > 0|samples must be a whole number >= 1)"
+    with pytest.raises(FcotError, match=bad):
         simple_evaluate(
             model="fcot-test-oracle", tasks=["fcot_coin_flip_sc"], task_manager=_task_manager(metadata), limit=1
         )
@@ -88,8 +90,8 @@ def test_self_consistency_bad_k_or_t_refused_by_the_task(metadata):
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ('{"fcot_temperature": 0}', "fcot_coin_flip_sc (self-consistency) needs fcot_temperature > 0, got 0"),
-        ('{"fcot_samples": 0}', "fcot_samples must be a whole number >= 1, got 0"),
+        ('{"fcot_temperature": 0}', "fcot_coin_flip_sc: fcot_temperature must be > 0 for a majority vote, got 0"),
+        ('{"fcot_samples": 0}', "fcot_coin_flip_sc: fcot_samples must be a whole number >= 1, got 0"),
     ],
 )
 def test_self_consistency_bad_k_or_t_is_one_line_in_fcot_eval(metadata, message):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin.task_dir import VARIANTS, group_name
+from fcot_plugin.tasks.names import VARIANTS, group_name
 
 
 def script(name: str) -> str:
@@ -110,7 +110,7 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
 def test_fcot_help_imports_neither_torch_nor_trl(tmp_path, argv, expected):
     """``--help`` exits before any config's ``__post_init__``: nothing heavy may load (each costs seconds)."""
     code = (
-        f"import sys\nfrom fcot_plugin.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"import sys\nfrom fcot_plugin.cli.fcot import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         "print([m for m in ('torch', 'trl', 'transformers', 'lm_eval', 'datasets') if m in sys.modules])"
     )
     result = run(sys.executable, "-c", code, cwd=tmp_path)
@@ -121,8 +121,9 @@ def test_fast_argument_parser_is_transformers_own():
     """``fcot <command>`` parses with transformers' HfArgumentParser code, loaded without the package."""
     from transformers import HfArgumentParser
 
-    from fcot_plugin.cli import HelpFormatter, hf_argument_parser
-    from fcot_plugin.configs import DistillArguments
+    from fcot_plugin.cli.fcot import HelpFormatter
+    from fcot_plugin.core.command_line import hf_argument_parser, settings_parser
+    from fcot_plugin.pipeline.settings import DistillArguments
 
     sys.modules.pop("_fcot_hf_argparser", None)
     transformers = sys.modules.pop("transformers")
@@ -132,21 +133,22 @@ def test_fast_argument_parser_is_transformers_own():
         sys.modules["transformers"] = transformers
     assert fast is not HfArgumentParser and fast.__module__ == "_fcot_hf_argparser"
     helps = [
-        parser(DistillArguments, formatter_class=HelpFormatter).format_help() for parser in (fast, HfArgumentParser)
+        settings_parser(DistillArguments, base=parser, formatter_class=HelpFormatter).format_help()
+        for parser in (fast, HfArgumentParser)
     ]
     assert helps[0] == helps[1]
-    (args,) = fast(DistillArguments).parse_args_into_dataclasses(["--task", "multiarith", "--baselines", "false"])
+    parser = settings_parser(DistillArguments, base=fast)
+    (args,) = parser.parse_args_into_dataclasses(["--task", "multiarith", "--baselines", "false"])
     assert args.task == "multiarith" and args.baselines is False
 
 
 def test_help_states_each_default_once():
-    from transformers import HfArgumentParser
-
-    from fcot_plugin.cli import HelpFormatter
-    from fcot_plugin.configs import CurateArguments, DistillArguments, EvaluateArguments
+    from fcot_plugin.cli.fcot import HelpFormatter
+    from fcot_plugin.core.command_line import settings_parser
+    from fcot_plugin.pipeline.settings import CurateArguments, DistillArguments, EvaluateArguments
 
     for arguments in (CurateArguments, DistillArguments, EvaluateArguments):
-        parser = HfArgumentParser(arguments, formatter_class=HelpFormatter)
+        parser = settings_parser(arguments, formatter_class=HelpFormatter)
         formatter = parser._get_formatter()
         texts = [(formatter._get_help_string(action) or "") % vars(action) for action in parser._actions]
         assert all(text.count("(default") <= 1 and "(default: None)" not in text for text in texts), texts

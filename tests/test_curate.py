@@ -10,9 +10,9 @@ import datasets
 import pytest
 from oracle import ORACLE_RATIONALE, oracle_knows
 
-from fcot_plugin.curate import CurationError, curate, save_dataset
-from fcot_plugin.evaluate import run_lm_eval
-from fcot_plugin.tasks import load_rows
+from fcot_plugin.curation.dataset import CurationError, curate, save_dataset
+from fcot_plugin.harness.runner import run_lm_eval
+from fcot_plugin.tasks.registry import load_rows
 
 # Fine-tune-CoT training rows from the paper's released completions (fcot_plugin/data/SOURCES.md)
 PAPER_ROWS = {
@@ -152,7 +152,7 @@ def test_existing_output_is_not_overwritten(tmp_path):
 
 
 def test_fcot_curate_command(tmp_path, capsys):
-    from fcot_plugin.cli import main
+    from fcot_plugin.cli.fcot import main
 
     main(["curate", "--task", "multiarith", "--samples", "paper", "--out", str(tmp_path / "ma")])
     printed = capsys.readouterr().out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin.curate import curate, save_dataset
+from fcot_plugin.curation.dataset import curate, save_dataset
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "ds_configs"))

@@ -8,13 +8,13 @@ import re
 import pytest
 from test_pipeline import tiny_args
 
-from fcot_plugin import validation
-from fcot_plugin.configs import DistillArguments
-from fcot_plugin.curate import teacher_responses
-from fcot_plugin.errors import FcotError
-from fcot_plugin.pipeline import distill
-from fcot_plugin.run_folder import RunFolder
-from fcot_plugin.tasks import load_rows
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.curation.responses import teacher_responses
+from fcot_plugin.pipeline import validation
+from fcot_plugin.pipeline.distill import distill
+from fcot_plugin.pipeline.run_folder import RunFolder
+from fcot_plugin.pipeline.settings import DistillArguments
+from fcot_plugin.tasks.registry import load_rows
 
 
 @pytest.mark.slow
@@ -131,7 +131,7 @@ def test_install_copies_weights_only(tmp_path):
 
 
 def test_resume_state_goes_but_weights_stay(tmp_path):
-    from fcot_plugin.state import drop_resume_state
+    from fcot_plugin.training.checkpoints import drop_resume_state
 
     gathered, zero3 = tmp_path / "checkpoint-4", tmp_path / "checkpoint-8"
     for checkpoint in (gathered, zero3):
@@ -149,7 +149,7 @@ def test_resume_state_goes_but_weights_stay(tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_selection_resumes_without_scoring_an_epoch_twice(tiny_model, tmp_path, monkeypatch):
-    from fcot_plugin import pipeline
+    from fcot_plugin.pipeline import distill as pipeline
 
     run_dir = tmp_path / "run"
     real_run_lm_eval = pipeline.run_lm_eval

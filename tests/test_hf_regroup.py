@@ -10,8 +10,8 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from transformers.cache_utils import DynamicLayer
 
-from fcot_plugin import hf_regroup
-from fcot_plugin.hf_regroup import GrowingLayer, LiveRows, RegroupingHFLM, greedy_changers
+from fcot_plugin.harness import hf_regroup
+from fcot_plugin.harness.hf_regroup import GrowingLayer, LiveRows, RegroupingHFLM, greedy_changers
 
 CONTEXTS = [f"Q: {'how many apples ' * n}are left? ###" for n in (1, 4, 2, 7, 3, 1, 5, 2, 6)]
 

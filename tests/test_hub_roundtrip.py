@@ -10,12 +10,12 @@ from hub_server import local_hub_session
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 from transformers import AutoModelForCausalLM
 
-from fcot_plugin.cli import main as fcot
-from fcot_plugin.configs import EvaluateArguments
-from fcot_plugin.evaluate import main as evaluate_main
-from fcot_plugin.evaluate import run_lm_eval
-from fcot_plugin.train import main as train_main
-from fcot_plugin.train import make_parser
+from fcot_plugin.cli.fcot import main as fcot
+from fcot_plugin.harness.runner import run_lm_eval
+from fcot_plugin.pipeline.evaluate import main as evaluate_main
+from fcot_plugin.pipeline.settings import EvaluateArguments
+from fcot_plugin.training.sft import main as train_main
+from fcot_plugin.training.sft import make_parser
 
 
 def pushes(repo_id: str, repo_type: str = "model") -> list[str]:
@@ -90,8 +90,8 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, 
 
 def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
     """fcot_aqua_teacher's data: the raw AQuA train set by Hub id, verbalised, the paper's 10,000-row sample."""
-    from fcot_plugin.lm_eval_hooks import load_split
-    from fcot_plugin.tasks import AQUA_HUB_ID, AQUA_TRAIN_ROWS, data_dir
+    from fcot_plugin.harness.task_functions import load_split
+    from fcot_plugin.tasks.registry import AQUA_HUB_ID, AQUA_TRAIN_ROWS, data_dir
 
     letters = "ABCDE"
     raw = datasets.Dataset.from_dict({
@@ -114,8 +114,8 @@ def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
 
 
 def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
-    from fcot_plugin.configs import DistillArguments
-    from fcot_plugin.pipeline import distill
+    from fcot_plugin.pipeline.distill import distill
+    from fcot_plugin.pipeline.settings import DistillArguments
 
     args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), train_limit=8,
                             eval_limit=2, epochs=1, batch_size=4, precision="fp32", max_gen_toks=4, baselines=False,

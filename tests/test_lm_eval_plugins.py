@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin import lm_eval_plugins
-from fcot_plugin.lm_eval_hook import DISABLE_VARIABLE
-from fcot_plugin.task_dir import task_config_dir
+from fcot_plugin.harness import entry_points as lm_eval_plugins
+from fcot_plugin.harness.startup_hook import DISABLE_VARIABLE
+from fcot_plugin.tasks.names import task_config_dir
 
 ROOT = Path(__file__).parent.parent
 
@@ -73,11 +73,12 @@ def test_models_are_registered_lazily_and_hf_stays():
         "import sys",
         "from lm_eval.api.registry import get_model, model_registry",
         "import lm_eval.models",
-        "print(model_registry._objs['zscot'], 'fcot_plugin.zscot' in sys.modules)",
-        "print(model_registry._objs['hf-regroup'], 'fcot_plugin.hf_regroup' in sys.modules)",
+        "print(model_registry._objs['zscot'], 'fcot_plugin.harness.zscot' in sys.modules)",
+        "print(model_registry._objs['hf-regroup'], 'fcot_plugin.harness.hf_regroup' in sys.modules)",
         "print(get_model('zscot').__name__, get_model('hf-regroup').__name__, get_model('hf').__name__)",
     )
-    assert out.split() == ["fcot_plugin.zscot:ZeroShotCoT", "False", "fcot_plugin.hf_regroup:RegroupingHFLM", "False",
+    assert out.split() == ["fcot_plugin.harness.zscot:ZeroShotCoT", "False",
+                           "fcot_plugin.harness.hf_regroup:RegroupingHFLM", "False",
                            "ZeroShotCoT", "RegroupingHFLM", "HFLM"]  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def test_interpreter_start_imports_only_the_finder_and_the_switch_turns_it_off()
         "import sys",
         "finders = [type(f).__name__ for f in sys.meta_path]",
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('lm_eval', 'torch', 'transformers', 'datasets')]",
-        "print(finders.count('LmEvalPluginFinder'), 'fcot_plugin.lm_eval_plugins' in sys.modules, heavy)",
+        "print(finders.count('LmEvalPluginFinder'), 'fcot_plugin.harness.entry_points' in sys.modules, heavy)",
     )
     assert python(*check).split() == ["1", "False", "[]"]
     assert python(*check, env={**os.environ, DISABLE_VARIABLE: "1"}).split() == ["0", "False", "[]"]
@@ -171,7 +172,7 @@ def test_editable_install_ships_the_hook(tmp_path):
     pip_install(venv, "-e", str(ROOT))
     out = python(
         "import lm_eval.tasks.manager as manager",
-        "from fcot_plugin.lm_eval_plugins import plugin_task_paths",
+        "from fcot_plugin.harness.entry_points import plugin_task_paths",
         "print(manager.TaskManager.__init__._fcot_plugins, plugin_task_paths())",
         executable=str(venv / "bin" / "python"),
     )

@@ -9,9 +9,9 @@ from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 from oracle import oracle_knows
 
-from fcot_plugin import lm_eval_hooks
-from fcot_plugin.task_dir import VARIANTS, group_name, task_config_dir, task_name, variant_tasks
-from fcot_plugin.tasks import TASKS, DatasetError
+from fcot_plugin.harness import task_functions as lm_eval_hooks
+from fcot_plugin.tasks.names import VARIANTS, group_name, task_config_dir, task_name, variant_tasks
+from fcot_plugin.tasks.registry import TASKS, DatasetError
 
 OFFLINE_TASKS = [
     task_name(task, variant)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from fcot_plugin.configs import EvaluateArguments
-from fcot_plugin.curate import curate, save_dataset
-from fcot_plugin.evaluate import main as evaluate_main
-from fcot_plugin.train import main as train_main
-from fcot_plugin.train import make_parser
+from fcot_plugin.curation.dataset import curate, save_dataset
+from fcot_plugin.pipeline.evaluate import main as evaluate_main
+from fcot_plugin.pipeline.settings import EvaluateArguments
+from fcot_plugin.training.sft import main as train_main
+from fcot_plugin.training.sft import make_parser
 
 LORA = ["--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj"]
 
@@ -99,7 +99,7 @@ def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated,
 
 
 def test_lora_fcot_distill_trains_and_evaluates_an_adapter(tiny_model, tmp_path):
-    from fcot_plugin.cli import main as fcot
+    from fcot_plugin.cli.fcot import main as fcot
 
     run = tmp_path / "run"
     fcot(["distill", "--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run), "--lora", "true",

@@ -1,4 +1,4 @@
-"""fcot_plugin.memory: freed heap memory really goes back to the operating system."""
+"""fcot_plugin.core.memory: freed heap memory really goes back to the operating system."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from fcot_plugin.memory import release_freed_memory
+from fcot_plugin.core.memory import release_freed_memory
 
 
 def resident_mb() -> float:

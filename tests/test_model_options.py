@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from fcot_plugin import model_options
-from fcot_plugin.errors import FcotError
-from fcot_plugin.model_options import check_model_options
-from fcot_plugin.train import main, make_parser
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.training import model_options
+from fcot_plugin.training.model_options import check_model_options
+from fcot_plugin.training.sft import main, make_parser
 
 
 def parse(tmp_path, *extra: str):

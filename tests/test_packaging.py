@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin.task_dir import VARIANTS, variant_tasks
-from fcot_plugin.tasks import TASKS
+from fcot_plugin.tasks.names import VARIANTS, variant_tasks
+from fcot_plugin.tasks.registry import TASKS
 
 ROOT = Path(__file__).parent.parent
 
@@ -29,11 +29,11 @@ def test_wheel_contents(tmp_path):
     for task in TASKS:
         assert f"fcot_plugin/data/{task}/test.jsonl" in names
     assert "fcot_plugin/data/aqua/split_default.json" in names and "fcot_plugin/data/SOURCES.md" in names
-    assert "fcot_plugin/data/paper_results.csv" in names  # the paper's numbers (fcot_plugin.paper)
+    assert "fcot_plugin/data/paper_results.csv" in names  # the paper's numbers (fcot_plugin.tasks.paper_results)
     assert "fcot_plugin/data/prompts/few_shot_cot_prompts.json" in names  # the Few-shot-CoT baseline's exemplars
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
-    assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli:eval_main" in text
+    assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli.fcot_eval:main" in text
     assert "fcot_lm_eval_plugins.pth" in names  # the hook that lets plain lm_eval read the entry points
 
 
@@ -46,7 +46,7 @@ def test_pth_line_is_silent_when_fcot_is_gone(tmp_path, importable):
     path = [str(ROOT)] if importable else []
     script = (
         f"import sys, site; sys.path[:0] = {path!r}; site.addsitedir({str(site_dir)!r}); "
-        "from fcot_plugin.lm_eval_hook import LmEvalPluginFinder; "
+        "from fcot_plugin.harness.startup_hook import LmEvalPluginFinder; "
         "print(any(isinstance(f, LmEvalPluginFinder) for f in sys.meta_path))"
         if importable
         else f"import sys, site; site.addsitedir({str(site_dir)!r}); print('fcot_plugin' in sys.modules)"

@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from fcot_plugin.paper import RESULTS_FILE, paper_results, results_for
-from fcot_plugin.tasks import TASKS, data_dir
+from fcot_plugin.tasks.paper_results import RESULTS_FILE, paper_results, results_for
+from fcot_plugin.tasks.registry import TASKS, data_dir
 
 # Cells of the paper's tables, as listed under "Spot checks" in fcot_plugin/data/SOURCES.md.
 SPOT_CHECKS = [

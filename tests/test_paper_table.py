@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from test_pipeline import tiny_args
 
-from fcot_plugin.errors import FcotError
-from fcot_plugin.run_folder import RunFolder, stage_settings
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.pipeline.run_folder import RunFolder, stage_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fcot_plugin import pipeline
-from fcot_plugin.configs import DistillArguments
-from fcot_plugin.curate import CurationError
-from fcot_plugin.errors import FcotError
-from fcot_plugin.pipeline import PipelineError, distill
-from fcot_plugin.run_folder import RunFolder, RunLock, baseline_settings
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.curation.dataset import CurationError
+from fcot_plugin.pipeline import distill as pipeline
+from fcot_plugin.pipeline.distill import PipelineError, distill
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, baseline_settings
+from fcot_plugin.pipeline.settings import DistillArguments
 
 
 def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
@@ -96,7 +96,7 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
 
 
 def pipeline_labels() -> list[str]:
-    from fcot_plugin.report import ROW_LABELS
+    from fcot_plugin.pipeline.report import ROW_LABELS
 
     return list(ROW_LABELS.values())
 
@@ -204,6 +204,21 @@ def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_
     assert sorted(path.stem for path in (run_dir / "stages").glob("*.json")) == sorted(
         ["teacher", "curate", "train", "evaluate", "report"]
     )
+
+
+def test_a_new_teacher_budget_reruns_the_teacher_and_every_later_stage(tiny_model, tmp_path, caplog):
+    """--teacher_max_gen_toks changes the rationales, so it is one of the teacher stage's settings."""
+    import oracle  # noqa: F401  registers the fcot-test-oracle teacher
+
+    run_dir = tmp_path / "run"
+    args = {"teacher": "base=fcot-test-oracle", "train_limit": 4, "eval_limit": 2, "baselines": False}
+    distill(tiny_args(tiny_model, run_dir, **args))
+    caplog.set_level("INFO")
+    distill(tiny_args(tiny_model, run_dir, teacher_max_gen_toks=64, **args))
+    assert "teacher: settings changed (teacher_max_gen_toks: None -> 64), running it again" in caplog.text
+    for stage in ("curate", "train", "evaluate", "report"):
+        assert f"{stage}: an earlier stage ran again or changed, running it again" in caplog.text
+    assert "skipped" not in caplog.text
 
 
 def test_a_damaged_stage_record_is_named_with_the_fix(tiny_model, tmp_path):

@@ -14,10 +14,10 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from fcot_plugin.answers import is_correct, split_rationale
-from fcot_plugin.lm_eval_hooks import INVALID, extract_reasoning_answers
-from fcot_plugin.prompts import teacher_stage1
-from fcot_plugin.zscot import ZeroShotCoT, _rejoin_reasoning
+from fcot_plugin.harness.task_functions import INVALID, extract_reasoning_answers
+from fcot_plugin.harness.zscot import ZeroShotCoT, _rejoin_reasoning
+from fcot_plugin.tasks.answers import is_correct, split_rationale
+from fcot_plugin.tasks.prompts import teacher_stage1
 
 REPLIES = [json.loads(line) for line in (Path(__file__).parent / "data" / "reasoning_replies.jsonl").open()]
 
@@ -79,7 +79,7 @@ def test_split_out_reasoning_content_is_rejoined():
 
 @pytest.mark.parametrize("reasoning", ["false", "true"])
 def test_reasoning_flag_is_part_of_the_cache_fingerprint(tmp_path, reasoning):
-    from fcot_plugin.response_cache import CacheMismatchError
+    from fcot_plugin.teacher.cache import CacheMismatchError
 
     ZeroShotCoT(base="fcot-test-replay", reasoning=reasoning, cache=str(tmp_path / "c.sqlite"))
     other = "true" if reasoning == "false" else "false"

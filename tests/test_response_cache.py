@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from lm_eval.api.instance import Instance
 
-from fcot_plugin.prompts import teacher_stage1
-from fcot_plugin.response_cache import CacheMismatchError, ResponseCache, entry_key
-from fcot_plugin.zscot import ZeroShotCoT
+from fcot_plugin.harness.zscot import ZeroShotCoT
+from fcot_plugin.tasks.prompts import teacher_stage1
+from fcot_plugin.teacher.cache import CacheMismatchError, ResponseCache, entry_key
 
 QUESTIONS = ["A coin is heads up. Ka flips the coin. Is the coin still heads up?", "Take the last letters of 'ab cd'."]
 

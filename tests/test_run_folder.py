@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from fcot_plugin.errors import FcotError
-from fcot_plugin.run_folder import RunFolder, RunLock, fingerprint, outputs_digest, record_stage
-from fcot_plugin.state import last_complete_checkpoint, read_json, write_json_atomic
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.files import read_json, write_json_atomic
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, fingerprint, outputs_digest, record_stage
+from fcot_plugin.training.checkpoints import last_complete_checkpoint
 
 
 def test_a_held_lock_names_its_holder_and_a_dead_one_is_taken_over(tmp_path):

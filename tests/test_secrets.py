@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hub_server import local_hub_session
 
-from fcot_plugin.cli import main as fcot
-from fcot_plugin.configs import DistillArguments
-from fcot_plugin.secrets import REDACTED, is_secret_key, redact, redact_text
+from fcot_plugin.cli.fcot import main as fcot
+from fcot_plugin.core.secrets import REDACTED, is_secret_key, redact, redact_text
+from fcot_plugin.pipeline.settings import DistillArguments
 
 FAKE = "hf_fcotFAKEsecret0123456789abcdefXYZ"
 

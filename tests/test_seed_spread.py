@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fcot_plugin.errors import FcotError
+from fcot_plugin.core.errors import FcotError
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from fcot_plugin.architectures import student_kind
-from fcot_plugin.curate import curate, save_dataset
-from fcot_plugin.errors import FcotError
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.curation.dataset import curate, save_dataset
+from fcot_plugin.training.architectures import student_kind
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "recipes"))
@@ -45,14 +45,14 @@ def test_t5_is_a_seq2seq_student_and_lm_eval_detects_it(tiny_t5, tiny_model):
 
 
 def test_seq2seq_student_on_the_causal_only_path_is_one_line(tiny_t5):
-    from fcot_plugin.train import check_causal_lm
+    from fcot_plugin.training.causal import check_causal_lm
 
     with pytest.raises(FcotError, match=r"is an encoder-decoder model \(T5ForConditionalGeneration\) and this path"):
         check_causal_lm(str(tiny_t5))
 
 
 def test_seq2seq_config_reuses_the_paper_hyperparameters(tmp_path):
-    from fcot_plugin.train_seq2seq import FcotSeq2SeqConfig
+    from fcot_plugin.training.seq2seq import FcotSeq2SeqConfig
 
     _, sft, _ = make_parser().parse_args_into_dataclasses(
         ["--model_name_or_path", "x", "--output_dir", str(tmp_path), "--use_cpu", "true", "--bf16", "false"]
@@ -71,7 +71,7 @@ def test_seq2seq_config_reuses_the_paper_hyperparameters(tmp_path):
 def test_seq2seq_labels_are_the_completion_and_eos_only(tiny_t5, curated, tmp_path):
     import datasets
 
-    from fcot_plugin.train_seq2seq import FcotSeq2SeqConfig, tokenize
+    from fcot_plugin.training.seq2seq import FcotSeq2SeqConfig, tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_t5)
     rows = datasets.load_from_disk(str(curated))["train"].select(range(2))
@@ -105,7 +105,7 @@ def test_t5_trains_through_the_recipe_with_a_card_naming_the_architecture(tiny_t
 
 @pytest.mark.slow
 def test_t5_fcot_distill_end_to_end_offline(tiny_t5, tmp_path):
-    from fcot_plugin.cli import main as fcot
+    from fcot_plugin.cli.fcot import main as fcot
 
     run = tmp_path / "run"
     fcot(["distill", "--task", "coin_flip", "--student", str(tiny_t5), "--run_dir", str(run), "--train_limit", "8",

@@ -12,11 +12,11 @@ import torch
 from transformers import AutoTokenizer
 from trl import SFTTrainer
 
-from fcot_plugin import precision as precision_module
-from fcot_plugin.errors import FcotError
-from fcot_plugin.precision import Hardware, resolve_precision
-from fcot_plugin.sft_config import FcotSFTConfig
-from fcot_plugin.train import make_trainer_class
+from fcot_plugin.core import precision as precision_module
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.precision import Hardware, resolve_precision
+from fcot_plugin.training.causal import make_trainer_class
+from fcot_plugin.training.config import FcotSFTConfig
 
 AVX2_ONLY = Hardware("cpu", "AMD EPYC (test)", ("avx2", "fma"), 2)
 AMX = Hardware("cpu", "Intel Xeon (test)", ("avx2", "avx512f", "avx512_bf16", "amx_bf16"), 2)
@@ -42,7 +42,7 @@ def test_auto_precision_is_bf16_only_where_native(machine, hardware, expected):
 
 def test_explicit_bf16_on_emulating_hardware_runs_with_one_warning(machine, caplog):
     machine(AVX2_ONLY)
-    with caplog.at_level(logging.WARNING, logger="fcot_plugin.precision"):
+    with caplog.at_level(logging.WARNING, logger="fcot_plugin.core.precision"):
         assert resolve_precision("bf16").name == "bf16"
     (warning,) = caplog.records
     assert "no native bf16" in warning.getMessage() and "\n" not in warning.getMessage()
@@ -77,7 +77,7 @@ def test_small_students_train_without_gradient_checkpointing():
 
 @pytest.fixture(scope="module")
 def rows() -> datasets.Dataset:
-    from fcot_plugin.curate import curate
+    from fcot_plugin.curation.dataset import curate
 
     result = curate("multiarith", "paper")
     return datasets.Dataset.from_list(
@@ -133,7 +133,7 @@ def test_fast_loss_gradients_match_trl(tiny_model, rows, tmp_path):
 
 def test_large_logits_fall_back_to_trls_chunked_head(tiny_model, rows, tmp_path, monkeypatch):
     """Where the trained positions' logits would not fit comfortably, TRL's memory-saving head is used."""
-    import fcot_plugin.train as train_module
+    import fcot_plugin.training.causal as train_module
 
     args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none")
     trainer = make_trainer_class()(
@@ -149,7 +149,7 @@ def test_large_logits_fall_back_to_trls_chunked_head(tiny_model, rows, tmp_path,
 
 
 def attention(**config) -> str | None:
-    from fcot_plugin.train import choose_attention
+    from fcot_plugin.training.causal import choose_attention
 
     args = FcotSFTConfig(output_dir="unused", use_cpu=True, **config)
     choose_attention(args)
@@ -179,7 +179,7 @@ def epoch_padding(tiny_model, rows, tmp_path, **config) -> float:
 
 def test_default_batches_group_rows_of_similar_length(tiny_model, tmp_path):
     """Grouping by length is the default and computes less padding than random batches of the same rows."""
-    from fcot_plugin.curate import curate
+    from fcot_plugin.curation.dataset import curate
 
     varied = datasets.Dataset.from_list(
         [{"prompt": r["prompt"], "completion": r["completion"]} for r in curate("multiarith", "paper").rows[:128]]

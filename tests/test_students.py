@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from fcot_plugin import students
-from fcot_plugin.errors import FcotError
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.training import students
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fcot_plugin.tasks import TASKS, DatasetError, load_rows, verbalize_aqua
+from fcot_plugin.tasks.registry import TASKS, DatasetError, load_rows, verbalize_aqua
 
 # train / test sizes of the paper's splits (fcot_plugin/data/SOURCES.md)
 SPLIT_SIZES = {

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from serving import build_served_model, free_port, sampling_model, transformers_serve
 
-from fcot_plugin.response_cache import CacheMismatchError
-from fcot_plugin.teacher_server import TeacherError
-from fcot_plugin.zscot import ZeroShotCoT
+from fcot_plugin.harness.zscot import ZeroShotCoT
+from fcot_plugin.teacher.cache import CacheMismatchError
+from fcot_plugin.teacher.server import TeacherError
 
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli import eval_main; eval_main()"]
+FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +201,14 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
     The teacher is the embedded SmolLM2-135M-Instruct (a random tiny model never answers a coin flip, and curation
     rightly refuses a teacher with no correct rationale); the student is the tiny model.
     """
-    from fcot_plugin.configs import DistillArguments
-    from fcot_plugin.students import EMBEDDED_STUDENT, resolve_student
+    from fcot_plugin.pipeline.settings import DistillArguments
+    from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
 
     teacher_model = sampling_model(Path(resolve_student(EMBEDDED_STUDENT)), tmp_path / "smollm2-sampling")
     port = free_port()
     precision = ["--bf16", "false"] if "bf16" in {f.name for f in fields(DistillArguments)} else []
     teacher = model_args(f"http://127.0.0.1:{port}/v1/completions", teacher_model, answer_max_gen_toks=4)
-    command = [sys.executable, "-m", "fcot_plugin.cli", "distill", "--task", "coin_flip", "--teacher", teacher,
+    command = [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "coin_flip", "--teacher", teacher,
                "--diverse", "4", "--teacher_max_gen_toks", "16", "--train_limit", "2", "--student", str(served_model),
                "--run_dir", "run",
                "--eval_limit", "1", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8",

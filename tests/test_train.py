@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fcot_plugin.curate import curate, save_dataset
+from fcot_plugin.curation.dataset import curate, save_dataset
 
 ROOT = Path(__file__).parent.parent
 RECIPE = ROOT / "recipes" / "sft.py"
@@ -74,7 +74,8 @@ def test_recipe_trains_saves_and_reloads(tiny_model, curated, tmp_path):
 
 
 def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated, tmp_path):
-    from fcot_plugin.train import load_training_dataset, make_trainer_class
+    from fcot_plugin.training.causal import make_trainer_class
+    from fcot_plugin.training.common import load_training_dataset
 
     parser = make_parser()
     script_args, training_args, _ = parser.parse_args_into_dataclasses(
@@ -99,7 +100,7 @@ def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated,
 
 def test_only_the_newest_checkpoint_keeps_optimizer_state(tiny_model, curated, tmp_path):
     """Every checkpoint kept (as epoch selection does): the older ones keep weights, not AdamW state."""
-    from fcot_plugin.train import main
+    from fcot_plugin.training.sft import main
 
     out = tmp_path / "student"
     script_args, training_args, model_args = make_parser().parse_args_into_dataclasses(
@@ -115,7 +116,7 @@ def test_only_the_newest_checkpoint_keeps_optimizer_state(tiny_model, curated, t
 
 
 def _run_main(*args: str):
-    from fcot_plugin.train import main
+    from fcot_plugin.training.sft import main
 
     return main(*make_parser().parse_args_into_dataclasses(list(args)))
 
@@ -142,7 +143,7 @@ def test_non_causal_model_is_refused(curated, tmp_path):
 
 
 def test_push_to_hub_without_a_token_fails_before_training(tiny_model, curated, tmp_path, monkeypatch):
-    from fcot_plugin.hub import HubError
+    from fcot_plugin.hub.push import HubError
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored token either

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fcot_plugin.tasks import load_rows
+from fcot_plugin.tasks.registry import load_rows
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>"]
 

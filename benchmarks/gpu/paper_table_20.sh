@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's table with the paper's 20 epochs, on a lent GPU machine that has torch but neither fcot's pinned
+# The paper's table with the paper's 20 epochs, on a GPU machine that has torch but neither fcot's pinned
 # libraries nor the Hub (the H100/H200 here). Every task trains at once: a 135M student's step is bound by kernel
 # launches, not by the GPU, so concurrent processes share the card well.
 #
@@ -34,7 +34,7 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 HF_HUB_
 python3 -c "import torch, transformers, trl, lm_eval; print('torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'lm_eval', lm_eval.__version__)" || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 df -BG --output=target,avail / /dev/shm | tee "$work/logs/disk.txt"
-python3 -c "from fcot_plugin.students import materialize_embedded_student as m; print(m())" || exit 1
+python3 -c "from fcot_plugin.training.students import materialize_embedded_student as m; print(m())" || exit 1
 
 # 20 epoch checkpoints of fp32 weights per run (optimizer state only in the newest): ~11 GB a task. Each task's run
 # folder goes where that much is still free, the disk first, then /dev/shm; a task with no room is left out.

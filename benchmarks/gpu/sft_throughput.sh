@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SFT throughput on a GPU machine that has torch but neither fcot's pins nor the Hub (the lent H100/H200 here).
+# SFT throughput on a GPU machine that has torch but neither fcot's pins nor the Hub.
 #
 # Carried from the developer machine (see benchmarks/README.md): .whl/ (transformers 5.24, trl 1.16, datasets,
 # tokenizers, liger-kernel wheels) and .gpu_model/ (SmolLM2-135M-Instruct's config and tokenizer: throughput

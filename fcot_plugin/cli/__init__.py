@@ -1,0 +1,1 @@
+"""The console scripts on top of everything: ``fcot`` and ``fcot-eval``."""

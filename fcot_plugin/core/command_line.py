@@ -1,0 +1,140 @@
+"""The command line every fcot command and benchmark script shares: one-line errors, ``--debug``, argument parsing.
+
+Only :class:`~fcot_plugin.core.errors.FcotError` (and the argument errors of a command's parser) become a one-line
+exit; any other exception is a bug and keeps its traceback. ``--debug`` or ``FCOT_DEBUG=1`` shows the traceback of
+an ``FcotError`` too.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.secrets import install_log_redaction
+
+#: The field-metadata key under which a setting declares what it feeds (kept away from argparse)
+FCOT_METADATA = "fcot_feeds"
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "FCOT_DEBUG"
+
+
+def debug_requested(argv: Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether tracebacks were asked for, and ``argv`` without ``--debug``.
+
+    ``--debug <value>`` is left alone: it is TrainingArguments' own option (e.g. ``--debug underflow_overflow``).
+    """
+    argv = list(argv)
+    flags = [i for i, arg in enumerate(argv) if arg == DEBUG_FLAG and (i + 1 == len(argv) or argv[i + 1][:1] == "-")]
+    rest = [arg for i, arg in enumerate(argv) if i not in flags]
+    env = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return env or bool(flags), rest
+
+
+def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> Any:
+    """Run ``function``; an :class:`FcotError` ends the process with ``<prog>: error: <message>``."""
+    try:
+        return function()
+    except FcotError as error:
+        if debug:
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def parse_or_fail(parser: Any, parse: Callable[[], Any]) -> Any:
+    """Parse arguments with ``parser`` (an ``HfArgumentParser``); every parsing failure is one ``FcotError``.
+
+    argparse prints the whole usage (over 100 lines for TRL's configs) before its message; here the message
+    comes alone and points at ``--help``. Errors raised while parsing (a dataclass ``__post_init__``, an
+    unknown YAML key, a missing ``--config`` file) are by definition about the user's arguments.
+    """
+    import yaml
+
+    def fail(message: str) -> NoReturn:
+        raise FcotError(f"{message} (see {parser.prog} --help)")
+
+    parser.error = fail
+    try:
+        return parse()
+    except FcotError:
+        raise
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        raise FcotError(" ".join(str(error).split()) or repr(error)) from error
+
+
+def check_positive(args: Any, *names: str) -> None:
+    """Counts a script's arguments must hold (questions, steps, batch sizes): each at least 1, or one line."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FcotError(f"--{name} must be >= 1, got {value}")
+
+
+def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], argv: list[str]) -> None:
+    """A script's command line (the benchmarks'): its dataclass parsed by ``HfArgumentParser``, tokens kept out
+    of the logs, and every user error one line (``--debug``: the traceback)."""
+    import logging
+
+    debug, argv = debug_requested(argv)
+
+    def cli() -> None:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        install_log_redaction()
+        parser = settings_parser(arguments)
+        (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
+        script_main(args)
+
+    exit_with_one_line(prog, cli, debug)
+
+
+def hf_argument_parser() -> type:
+    """transformers' ``HfArgumentParser``, without importing the ``transformers`` package when it can.
+
+    Importing ``transformers`` takes 1-2 s, which ``fcot <command> --help`` should not pay. Its ``hf_argparser.py``
+    needs only the standard library and yaml, so it is loaded from its own file; should a release give it a
+    package-relative import, that fails with ``ImportError`` and the package import is used instead.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    if "transformers" not in sys.modules and "_fcot_hf_argparser" not in sys.modules:
+        spec = importlib.util.find_spec("transformers")  # locates the package without running its __init__
+        path = Path(spec.submodule_search_locations[0]) / "hf_argparser.py" if spec else None
+        if path is not None and path.is_file():
+            module_spec = importlib.util.spec_from_file_location("_fcot_hf_argparser", path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules["_fcot_hf_argparser"] = module  # dataclasses resolves the module's names through it
+            try:
+                module_spec.loader.exec_module(module)
+            except ImportError:
+                del sys.modules["_fcot_hf_argparser"]
+    if "_fcot_hf_argparser" in sys.modules:
+        return sys.modules["_fcot_hf_argparser"].HfArgumentParser
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser
+
+
+def settings_parser(dataclass_types: Any, *, base: type | None = None, **kwargs: Any) -> Any:
+    """``HfArgumentParser`` over ``dataclass_types`` that hands argparse only what argparse takes.
+
+    fcot's settings carry what they feed in their field metadata (under :data:`FCOT_METADATA`, see
+    :mod:`fcot_plugin.pipeline.settings`); ``HfArgumentParser`` passes a field's metadata to ``add_argument``,
+    which would refuse that key. ``base``: the parser class to extend (default: :func:`hf_argument_parser`'s).
+    """
+    base = base or hf_argument_parser()
+
+    class SettingsParser(base):
+        @staticmethod
+        def _parse_dataclass_field(parser, field):
+            if FCOT_METADATA in field.metadata:
+                field = copy.copy(field)
+                field.metadata = MappingProxyType({k: v for k, v in field.metadata.items() if k != FCOT_METADATA})
+            base._parse_dataclass_field(parser, field)
+
+    return SettingsParser(dataclass_types, **kwargs)

@@ -1,0 +1,191 @@
+"""Teacher rationales → Fine-tune-CoT training data (``prompt``/``completion`` rows).
+
+Sources are lm-eval samples files of ``fcot_<task>_teacher*`` runs (all D responses per question) or the
+paper's released text-davinci-002 completions shipped with the package (``paper``). Rationales whose
+answer is wrong under the paper's rules are dropped, identical rationales of a question are kept once,
+and each row becomes ``{question} ###`` → `` {rationale} --> {answer}`` (the trainer adds EOS).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import tempfile
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.curation.responses import (
+    CurationError,
+    TeacherInfo,
+    TeacherResponse,
+    teacher_responses,
+)
+from fcot_plugin.tasks import prompts
+from fcot_plugin.tasks.answers import extract_answer, is_correct, split_rationale
+from fcot_plugin.tasks.formats import FORMATS
+from fcot_plugin.tasks.registry import get_task, load_rows
+
+
+@dataclass
+class CurationStats:
+    questions: int = 0
+    rationales: int = 0
+    correct: int = 0
+    duplicates: int = 0
+    rows: int = 0
+    questions_covered: int = 0
+    held_out: int = 0  # train questions kept out of training for epoch selection (fcot distill --epochs N)
+
+    @property
+    def filter_rate(self) -> float:
+        """Share of teacher rationales dropped for a wrong answer."""
+        return 1 - self.correct / self.rationales if self.rationales else 0.0
+
+
+def fine_tune_cot_rows(
+    task: str, responses: Iterable[TeacherResponse], deduplicate: bool = True
+) -> tuple[list[dict[str, Any]], CurationStats]:
+    """Keep correct rationales and format them; one row per distinct correct rationale."""
+    stats = CurationStats()
+    rows, questions, covered, seen = [], set(), set(), set()
+    for item in responses:
+        questions.add(item.sample_index)
+        stats.rationales += 1
+        if not is_correct(task, extract_answer(task, item.response), item.answer):
+            continue
+        stats.correct += 1
+        parts = split_rationale(item.response)
+        rationale = (parts[0] if parts else item.response).strip()
+        if not rationale:
+            continue
+        key = (item.sample_index, rationale)
+        if deduplicate and key in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(key)
+        covered.add(item.sample_index)
+        rows.append(
+            {
+                "prompt": prompts.student_prompt(item.question),
+                "completion": prompts.student_completion(rationale, item.answer),
+                "sample_index": item.sample_index,
+            }
+        )
+    stats.questions, stats.rows, stats.questions_covered = len(questions), len(rows), len(covered)
+    return rows, stats
+
+
+def vanilla_rows(task: str, responses: Iterable[TeacherResponse]) -> tuple[list[dict[str, Any]], CurationStats]:
+    """Answer-only rows with the gold answer, one per question (no teacher filtering: the paper's baseline)."""
+    by_question = {item.sample_index: item for item in responses}
+    rows = [
+        {
+            "prompt": prompts.student_prompt(item.question),
+            "completion": prompts.vanilla_completion(item.answer),
+            "sample_index": index,
+        }
+        for index, item in sorted(by_question.items())
+    ]
+    count = len(rows)
+    return rows, CurationStats(questions=count, rows=count, questions_covered=count)
+
+
+# ---------------------------------------------------------------------- the whole step
+
+
+@dataclass
+class CurationResult:
+    task: str
+    format: str
+    rows: list[dict[str, Any]]
+    stats: CurationStats
+    teacher: TeacherInfo
+
+
+def curate(
+    task: str,
+    samples: str,
+    format: str = "fcot",
+    deduplicate: bool = True,
+    all_completions: bool = False,
+    question_limit: int | None = None,
+    held_out: Collection[int] = (),
+) -> CurationResult:
+    """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
+
+    ``question_limit`` keeps the first N questions only (quick runs and tests); the questions in ``held_out``
+    (sample indices: a validation slice) are dropped before anything else, so no row of them is trained on.
+    """
+    get_task(task)
+    if format not in FORMATS:
+        raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
+    responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
+    held_out = set(held_out)
+    responses = [item for item in responses if item.sample_index not in held_out]
+    if format == "vanilla":
+        rows, stats = vanilla_rows(task, responses)
+    else:
+        rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate)
+    stats.held_out = len(held_out)
+    if not rows:
+        raise CurationError(
+            f"{task}: none of {stats.rationales} teacher rationales for {stats.questions} questions had a correct "
+            f"answer, so there is nothing to train on and nothing was written. Check the teacher's outputs in "
+            f"the samples file (a stronger teacher, more samples with fcot_samples, or answer_trigger=typed help)"
+        )
+    return CurationResult(task, format, rows, stats, teacher)
+
+
+def train_question_count(task: str) -> int | None:
+    try:
+        return len(load_rows(task, "train"))
+    except Exception:  # AQuA's train split needs the Hub; the count is only for the card
+        return None
+
+
+def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = False) -> Path:
+    """Write the dataset (``datasets`` format, split ``train``) and its card, atomically."""
+    import datasets
+
+    from fcot_plugin.hub.cards import dataset_card
+
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise CurationError(
+            f"cannot write {out} ({error.strerror}); pass an --out in a folder you can write"
+        ) from None
+    try:
+        dataset = datasets.Dataset.from_list(result.rows)
+        datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
+        (staging / "README.md").write_text(str(dataset_card(curation_summary(result))), encoding="utf-8")
+        (staging / "fcot_curation.json").write_text(json.dumps(curation_summary(result), indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        raise CurationError(
+            f"the disk is full writing {out}; nothing was written: free some space and run again"
+        ) from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out
+
+
+def curation_summary(result: CurationResult) -> dict[str, Any]:
+    return {
+        "task": result.task,
+        "format": result.format,
+        "teacher": asdict(result.teacher),
+        "stats": {**asdict(result.stats), "filter_rate": round(result.stats.filter_rate, 4)},
+    }

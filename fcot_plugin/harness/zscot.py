@@ -1,0 +1,464 @@
+"""``--model zscot``: Kojima et al.'s two-stage zero-shot-CoT around any lm-eval model.
+
+A task has one request pass, so the second stage cannot live in a task; this wrapper runs it:
+
+1. stage 1 sends every request to the base model unchanged (the task's context and generation kwargs,
+   so ``repeats``, sampling and temperature apply) and gets a rationale;
+2. stage 2 sends ``{context}{rationale}{trigger}`` greedily with a short budget and gets the answer.
+
+The response is ``{rationale}{trigger}{answer}``: lm-eval's filters parse the answer after the trigger
+and ``--log_samples`` keeps the whole rationale for curation. ``reasoning=true`` is the path for reasoning
+models (one chat reply, ``<think>`` trace as the rationale; see :mod:`fcot_plugin.teacher.reasoning`).
+
+Every finished response of either stage goes into a durable cache (``cache=PATH`` or lm-eval's
+``--use_cache PATH``; see :mod:`fcot_plugin.teacher.cache`) the moment the base model reports it, so a killed
+run restarts where it stopped. Usage::
+
+    fcot-eval --model zscot --model_args base=hf,pretrained=gpt2 --tasks fcot_multiarith_teacher
+    fcot-eval --model zscot --tasks fcot_coin_flip_teacher --use_cache runs/teacher-cache \\
+        --model_args base=local-completions,base_url=http://127.0.0.1:8000/v1/completions,model=M,tokenized_requests=False
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lm_eval.models  # noqa: F401  registers the built-in models before ours (see get_model)
+from lm_eval.api.instance import Instance
+from lm_eval.api.model import LM, CacheHook
+from lm_eval.api.registry import get_model, model_registry, register_model
+from lm_eval.models.api_models import TemplateAPI
+from sqlitedict import SqliteDict
+
+from fcot_plugin.core.secrets import is_secret_key
+from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.tasks.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
+from fcot_plugin.tasks.registry import get_task
+from fcot_plugin.teacher.accounting import TeacherAccounting
+from fcot_plugin.teacher.cache import ResponseCache, entry_key
+from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
+from fcot_plugin.teacher.server import check_server, is_server_error, server_error
+from fcot_plugin.teacher.spec import OPERATIONAL_ARGS, WRAPPER_KEYS
+
+logger = logging.getLogger(__name__)
+
+TYPED_TRIGGER = "typed"
+# The default base, registered by name only: torch and transformers load when it is used, not for an HTTP teacher.
+if LOCAL_MODEL not in model_registry:
+    model_registry.register(LOCAL_MODEL, target="fcot_plugin.harness.hf_regroup:RegroupingHFLM")
+# Bases that give the same text as another (a cache made with one serves the other): hf-regroup is hf, regrouped.
+SAME_TEXT_BASES = {"hf-regroup": "hf"}
+# Requests handed to the base model per call: bases that report each response through lm-eval's cache hook
+# (hf, local-completions, openai-completions, ...) are durable per response; the others (vllm) per chunk.
+CHUNK = 256
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _prompt_text(context: Any) -> str:
+    """The prompt as text: a string, or a chat request's JSON (lm-eval's ``JsonChatStr``)."""
+    return context if isinstance(context, str) else getattr(context, "prompt", str(context))
+
+
+class _PassThroughTable(SqliteDict):
+    """lm-eval's ``--use_cache`` table under zscot: never hits, stores nothing (see set_cache_hook)."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+    def __getitem__(self, key: object) -> object:
+        raise KeyError(key)
+
+    def commit(self) -> None:
+        pass
+
+
+class _ResponseHook(CacheHook):
+    """lm-eval's per-response hook on the base model, pointed at :meth:`ZeroShotCoT._record`."""
+
+    def __init__(self, pending: dict[str, deque[int]], record) -> None:
+        super().__init__(None)
+        self.pending = pending
+        self.record = record
+
+    def add_partial(self, attr: str, req: Any, res: Any) -> None:
+        if attr != "generate_until" or not isinstance(res, str):
+            return
+        try:
+            context, gen_kwargs = req
+        except (TypeError, ValueError):
+            return
+        queue = self.pending.get(_request_key(context, gen_kwargs))
+        if queue:
+            self.record(queue.popleft(), res)
+
+
+def _request_key(context: Any, gen_kwargs: Any) -> str:
+    return json.dumps([_prompt_text(context), gen_kwargs], sort_keys=True, default=str)
+
+
+@register_model("zscot")
+class ZeroShotCoT(LM):
+    """Two-stage zero-shot-CoT over a base lm-eval model, with a durable response cache and accounting.
+
+    Args:
+        base (`str`, *optional*, defaults to `"hf-regroup"`): registered lm-eval model that does the generating
+            (``hf-regroup``: lm-eval's ``hf`` regrouping unfinished answers, see :mod:`fcot_plugin.harness.hf_regroup`;
+            ``hf``, ``vllm``, ``openai-completions``, ``local-completions``, ``local-chat-completions``, ...).
+        answer_trigger (`str`, *optional*, defaults to ``"\\nTherefore, the answer is"``): text appended
+            after the rationale; ``typed`` picks Kojima's per-task trigger, e.g.
+            ``" Therefore, the answer (arabic numerals) is"``, from the doc's fcot task.
+        answer_max_gen_toks (`int`, *optional*, defaults to 32): budget of the stage-2 answer.
+        reasoning (`bool`, *optional*, defaults to `False`): a reasoning model: one reply per request, its
+            ``<think>`` trace is the rationale and its final reply the answer (no stage 2).
+        cache (`str`, *optional*): SQLite file of finished responses (lm-eval's ``--use_cache`` sets one too).
+        accounting (`str`, *optional*): JSON file the run's requests, tokens, time and cost are written to.
+        price_per_million_prompt / price_per_million_completion (`float`, *optional*): USD per million
+            tokens; the completion price defaults to the prompt price.
+        **base_args: every other argument goes to the base model (``pretrained``, ``base_url``, ...).
+    """
+
+    def __init__(
+        self,
+        base: str = LOCAL_MODEL,
+        answer_trigger: str = DEFAULT_ANSWER_TRIGGER,
+        answer_max_gen_toks: int = 32,
+        reasoning: bool | str = False,
+        cache: str | None = None,
+        accounting: str | None = None,
+        price_per_million_prompt: float | None = None,
+        price_per_million_completion: float | None = None,
+        **base_args: Any,
+    ) -> None:
+        super().__init__()
+        if base == "zscot":
+            raise ValueError("zscot cannot wrap itself; pass base=hf (or another lm-eval model)")
+        self.answer_trigger = answer_trigger.replace("\\n", "\n")
+        self.answer_max_gen_toks = int(answer_max_gen_toks)
+        self.reasoning = _flag(reasoning)
+        self.base_name = base
+        self.base_args = base_args
+        if base_args.get("base_url"):  # a served teacher: fail now, in one line, if it is not there
+            timeout = min(float(base_args.get("timeout", 300)), 30.0)
+            model = base_args.get("model") or base_args.get("pretrained")
+            check_server(str(base_args["base_url"]), model, timeout=timeout)
+        # a cache of another teacher fails here, before a model is loaded
+        self.cache = ResponseCache(cache, self.fingerprint()) if cache else None
+        self.base = get_model(base).create_from_arg_obj(base_args)
+        # an HTTP API teacher (local-completions, openai-completions, ...): server usage, seeds, server errors
+        self.api = isinstance(self.base, TemplateAPI)
+        self.base_url = getattr(self.base, "base_url", None) if self.api else None
+        self.accounting = TeacherAccounting(
+            teacher=self.teacher_name,
+            price_per_million_prompt=None if price_per_million_prompt is None else float(price_per_million_prompt),
+            price_per_million_completion=(
+                None if price_per_million_completion is None else float(price_per_million_completion)
+            ),
+        )
+        self.accounting_path = Path(accounting).expanduser() if accounting else None
+        self._usage: list[dict[str, Any]] = []
+        self._watch_http_responses()
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None):
+        additional = {key: value for key, value in (additional_config or {}).items() if value is not None}
+        own = {key: arg_dict[key] for key in WRAPPER_KEYS if key in arg_dict}
+        base_args = {key: value for key, value in arg_dict.items() if key not in WRAPPER_KEYS}
+        # model args win over lm-eval's run-wide settings (batch_size=1 for a server that takes one prompt)
+        return cls(**own, **{**additional, **base_args})
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None):
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+
+    # ------------------------------------------------------------------ cache and accounting
+
+    @property
+    def teacher_name(self) -> str:
+        args = self.base_args
+        return str(args.get("model") or args.get("pretrained") or self.base_name)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The teacher a cache file belongs to: base model and every argument that changes the text."""
+        model_args = {
+            key: str(value)
+            for key, value in sorted(self.base_args.items())
+            if key not in OPERATIONAL_ARGS and not is_secret_key(key)
+        }
+        base = SAME_TEXT_BASES.get(self.base_name, self.base_name)
+        return {"base": base, "reasoning": self.reasoning, **model_args}
+
+    def set_cache_hook(self, cache_hook: CacheHook) -> None:
+        """Take over lm-eval's ``--use_cache PATH``: fcot's cache goes to ``PATH_rank<r>.fcot.sqlite``.
+
+        lm-eval's own table would serve a greedy zscot response after the trigger changed and skips sampled
+        requests, so under zscot it is made a pass-through; every response lives in fcot's cache instead.
+        """
+        super().set_cache_hook(cache_hook)
+        dbdict = getattr(cache_hook, "dbdict", None)
+        if dbdict is None:
+            return
+        filename = Path(dbdict.filename)
+        if isinstance(dbdict, SqliteDict):  # the same object lm-eval's CachingLM reads and writes
+            dbdict.close()
+            dbdict.__class__ = _PassThroughTable
+        if self.cache is None:
+            self.cache = ResponseCache(filename.with_suffix(".fcot.sqlite"), self.fingerprint())
+        logger.info("zscot: responses cached in %s (lm-eval's --use_cache table is not used)", self.cache.path)
+
+    def _watch_http_responses(self) -> None:
+        """Count a served teacher's HTTP responses and their ``usage``; rejoin split-out reasoning."""
+        parse = getattr(self.base, "parse_generations", None)
+        if parse is None or not self.api:
+            return
+
+        def watched(outputs: Any, **kwargs: Any) -> list[str]:
+            for output in outputs if isinstance(outputs, list) else [outputs]:
+                if isinstance(output, dict):
+                    self._usage.append(output.get("usage") or {})
+                    if self.reasoning:
+                        _rejoin_reasoning(output)
+            return parse(outputs=outputs, **kwargs)
+
+        self.base.parse_generations = watched
+
+    def _count_tokens(self, text: str) -> int | None:
+        try:
+            return len(self.base.tok_encode(text))
+        except Exception:  # noqa: BLE001 - a base without a usable tokenizer: tokens are not counted
+            return None
+
+    # ------------------------------------------------------------------ generation
+
+    def trigger_for(self, doc: dict[str, Any]) -> str:
+        if self.answer_trigger != TYPED_TRIGGER:
+            return self.answer_trigger
+        task = doc.get("fcot_task") if isinstance(doc, dict) else None
+        if task is None:
+            raise ValueError("answer_trigger=typed needs an fcot task (its docs carry 'fcot_task')")
+        return " " + get_task(task).kojima_trigger
+
+    def _stage1_kwargs(self, gen_kwargs: dict[str, Any], sample: int) -> dict[str, Any]:
+        """A served teacher gets one seed per sample: lm-eval sends the same seed with every repeat."""
+        kwargs = dict(gen_kwargs)
+        if self.api and kwargs.get("do_sample") and "seed" not in kwargs:
+            kwargs["seed"] = int(getattr(self.base, "_seed", 1234)) + sample
+        return kwargs
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        started = time.monotonic()
+        seen: dict[str, int] = defaultdict(int)
+        samples = []
+        for request in requests:  # lm-eval repeats a sampled request D times: the k-th copy is sample k
+            key = _request_key(*request.args[:2])
+            samples.append(seen[key])
+            seen[key] += 1
+        stage1 = [
+            (request.doc, request.args[0], self._stage1_kwargs(request.args[1], sample), sample)
+            for request, sample in zip(requests, samples, strict=True)
+        ]
+        logger.info("zscot stage 1/2: %d rationales from %s", len(requests), self.base_name)
+        rationales, reused1 = self._generate(1, stage1, disable_tqdm)
+        if self.reasoning:
+            responses = [
+                reasoning_response(request.doc["fcot_task"], reply, self.trigger_for(request.doc))
+                if isinstance(request.doc, dict) and "fcot_task" in request.doc
+                else reply
+                for request, reply in zip(requests, rationales, strict=True)
+            ]
+            reused = reused1
+        else:
+            triggers = [self.trigger_for(request.doc) for request in requests]
+            answer_kwargs = {
+                "until": list(STAGE2_STOP_SEQUENCES),
+                "do_sample": False,
+                "max_gen_toks": self.answer_max_gen_toks,
+            }
+            stage2 = [
+                (request.doc, teacher_stage2(request.args[0], rationale, trigger), dict(answer_kwargs), sample)
+                for request, rationale, trigger, sample in zip(requests, rationales, triggers, samples, strict=True)
+            ]
+            logger.info("zscot stage 2/2: %d answers", len(stage2))
+            answers, reused2 = self._generate(2, stage2, disable_tqdm)
+            responses = [
+                f"{rationale}{trigger}{answer}"
+                for rationale, trigger, answer in zip(rationales, triggers, answers, strict=True)
+            ]
+            reused = [one and two for one, two in zip(reused1, reused2, strict=True)]
+        self._finish(len(responses), sum(reused), time.monotonic() - started)
+        return responses
+
+    def _finish(self, responses: int, reused: int, seconds: float) -> None:
+        account = self.accounting
+        account.responses += responses
+        account.reused += reused
+        account.generated += responses - reused
+        account.wall_seconds += seconds
+        if self.cache is not None:
+            print(f"cache: {reused} reused, {responses - reused} generated ({self.cache.path})", flush=True)
+        else:
+            print(f"cache: off, {responses} generated (pass --use_cache PATH to keep responses)", flush=True)
+        if self.accounting_path is not None:
+            account.write(self.accounting_path)
+
+    def _generate(self, stage: int, items: list[tuple[Any, Any, dict[str, Any], int]], disable_tqdm: bool):
+        """Texts for ``(doc, context, gen_kwargs, sample)`` items: cached ones read, the rest generated and stored.
+
+        Returns the texts and, per item, whether it came from the cache.
+        """
+        keys = [entry_key(stage, _prompt_text(context), kwargs, sample) for _, context, kwargs, sample in items]
+        texts: list[str | None] = [self.cache.get(key) if self.cache else None for key in keys]
+        reused = [text is not None for text in texts]
+        todo = [index for index, text in enumerate(texts) if text is None]
+
+        def record(index: int, text: str) -> None:
+            if texts[index] is not None:
+                return
+            texts[index] = text
+            if self.cache is not None:
+                _, context, _, _ = items[index]
+                prompt_tokens = completion_tokens = None
+                if not self.api:
+                    prompt_tokens = self._count_tokens(_prompt_text(context))
+                    completion_tokens = self._count_tokens(text)
+                self.cache.put(keys[index], stage, text, prompt_tokens, completion_tokens)
+
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            pending: dict[str, deque[int]] = defaultdict(deque)
+            for index in chunk:
+                pending[_request_key(items[index][1], items[index][2])].append(index)
+            instances = [
+                Instance(
+                    request_type="generate_until",
+                    doc=items[index][0],
+                    arguments=(items[index][1], dict(items[index][2])),
+                    idx=0,
+                    metadata=(None, None, 1),
+                )
+                for index in chunk
+            ]
+            usage_before = len(self._usage)
+            with self._hooked(_ResponseHook(pending, record)):
+                outputs = self._call_base(instances, disable_tqdm)
+            for index, text in zip(chunk, outputs, strict=True):
+                record(index, text)  # bases without the hook: stored when the chunk returns
+            self._account_chunk(stage, [items[index] for index in chunk], [texts[i] for i in chunk], usage_before)
+        return [text or "" for text in texts], reused
+
+    def _account_chunk(self, stage: int, items: list, texts: list, usage_before: int) -> None:
+        usages = self._usage[usage_before:]
+        account = self.accounting
+        if usages:
+            account.requests += len(usages)
+        else:
+            account.requests += len(items)
+        if usages and all(usage.get("completion_tokens") is not None for usage in usages):
+            prompt = sum(int(usage.get("prompt_tokens") or 0) for usage in usages)
+            completion = sum(int(usage["completion_tokens"]) for usage in usages)
+            account.add_tokens(prompt, completion, "server usage")
+            return
+        counts = [
+            (self._count_tokens(_prompt_text(context)), self._count_tokens(text or ""))
+            for (_, context, _, _), text in zip(items, texts, strict=True)
+        ]
+        if all(prompt is not None and completion is not None for prompt, completion in counts):
+            account.add_tokens(sum(p for p, _ in counts), sum(c for _, c in counts), "tokenizer")
+
+    @contextmanager
+    def _hooked(self, hook: CacheHook) -> Iterator[None]:
+        previous = getattr(self.base, "cache_hook", None)
+        self.base.set_cache_hook(hook)
+        try:
+            yield
+        finally:
+            if previous is not None:
+                self.base.set_cache_hook(previous)
+
+    def _call_base(self, instances: list[Instance], disable_tqdm: bool) -> list[str]:
+        try:
+            return self.base.generate_until(instances, disable_tqdm=disable_tqdm)
+        except Exception as error:
+            if not (self.api and is_server_error(error)):
+                raise
+            if self.cache is not None:
+                kept = f"run the same command again (the {len(self.cache)} responses in {self.cache.path} are kept)"
+            else:
+                kept = "run again with --use_cache PATH (fcot distill keeps one by default) to keep finished responses"
+            raise server_error(error, str(self.base_url), self.base_args, kept) from None
+
+    # ------------------------------------------------------------------ delegated to the base model
+
+    def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False):
+        return self.base.loglikelihood(requests, disable_tqdm=disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False):
+        return self.base.loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        return self.base.apply_chat_template(chat_history, add_generation_prompt=add_generation_prompt)
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return self.base.chat_template(chat_template)
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.base.tokenizer_name
+
+    @property
+    def rank(self) -> int:
+        return self.base.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.base.world_size
+
+    @property
+    def device(self):
+        return getattr(self.base, "device", None)
+
+    def all_gather(self, tensor):
+        return self.base.all_gather(tensor)
+
+    def gather_object(self, obj, dst=0):
+        return self.base.gather_object(obj, dst=dst)
+
+    def barrier(self) -> None:
+        self.base.barrier()
+
+    def get_model_info(self) -> dict[str, Any]:
+        """Goes into lm-eval's results file (it is read after the run): the trigger and the teacher accounting."""
+        info = self.base.get_model_info() if hasattr(self.base, "get_model_info") else {}
+        return {
+            **info,
+            "zscot_base": self.base_name,
+            "zscot_answer_trigger": self.answer_trigger,
+            "zscot_reasoning": self.reasoning,
+            "fcot_teacher_accounting": self.accounting.to_dict(),
+        }
+
+
+def _rejoin_reasoning(output: dict[str, Any]) -> None:
+    """Put a server's split-out reasoning (``reasoning_content``, vLLM's reasoning parser) back in ``<think>``."""
+    for choice in output.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            continue
+        thinking = message.get("reasoning_content") or message.get("reasoning")
+        content = message.get("content") or ""
+        if thinking and THINK_CLOSE not in content:
+            message["content"] = f"<think>{thinking}</think>{content}"

@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: dataset and model cards, token checks and pushes."""

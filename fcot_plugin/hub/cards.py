@@ -1,0 +1,182 @@
+"""Dataset and model cards (with ``model-index`` results) for the Hub and for local folders alike.
+
+Cards are rendered from the Jinja templates in ``templates/`` with ``huggingface_hub``'s
+``DatasetCard``/``ModelCard.from_template``, their metadata held by ``DatasetCardData``/``ModelCardData`` and
+results by ``EvalResult``, so the Hub renders base model, datasets and eval results natively.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import (
+    DatasetCard,
+    DatasetCardData,
+    EvalResult,
+    ModelCard,
+    ModelCardData,
+)
+
+from fcot_plugin.tasks.names import student_task
+from fcot_plugin.tasks.registry import get_task
+from fcot_plugin.teacher.accounting import accounting_markdown
+
+PAPER = "Large Language Models Are Reasoning Teachers (Ho, Schmid, Yun, ACL 2023)"
+PAPER_URL = "https://arxiv.org/abs/2212.10071"
+CITATION = """@inproceedings{ho2023large,
+  title={Large Language Models Are Reasoning Teachers},
+  author={Ho, Namgyu and Schmid, Laura and Yun, Se-Young},
+  booktitle={Proceedings of the 61st Annual Meeting of the Association for Computational Linguistics},
+  year={2023}
+}"""
+
+
+# ---------------------------------------------------------------------- datasets
+
+
+def _template(name: str) -> str:
+    return str(resources.files("fcot_plugin") / "templates" / name)
+
+
+def dataset_card(summary: dict[str, Any]) -> DatasetCard:
+    """The card of a curated dataset, from ``curate.curation_summary`` (task, format, teacher, stats)."""
+    spec = get_task(summary["task"])
+    data = DatasetCardData(
+        language=["en"],
+        task_categories=["text-generation"],
+        tags=["fine-tune-cot", "chain-of-thought", "distillation", f"fcot-{summary['task']}"],
+        pretty_name=f"Fine-tune-CoT {spec.title} ({summary['format']})",
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+    )
+    vanilla = summary["format"] == "vanilla"
+    return DatasetCard.from_template(
+        data,
+        template_path=_template("dataset_card.md"),
+        title=spec.title,
+        task=summary["task"],
+        lm_eval_task=student_task(summary["task"], summary["format"]),
+        format_text="`{question} ###` → ` {answer}` + EOS (vanilla fine-tuning baseline: gold answers only)"
+        if vanilla
+        else "`{question} ###` → ` {rationale} --> {answer}` + EOS (Fine-tune-CoT)",
+        teacher_text="none (gold answers)" if vanilla else summary["teacher"]["name"],
+        teacher=summary["teacher"],
+        teacher_accounting=accounting_markdown(summary["teacher"]["accounting"])
+        if summary["teacher"].get("accounting")
+        else None,
+        stats=summary["stats"],
+        paper=PAPER,
+        paper_url=PAPER_URL,
+        citation=CITATION,
+    )
+
+
+# ---------------------------------------------------------------------- models
+
+
+def eval_result(task: str, accuracy: float, limit: int | None = None, dataset_format: str = "fcot") -> EvalResult:
+    """One ``model-index`` entry: accuracy on the paper's test split of ``task`` (or its first ``limit`` rows),
+    named by the lm-eval task that scored it (``fcot_<task>``, or ``fcot_<task>_vanilla`` for a vanilla student)."""
+    spec = get_task(task)
+    subset = f" (first {limit} questions)" if limit else ""
+    return EvalResult(
+        task_type="text-generation",
+        task_name="Chain-of-thought reasoning",
+        dataset_type=f"fcot/{task}",
+        dataset_name=f"{spec.title} (Fine-tune-CoT test split)",
+        dataset_split="test",
+        metric_type="accuracy",
+        metric_value=round(float(accuracy), 4),
+        metric_name=f"{student_task(task, dataset_format)} acc{subset}",
+    )
+
+
+EVALUATION_HEADING = "## Evaluation (lm-evaluation-harness, `fcot` plugin, greedy, no chat template)"
+
+
+def evaluation_section(
+    eval_results: list[EvalResult] | None, model_name: str, task: str, dataset_format: str = "fcot"
+) -> str:
+    """The card's evaluation section: one table row per ``model-index`` entry, or how to add one."""
+    if not eval_results:
+        vanilla = f" --dataset_format {dataset_format}" if dataset_format != "fcot" else ""
+        return (
+            f"{EVALUATION_HEADING}\n\nNot evaluated yet: `fcot evaluate --model {model_name} --task {task}{vanilla}` "
+            f"adds the results."
+        )
+    rows = "\n".join(f"| `{r.metric_name}` | {r.dataset_split} | {r.metric_value:.4f} |" for r in eval_results)
+    return f"{EVALUATION_HEADING}\n\n| metric | split | value |\n|---|---|---|\n{rows}"
+
+
+def model_card(
+    *,
+    model_name: str,
+    base_model: str,
+    task: str,
+    dataset: str,
+    dataset_format: str,
+    hyperparameters: dict[str, Any],
+    eval_results: list[EvalResult] | None = None,
+    architecture: str = "decoder-only",
+    lora: dict[str, Any] | None = None,
+) -> ModelCard:
+    """A student's card: architecture, base model, training data and format, hyper-parameters and fcot results.
+
+    ``architecture`` is e.g. ``T5ForConditionalGeneration (encoder-decoder)``; an encoder-decoder student was
+    trained with ``Seq2SeqTrainer``. ``lora`` (the LoRA settings) makes it an adapter card: peft library, usage
+    through ``pretrained=<base>,peft=<adapter>``.
+    """
+    encoder_decoder = "encoder-decoder" in architecture
+    trainer_tags = ["seq2seq"] if encoder_decoder else ["trl", "sft"]
+    data = ModelCardData(
+        model_name=model_name,
+        base_model=base_model,
+        datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None,
+        library_name="peft" if lora else "transformers",
+        pipeline_tag="text2text-generation" if encoder_decoder else "text-generation",
+        tags=["fine-tune-cot", "chain-of-thought", "distillation", *trainer_tags, *(["lora"] if lora else []),
+              f"fcot-{task}"],
+        eval_results=eval_results or None,
+    )  # fmt: skip
+    fcot = dataset_format == "fcot"
+    return ModelCard.from_template(
+        data,
+        template_path=_template("model_card.md"),
+        title=get_task(task).title,
+        task=task,
+        dataset=dataset,
+        dataset_format=dataset_format,
+        method="Fine-tune-CoT" if fcot else "vanilla fine-tuning",
+        completion_format="` {rationale} --> {answer}`" if fcot else "` {answer}`",
+        evaluation_section=evaluation_section(eval_results, model_name, task, dataset_format),
+        lm_eval_task=student_task(task, dataset_format),
+        hyperparameters=hyperparameters,
+        architecture=architecture,
+        encoder_decoder=encoder_decoder,
+        lora=lora,
+        paper=PAPER,
+        paper_url=PAPER_URL,
+        citation=CITATION,
+    )
+
+
+def with_eval_result(card: ModelCard, result: EvalResult, task: str, dataset_format: str = "fcot") -> ModelCard:
+    """``card`` with ``result`` added to its ``model-index`` (replacing one of the same metric) and body table.
+
+    Works on any model card: one without fcot's evaluation section gets it appended. The whole card is
+    rewritten rather than ``metadata_update``-d, because ``metadata_update`` changes only the YAML header and
+    would leave the card's results table stale; the push is still one commit.
+    """
+    kept = [r for r in (card.data.eval_results or []) if r.metric_name != result.metric_name]
+    card.data.eval_results = [*kept, result]
+    card.data.model_name = card.data.model_name or "model"
+    section = evaluation_section(card.data.eval_results, card.data.model_name, task, dataset_format)
+    text = card.text
+    if EVALUATION_HEADING in text:
+        before, after = text.split(EVALUATION_HEADING, 1)
+        _, heading, rest = after.partition("\n## ")
+        text = f"{before}{section}\n{heading}{rest}" if heading else f"{before}{section}\n"
+    else:
+        text = f"{text.rstrip()}\n\n{section}\n"
+    return ModelCard(f"---\n{card.data.to_yaml()}\n---\n{text}")

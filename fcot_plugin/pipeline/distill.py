@@ -1,0 +1,435 @@
+"""``fcot distill``: teacher → curation → student SFT → evaluation → report, in one resumable run folder.
+
+The folder's layout and bookkeeping live in :mod:`fcot_plugin.pipeline.run_folder`. Everything that can be checked is
+checked before the folder is touched (:mod:`fcot_plugin.pipeline.preflight`); one process at a time holds the folder;
+a re-run reuses a finished stage only when its settings and inputs are unchanged, and ``--restart`` moves
+every earlier output to ``.previous/`` and starts clean.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.files import read_json, write_json_atomic, write_text_atomic
+from fcot_plugin.core.memory import release_freed_memory
+from fcot_plugin.core.precision import detect_hardware, torch_dtype_name
+from fcot_plugin.core.secrets import install_log_redaction, redact
+from fcot_plugin.curation.dataset import curate, curation_summary, save_dataset
+from fcot_plugin.curation.responses import teacher_responses
+from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.harness.runner import accuracy, newest_results, question_count, run_lm_eval
+from fcot_plugin.pipeline import validation
+from fcot_plugin.pipeline.preflight import check_accelerate_config, check_distill
+from fcot_plugin.pipeline.run_folder import (
+    BASELINE_NAMES,
+    STAGE_OUTPUTS,
+    STAGES,
+    RunFolder,
+    RunLock,
+    baseline_settings,
+    bookkeeping,
+    changed_settings,
+    fingerprint,
+    outputs_digest,
+    record_stage,
+    stage_settings,
+)
+from fcot_plugin.pipeline.settings import DistillArguments
+from fcot_plugin.tasks.formats import PAPER_SOURCE
+from fcot_plugin.tasks.names import student_task, task_name
+from fcot_plugin.training.adapters import lm_eval_model_args
+from fcot_plugin.training.checkpoints import epoch_checkpoints, last_complete_checkpoint
+from fcot_plugin.training.defaults import PAPER_RECIPE
+from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineError(FcotError):
+    """A run that cannot go on; the message says what to do."""
+
+
+class Run:
+    """One ``fcot distill`` in its run folder: which stages to reuse, which to run again, and progress."""
+
+    def __init__(self, args: DistillArguments) -> None:
+        self.args = args
+        self.folder = RunFolder(args.run_dir)
+        self.dir = self.folder.path
+        self.settings = args.settings()
+        # .previous/<stamp>/ receives whatever this run replaces
+        self.stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
+        self.lock = RunLock(self.folder)
+
+    def prepare(self) -> None:
+        """Take the folder's lock, move everything aside on ``--restart``, and record the settings."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        previous = self.lock.taken_over
+        if previous and not previous["alive"]:
+            logger.info(
+                "took over the lock left by pid %s on %s (no longer running)", previous["pid"], previous["host"]
+            )
+        if self.args.restart:
+            moved = self.folder.move_everything_aside(self.stamp)
+            if moved:
+                logger.info("--restart: earlier outputs moved to %s; every stage runs again", moved)
+        self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
+        hardware = detect_hardware(self.args.device).as_dict()  # what the precision choice was based on
+        write_json_atomic(self.folder.config_file, redact({**self.settings, "hardware": hardware}))
+
+    def done(self, stage: str) -> dict[str, Any] | None:
+        """What a finished stage returned, or None."""
+        return self.folder.results(stage) if self.folder.stage_file(stage).is_file() else None
+
+    def _why_again(self, stage: str, record: dict[str, Any], expected: str) -> str:
+        changed = changed_settings(record.get("settings", {}), stage_settings(stage, self.settings))
+        if changed:
+            return f"settings changed ({changed})"
+        if record.get("fingerprint") != expected:
+            return "an earlier stage ran again or changed"
+        return "its outputs changed or went missing since it finished"
+
+    def _start_over(self, number: int, stage: str, reason: str | None) -> None:
+        stages = self.folder.stages_dir.name
+        names = [*STAGE_OUTPUTS[stage], f"{stages}/{stage}.json", f"{stages}/{stage}.started.json"]
+        moved = self.folder.move_aside(names, self.stamp)
+        if reason:
+            where = f"; earlier outputs moved to {moved}" if moved else ""
+            logger.info("[%d/%d] %s: %s, running it again%s", number, len(STAGES), stage, reason, where)
+
+    def stage(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``work`` unless the stage finished with the same fingerprint; record what it returns."""
+        total = len(STAGES)
+        expected = fingerprint(self.folder, stage, self.settings)
+        found = self.folder.stage_record(stage)
+        if found is not None:
+            record = bookkeeping(found)
+            if record.get("fingerprint") == expected and record.get("outputs") == outputs_digest(self.folder, stage):
+                logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
+                            number, total, stage)  # fmt: skip
+                return self.folder.results(stage)
+            self._start_over(number, stage, self._why_again(stage, record, expected))
+        else:
+            started = self.folder.started_record(stage)
+            if started is not None and started.get("fingerprint") == expected:
+                logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
+            else:
+                self._start_over(number, stage, "interrupted under other settings" if started else None)
+        write_json_atomic(self.folder.started_file(stage),
+                          {"fingerprint": expected, "settings": stage_settings(stage, self.settings)})  # fmt: skip
+        logger.info("[%d/%d] %s ...", number, total, stage)
+        started_at = time.monotonic()
+        try:
+            results = work()
+        except OSError as error:
+            raise self._disk_error(stage, error) from None
+        results["seconds"] = round(time.monotonic() - started_at, 1)
+        record_stage(self.folder, stage, expected, self.settings, results)
+        logger.info("[%d/%d] %s: finished in %.0f s", number, total, stage, results["seconds"])
+        return results
+
+    def _disk_error(self, stage: str, error: OSError) -> Exception:
+        where = error.filename or self.dir
+        again = f"finished stages are kept and {stage} starts over"
+        if error.errno == errno.ENOSPC:
+            return PipelineError(f"the disk is full (stage {stage}, {where}); free some space and run the same "
+                                 f"command again: {again}")  # fmt: skip
+        if error.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            return PipelineError(f"cannot write {where} (stage {stage}: {error.strerror}); make it writable and run "
+                                 f"the same command again: {again}")  # fmt: skip
+        return error
+
+
+# ---------------------------------------------------------------------- stages
+
+
+def run_teacher(run: Run) -> dict[str, Any]:
+    args = run.args
+    spec = args.teacher_spec
+    if spec.is_paper:
+        return {"source": PAPER_SOURCE}
+    teacher_dir = run.folder.teacher_dir
+    # zscot's own default base (hf-regroup) unless it names one. Every finished response is cached as it arrives:
+    # a killed teacher stage restarts where it stopped.
+    model_args = spec.model_args(
+        cache=str(teacher_dir / "cache.sqlite"), accounting=str(teacher_dir / "accounting.json")
+    )
+    metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
+    results = run_lm_eval(
+        "zscot",
+        model_args,
+        [task_name(args.task, "teacher")],
+        limit=args.train_limit,
+        batch_size=1 if spec.served else args.eval_batch_size,  # a server: one prompt per request
+        gen_kwargs=f"max_gen_toks={args.teacher_max_gen_toks}" if args.teacher_max_gen_toks else None,
+        output_path=teacher_dir,
+        metadata=metadata,
+        device=args.device,
+    )
+    return {
+        "source": str(teacher_dir),
+        "train_accuracy": accuracy(results, task_name(args.task, "teacher")),
+        "accounting": results["config"].get("fcot_teacher_accounting"),
+    }
+
+
+def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
+    """Curate the train questions; with epoch selection, a seeded validation slice of them is held out first."""
+    args = run.args
+    held_out: list[dict[str, Any]] = []
+    if args.validation_size:
+        responses, _ = teacher_responses(args.task, teacher["source"], question_limit=args.train_limit)
+        questions = {item.sample_index: item for item in responses}
+        ids = validation.carve(questions, args.validation_size, args.validation_seed)
+        held_out = [{"sample_index": i, "question": questions[i].question, "answer": questions[i].answer} for i in ids]
+        logger.info("validation: %d of %d train questions held out (seed %d), never trained on",
+                    len(ids), len(questions), args.validation_seed)  # fmt: skip
+    result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
+                    held_out=[row["sample_index"] for row in held_out])  # fmt: skip
+    save_dataset(result, run.folder.data_dir, overwrite=True)
+    if held_out:
+        pool = result.stats.questions + len(held_out)
+        validation.write_validation(run.folder.data_dir, held_out, args.validation_size, args.validation_seed, pool)
+    return curation_summary(result)
+
+
+def training_config(run: Run, student: str) -> dict[str, Any]:
+    """The recipe YAML of this run: the keys of recipes/<Model>/sft/config_fcot.yaml plus the overrides."""
+    args = run.args
+    return {
+        "model_name_or_path": student,
+        "dtype": "float32",
+        "dataset_name": str(run.folder.data_dir),
+        **args.recipe_overrides(),  # task, format, epochs, learning rate, batch size, precision, seed, LoRA, ...
+        "lr_scheduler_type": "linear",
+        "max_length": PAPER_RECIPE.max_length,
+        "completion_only_loss": True,
+        "use_cpu": args.device == "cpu",
+        "logging_steps": 5,
+        "save_strategy": "epoch",
+        "save_total_limit": None if args.validation_size else 1,  # epoch selection scores every epoch
+        "seed": args.seed,
+        "output_dir": str(run.folder.student_dir),
+        "report_to": "none",
+        "push_to_hub": False,
+    }
+
+
+def accelerate_command(args: DistillArguments, config_file: Path) -> list[str]:
+    """``accelerate launch`` of the training module under ``args.accelerate_config``.
+
+    On CPU, ``--use_cpu true`` lives in the training YAML (accelerate's own ``--cpu`` would silently drop
+    DeepSpeed); ``--mixed_precision no`` keeps the DDP/single-process YAMLs' bf16 off the CPU; port 0 lets
+    concurrent launches coexist; a relative DeepSpeed JSON is resolved next to the accelerate YAML.
+    """
+    accelerate_config = Path(args.accelerate_config).expanduser()
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]  # this environment's accelerate, whatever PATH says
+    command = [*launch, "--config_file", str(accelerate_config), "--main_process_port", "0"]
+    ds_file = check_accelerate_config(str(accelerate_config))  # parsed by accelerate (and checked again here)
+    if ds_file is not None:
+        command += ["--deepspeed_config_file", str(ds_file)]
+    if args.num_processes:
+        command += ["--num_processes", str(args.num_processes)]
+    if args.device == "cpu":
+        command += ["--mixed_precision", "no"]
+    return [*command, "-m", "fcot_plugin.train", "--config", str(config_file)]
+
+
+def run_training(run: Run, student: str) -> dict[str, Any]:
+    config_file = run.folder.train_config
+    write_text_atomic(config_file, yaml.safe_dump(training_config(run, student), sort_keys=False))
+    args = run.args
+    if args.launcher == "accelerate":
+        command = accelerate_command(args, config_file)
+        logger.info("launching: %s", " ".join(command))
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("ACCELERATE_")}
+        if subprocess.run(command, env=environment).returncode != 0:
+            checkpoint = last_complete_checkpoint(run.folder.student_dir)
+            again = f"resumes from {checkpoint}" if checkpoint else "starts the training over"
+            raise PipelineError(f"training failed (see the output above); fix that and run the same command again "
+                                f"(it {again})")  # fmt: skip
+    else:
+        from fcot_plugin.training.sft import main as train_main
+        from fcot_plugin.training.sft import make_parser
+
+        train_main(*make_parser().parse_yaml_file(str(config_file), allow_extra_keys=False))
+        release_freed_memory()  # gigabytes of freed activations, else held through every later stage
+    state = json.loads((run.folder.student_dir / "trainer_state.json").read_text())
+    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+    results = {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None}  # fmt: skip
+    if args.validation_size:
+        results["selection"] = select_epoch(run)
+    return results
+
+
+def select_epoch(run: Run) -> dict[str, Any]:
+    """Score each epoch's checkpoint on the validation slice and install the best (ties: earliest) as student/.
+
+    Each epoch's lm-eval output is kept under validation/epoch-<k>/, so an interrupted selection resumes; the
+    checkpoints of epochs neither chosen nor last are deleted at the end (each holds optimizer state).
+    """
+    args, folder = run.args, run.folder
+    task = student_task(args.task, args.format)  # the student's own prompt, generation and answer rules
+    checkpoints = dict(epoch_checkpoints(folder.student_dir))
+    scored = {int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*")
+              if newest_results(path)}  # fmt: skip
+    epochs = sorted(set(checkpoints) | scored)
+    dtype = torch_dtype_name(args.precision)
+    curve = []
+    for epoch in epochs:
+        started = time.monotonic()
+        finished = newest_results(folder.validation_dir(epoch))
+        if finished:
+            results, _ = finished
+        else:
+            results = run_lm_eval(
+                LOCAL_MODEL,
+                lm_eval_model_args(checkpoints[epoch], dtype),
+                [task],
+                batch_size=args.eval_batch_size,
+                gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
+                output_path=folder.validation_dir(epoch),
+                metadata={"fcot_data": str(folder.data_dir / validation.ROWS_FILE)},
+                device=args.device,
+            )
+        curve.append({"epoch": epoch, "accuracy": accuracy(results, task), "n": question_count(results, task)})
+        logger.info("validation: epoch %d/%d accuracy %.4f on %d held-out questions (%.0f s)", epoch, epochs[-1],
+                    curve[-1]["accuracy"], curve[-1]["n"], time.monotonic() - started)  # fmt: skip
+    chosen, last = validation.choose(curve)["epoch"], epochs[-1]
+    if chosen != last:
+        validation.install(checkpoints[chosen], folder.student_dir)
+    card = folder.student_dir / "README.md"
+    if card.is_file():
+        card.write_text(card.read_text().rstrip("\n") + "\n\n" + validation.selection_markdown(curve, chosen, last))
+    validation.prune(list(checkpoints.items()), keep={chosen, last})
+    logger.info("validation: epoch %d chosen (last epoch %d); student/ holds its weights", chosen, last)
+    return {"curve": curve, "chosen_epoch": chosen, "last_epoch": last,
+            "last_checkpoint": str(checkpoints[last].relative_to(folder.path))}  # fmt: skip
+
+
+def run_evaluations(run: Run, student: str) -> dict[str, Any]:
+    """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
+    args = run.args
+    evaluations = {
+        "student": (LOCAL_MODEL, run.folder.student_dir, student_task(args.task, args.format)),
+        "zeroshot": (LOCAL_MODEL, student, task_name(args.task, "zeroshot")),
+        "zscot": ("zscot", student, task_name(args.task, "zscot")),
+    }
+    if not args.baselines:
+        evaluations = {"student": evaluations["student"]}
+    selection = (run.done("train") or {}).get("selection")
+    if selection and selection["chosen_epoch"] != selection["last_epoch"]:  # student/ holds the chosen epoch
+        evaluations["student_last"] = (LOCAL_MODEL, run.dir / selection["last_checkpoint"], evaluations["student"][2])
+    scores = {}
+    for name, (model, path, task) in evaluations.items():
+        out = run.folder.eval_dir(name)
+        finished = scored_baseline(run, name) if name in BASELINE_NAMES else newest_results(out)
+        if finished:  # a student's: before an interruption of this same stage (else moved aside)
+            results, _ = finished
+        else:
+            dtype = torch_dtype_name(args.precision)
+            model_args = lm_eval_model_args(path, dtype)  # a LoRA student: pretrained=<base>,peft=<adapter>
+            gen_kwargs = (
+                f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name not in BASELINE_NAMES else None
+            )
+            results = run_lm_eval(
+                model,
+                model_args,
+                [task],
+                limit=args.eval_limit,
+                batch_size=args.eval_batch_size,
+                gen_kwargs=gen_kwargs,
+                output_path=out,
+                device=args.device,
+            )
+            if name in BASELINE_NAMES:
+                write_json_atomic(run.folder.baseline_record(name), baseline_settings(run.settings))
+        scores[name] = {
+            "task": task,
+            "accuracy": accuracy(results, task),
+            "n": question_count(results, task),
+        }
+        logger.info("%s: %s accuracy %.4f", name, task, scores[name]["accuracy"])
+    if selection and "student_last" not in scores:  # the last epoch was chosen: one evaluation, two labels
+        scores["student_last"] = {**scores["student"], "same_as": "student"}
+    return scores
+
+
+def scored_baseline(run: Run, name: str) -> tuple[dict[str, Any], Path] | None:
+    """An untrained-student baseline scored earlier under the same settings (any training), else None.
+
+    Whatever is there under other settings, or cut short, moves to ``.previous/<time>/`` first.
+    """
+    out, record = run.folder.eval_dir(name), run.folder.baseline_record(name)
+    finished = newest_results(out)
+    scored_under = read_json(record, "delete it: the baseline is scored again") if record.is_file() else None
+    if finished and scored_under == baseline_settings(run.settings):
+        logger.info("%s: the untrained student was scored in an earlier run with the same settings, reused", name)
+        return finished
+    run.folder.move_aside([str(out.relative_to(run.dir))], run.stamp)
+    return None
+
+
+def distill(args: DistillArguments) -> Path:
+    """Run (or resume) every stage; returns the run folder. Nothing is written before every check passes."""
+    from fcot_plugin.pipeline.report import write_report
+
+    student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
+    run = Run(args)
+    try:
+        run.prepare()
+        logger.info("run folder: %s", run.dir)
+        teacher = run.stage(1, "teacher", lambda: run_teacher(run))
+        run.stage(2, "curate", lambda: run_curation(run, teacher))
+        run.stage(3, "train", lambda: run_training(run, student))
+        run.stage(4, "evaluate", lambda: run_evaluations(run, student))
+        run.stage(5, "report", lambda: write_report(run.dir))
+        if args.push_to_hub:
+            run.stage(6, "push", lambda: push_run(run))
+    finally:
+        run.lock.release()
+    return run.dir
+
+
+def push_run(run: Run) -> dict[str, Any]:
+    from fcot_plugin.hub.push import folder_files, push_dataset, push_files, require_hub_token
+    from fcot_plugin.pipeline.evaluate import write_result_to_card
+    from fcot_plugin.pipeline.settings import EvaluateArguments
+
+    args = run.args
+    require_hub_token()
+    student = Path(EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student).name
+    name = f"{student}-fcot-{args.task}"
+    dataset_url = push_dataset(run.folder.data_dir, f"{args.push_to_hub}/{name}-data")
+    student_dir = run.folder.student_dir
+    score = run.done("evaluate")["student"]["accuracy"]
+    card_args = EvaluateArguments(
+        model=str(student_dir), task=args.task, dataset_format=args.format, limit=args.eval_limit
+    )
+    write_result_to_card(card_args, score)
+    files = folder_files(student_dir, exclude=["checkpoint-*"])  # one commit: weights, tokenizer and card together
+    model_url = push_files(f"{args.push_to_hub}/{name}", files, commit_message="Add Fine-tune-CoT student")
+    return {"dataset": dataset_url, "model": model_url}
+
+
+def main(args: DistillArguments) -> None:
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(format=log_format, level=logging.INFO, stream=sys.stderr)
+    install_log_redaction()
+    run_dir = distill(args)
+    print(f"done: {run_dir / 'report.md'}")

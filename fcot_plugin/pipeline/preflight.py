@@ -1,0 +1,203 @@
+"""Checks that run before anything is written or paid for: each failure is one line naming the fix.
+
+``fcot distill`` calls :func:`check_distill` before it touches the run folder, so a mistyped option costs
+seconds, leaves no files behind, and the corrected command starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.tasks.names import task_name
+from fcot_plugin.tasks.sampling import SAMPLES, TEMPERATURE, read_sampling, refuse_greedy_repeats
+from fcot_plugin.teacher.spec import TeacherSpec, parse_model_args
+
+# lm-eval models that load a checkpoint from ``pretrained=``.
+_PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or Path(value).expanduser().exists()
+
+
+def check_model_folder(path: str, what: str) -> None:
+    """A local model folder has a config, weights and a tokenizer; a path-like name that is missing is named."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        if _looks_like_path(path):
+            raise FcotError(f"{what} {path!r} does not exist; pass an existing model folder or a Hub model id")
+        return  # a Hub id: transformers resolves it (or names the network problem)
+    if not folder.is_dir():
+        raise FcotError(f"{what} {path!r} is a file; pass a model folder (with config.json) or a Hub model id")
+    if (folder / "adapter_config.json").is_file():  # a LoRA adapter: its weights, then the base it names
+        from fcot_plugin.training.adapters import adapter_base
+
+        if not any(folder.glob("adapter_model.*")):
+            raise FcotError(f"{what} {path!r} has adapter_config.json but no adapter_model.safetensors; save it too")
+        check_model_folder(adapter_base(folder), f"{what}'s base model (adapter_config.json)")
+        return
+    if not (folder / "config.json").is_file():
+        raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
+    if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
+        raise FcotError(f"{what} {path!r} has no weights (model.safetensors or pytorch_model.bin); save the model too")
+
+
+def check_student(student: str) -> None:
+    """A loadable decoder-only causal LM or encoder-decoder LM (T5), with an architecture transformers can build."""
+    from fcot_plugin.training.architectures import student_kind
+
+    check_model_folder(student, "student")
+    student_kind(student)  # causal (SFTTrainer) or seq2seq (Seq2SeqTrainer); anything else is one line
+    folder = Path(student).expanduser()
+    if folder.is_dir():
+        config = json.loads((folder / "config.json").read_text())
+        if not config.get("architectures"):
+            raise FcotError(
+                f"student {student!r}: config.json names no architectures, so the model class is unknown; save "
+                f'the model with save_pretrained() (it writes e.g. "architectures": ["LlamaForCausalLM"])'
+            )
+
+
+def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
+    """An lm-eval model name and its model args, checked before any model is loaded."""
+    import lm_eval.models  # noqa: F401  fills the registry (lazily): lm-eval's models and the plugins'
+    from lm_eval.api.registry import MODEL_REGISTRY
+
+    arguments = parse_model_args(model_args, what)
+    known = sorted({*MODEL_REGISTRY, "zscot", LOCAL_MODEL})  # fcot's own two, registered when first used
+    if model not in known:
+        raise FcotError(f"{what}: unknown lm-eval model {model!r}; choose one of: {', '.join(known)}")
+    if model == "zscot":
+        base = str(arguments.get("base", LOCAL_MODEL))
+        if base == "zscot":
+            raise FcotError(f"{what}: zscot cannot wrap itself; pass base=hf (or another lm-eval model)")
+        if base not in known:
+            raise FcotError(f"{what}: unknown base model {base!r}; choose one of: {', '.join(known)}")
+        model = base
+    if model in _PRETRAINED_MODELS:
+        if "pretrained" not in arguments:
+            raise FcotError(f"{what}: model args name no pretrained=<Hub id or folder>")
+        check_model_folder(str(arguments["pretrained"]), f"{what} pretrained")
+
+
+def check_teacher(teacher: TeacherSpec) -> None:
+    if teacher.is_paper:
+        return
+    check_lm_eval_model("zscot", teacher.text, "--teacher")  # no base= means zscot's default, LOCAL_MODEL
+
+
+def check_accelerate_config(path: str) -> Path | None:
+    """The accelerate YAML, parsed by accelerate; returns the DeepSpeed JSON it names, parsed by accelerate."""
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils.deepspeed import HfDeepSpeedConfig
+
+    config_file = Path(path).expanduser()
+    if not config_file.is_file():
+        raise FcotError(f"accelerate config {config_file} not found; pass one of ds_configs/*.yaml (repository)")
+    try:
+        config = load_config_from_file(str(config_file))
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as error:
+        reason = " ".join(str(error).split())
+        raise FcotError(f"accelerate config {config_file} is not valid ({reason}); fix it or pass another") from None
+    ds_file = (getattr(config, "deepspeed_config", None) or {}).get("deepspeed_config_file")
+    if not ds_file:
+        return None
+    candidates = [Path(ds_file).expanduser(), config_file.parent / Path(ds_file).name]
+    found = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if found is None:
+        raise FcotError(
+            f"{config_file} names the DeepSpeed config {ds_file}, which is not there; run from the repo root"
+        )
+    try:
+        HfDeepSpeedConfig(str(found))
+    except (ValueError, TypeError, KeyError) as error:
+        reason = " ".join(str(error).split())
+        raise FcotError(f"DeepSpeed config {found} is not valid ({reason}); fix it or pass another") from None
+    return found.resolve()
+
+
+def check_writable(folder: str | Path, what: str) -> None:
+    """``folder`` (or the nearest folder above it that exists) can be written to, and is not a file."""
+    path = Path(folder).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise FcotError(f"{what} {path} is a file; pass a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FcotError(f"{what} {path} cannot be made: {existing} is a file; pass a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FcotError(f"{what} {path} cannot be written ({existing} is read-only); pass a folder you can write")
+
+
+def check_distill(args: Any) -> str:
+    """Every check of ``fcot distill`` that can fail before the first stage; returns the student to load."""
+    from fcot_plugin.training.students import resolve_student
+
+    check_writable(args.run_dir, "--run_dir")
+    check_teacher(args.teacher_spec)
+    read_sampling({SAMPLES: args.diverse, TEMPERATURE: args.teacher_temperature})
+    if args.launcher == "accelerate":
+        check_accelerate_config(args.accelerate_config)
+    if args.push_to_hub:
+        from fcot_plugin.hub.push import require_hub_token
+
+        require_hub_token()
+    student = resolve_student(args.student)
+    check_student(student)
+    return student
+
+
+def option_value(argv: list[str], option: str) -> str | None:
+    """The value of ``option`` in ``argv`` (``--x v`` or ``--x=v``), as lm-eval's argparse would read it."""
+    for index, arg in enumerate(argv):
+        if arg == option and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
+    """What ``fcot-eval`` can check before lm-eval starts: metadata, model args and unprefixed fcot tasks."""
+    import importlib.util
+
+    metadata_text = option_value(argv, "--metadata")
+    metadata: dict[str, Any] = {}
+    if metadata_text is not None:
+        try:
+            metadata = json.loads(metadata_text)
+        except json.JSONDecodeError as error:
+            raise FcotError(
+                f"--metadata is not JSON ({error.msg} at character {error.pos}): pass an object such as "
+                f'--metadata \'{{"fcot_samples": 4, "fcot_temperature": 0.7}}\''
+            ) from None
+        if not isinstance(metadata, dict):
+            raise FcotError(f"--metadata must be a JSON object, got {metadata_text!r}")
+    tasks = [name.strip() for name in (option_value(argv, "--tasks") or "").split(",") if name.strip()]
+    voting = [name for name in tasks if name.startswith("fcot") and name.endswith("_sc")]  # self-consistency
+    samples, temperature = read_sampling(
+        metadata, voting[0] if voting else "--metadata", positive_temperature=bool(voting)
+    )
+    for name in tasks:
+        if name.startswith("fcot") and name.endswith("_teacher") and temperature is None:  # greedy by default
+            fix = f'add "{TEMPERATURE}": 0.7 to --metadata, or use {name}_diverse'
+            refuse_greedy_repeats(samples or 1, False, name, fix)
+    spec = importlib.util.find_spec("lm_eval")
+    builtin_tasks = Path(spec.origin).parent / "tasks" if spec and spec.origin else None
+    for name in tasks:
+        if name.startswith("fcot") or task_name(name) not in fcot_tasks:
+            continue
+        if builtin_tasks is not None and (builtin_tasks / name).is_dir():
+            continue  # lm-eval's own task of that name (e.g. gsm8k)
+        raise FcotError(f"unknown task {name!r}: fcot tasks carry the fcot_ prefix, did you mean {task_name(name)}?")
+    model_args = option_value(argv, "--model_args")
+    if model_args and not model_args.lstrip().startswith("{"):
+        check_lm_eval_model(option_value(argv, "--model") or "hf", model_args, "--model_args")

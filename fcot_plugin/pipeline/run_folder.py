@@ -1,0 +1,372 @@
+"""The layout of an ``fcot distill`` run folder, its lock, and what each stage depended on.
+
+Every reader of a run folder (the pipeline, the report, the benchmarks) goes through :class:`RunFolder`, so
+the layout lives here only::
+
+    config.json             the settings of the latest run (tokens redacted)
+    teacher/                lm-eval output of the teacher (absent for the paper's rationales)
+    data/                   curated dataset + card
+    train.yaml              the recipe config the student was trained with (usable with recipes/sft.py)
+    student/                the trained student (Hugging Face folder + card with results); with epoch selection
+                            the validation-chosen epoch, and student/checkpoint-N/ the chosen and the last epoch
+    validation/epoch-<k>/   lm-eval results of epoch k on the held-out validation slice (data/validation.json)
+    eval/<name>/            lm-eval results and samples of the trained student: student (and student_last)
+    baselines/<name>/       the untrained student's (zeroshot, zscot) and baseline.json, the settings they were
+                            scored under: kept while those hold, so training longer does not score them again
+    report.md, report.json, accuracy.png, epochs.png (validation accuracy per epoch)
+    stages/<stage>.json     written when a stage finishes: its results, and under "fcot_stage" its fingerprint
+    stages/<stage>.started.json   written when a stage starts: an interrupted stage resumes only under it
+    .previous/<time>/       outputs that a --restart or a changed setting replaced (moved here, never reused)
+    .fcot.lock              the running fcot process (pid, host, command)
+
+A stage's fingerprint is a hash of the settings it reads and of the fingerprints and output digests of the
+stages it reads from. A re-run reuses a stage only when its fingerprint and its outputs are unchanged;
+otherwise the stage's outputs are moved aside and it runs again, and every later stage follows.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.files import read_json, write_json_atomic
+from fcot_plugin.core.secrets import redact, redact_text
+from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, feeds_of
+from fcot_plugin.teacher.spec import TeacherSpec
+
+# What each stage writes (relative to the run folder), moved aside when it runs again from scratch.
+STAGE_OUTPUTS = {
+    "teacher": ("teacher",),
+    "curate": ("data",),
+    "train": ("train.yaml", "student", "validation"),
+    "evaluate": ("eval",),
+    "report": ("report.md", "report.json", "accuracy.png", "epochs.png"),
+    "push": (),
+}
+# The stages whose outputs each stage reads.
+STAGE_INPUTS = {
+    "teacher": (),
+    "curate": ("teacher",),
+    "train": ("curate",),
+    "evaluate": ("train",),
+    "report": ("teacher", "curate", "train", "evaluate"),
+    "push": ("curate", "train", "evaluate"),
+}
+# The untrained student's baselines, scored by the evaluate stage; they depend on the settings that feed
+# ``baselines`` (pipeline.settings), none of training's.
+BASELINE_NAMES = ("zeroshot", "zscot")
+BASELINE_RECORD = "baseline.json"  # beside a baseline's results: the settings it was scored under
+BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
+# Files larger than this are fingerprinted by size and modification time instead of content.
+_HASH_LIMIT = 16 * 2**20
+# Not part of what a stage produced: cards rewritten by later stages, and training checkpoints.
+_DIGEST_SKIPPED = ("README.md",)
+
+
+class RunFolder:
+    """Paths of a run folder and readers of its state files (each damaged file is named with its fix)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.path / "stages"
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.path / "teacher"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def train_config(self) -> Path:
+        return self.path / "train.yaml"
+
+    @property
+    def student_dir(self) -> Path:
+        return self.path / "student"
+
+    def eval_dir(self, name: str) -> Path:
+        """Where evaluation ``name`` is kept: baselines/ for the untrained student's (kept across re-training)."""
+        return self.path / ("baselines" if name in BASELINE_NAMES else "eval") / name
+
+    def baseline_record(self, name: str) -> Path:
+        return self.eval_dir(name) / BASELINE_RECORD
+
+    def validation_dir(self, epoch: int) -> Path:
+        return self.path / "validation" / f"epoch-{epoch}"
+
+    @property
+    def report_md(self) -> Path:
+        return self.path / "report.md"
+
+    @property
+    def report_json(self) -> Path:
+        return self.path / "report.json"
+
+    @property
+    def plot(self) -> Path:
+        return self.path / "accuracy.png"
+
+    @property
+    def epochs_plot(self) -> Path:
+        return self.path / "epochs.png"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".fcot.lock"
+
+    @property
+    def previous_dir(self) -> Path:
+        return self.path / ".previous"
+
+    def stage_file(self, stage: str) -> Path:
+        return self.stages_dir / f"{stage}.json"
+
+    def started_file(self, stage: str) -> Path:
+        return self.stages_dir / f"{stage}.started.json"
+
+    # ------------------------------------------------------------------ readers
+    def config(self) -> dict[str, Any]:
+        return read_json(self.config_file, "delete it (or pass --restart) and run the same command again")
+
+    def stage_record(self, stage: str) -> dict[str, Any] | None:
+        """What a finished stage recorded, or None when it has not finished."""
+        path = self.stage_file(stage)
+        if not path.is_file():
+            return None
+        return read_json(path, f"delete it and run the same command again ({stage} and later stages run again)")
+
+    def started_record(self, stage: str) -> dict[str, Any] | None:
+        path = self.started_file(stage)
+        return read_json(path, "delete it and run the same command again") if path.is_file() else None
+
+    def stage_records(self) -> dict[str, dict[str, Any]]:
+        """The records of every finished stage, in pipeline order."""
+        return {stage: record for stage in STAGES if (record := self.stage_record(stage)) is not None}
+
+    def results(self, stage: str) -> dict[str, Any]:
+        """A finished stage's results (what the stage returned), without its bookkeeping."""
+        return {key: value for key, value in (self.stage_record(stage) or {}).items() if key != BOOKKEEPING}
+
+    def all_results(self) -> dict[str, dict[str, Any]]:
+        """The results of every finished stage, in pipeline order."""
+        return {stage: self.results(stage) for stage in self.stage_records()}
+
+    # ------------------------------------------------------------------ moving aside
+    def move_aside(self, names: tuple[str, ...] | list[str], stamp: str) -> Path | None:
+        """Move the named entries into ``.previous/<stamp>/``; returns that folder if anything moved."""
+        target = self.previous_dir / stamp
+        moved = False
+        for name in names:
+            source = self.path / name
+            if not source.exists() and not source.is_symlink():
+                continue
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(destination))
+            moved = True
+        return target if moved else None
+
+    def move_everything_aside(self, stamp: str) -> Path | None:
+        """``--restart``: every earlier output goes to ``.previous/<stamp>/``."""
+        if not self.path.is_dir():
+            return None
+        keep = {self.previous_dir.name, self.lock_file.name}
+        return self.move_aside(sorted(entry.name for entry in self.path.iterdir() if entry.name not in keep), stamp)
+
+
+# ---------------------------------------------------------------------- fingerprints
+
+
+def _hash_file(path: Path, digest: Any) -> None:
+    stat = path.stat()
+    digest.update(f"{stat.st_size}".encode())
+    if stat.st_size > _HASH_LIMIT:
+        digest.update(f"{stat.st_mtime_ns}".encode())
+        return
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+
+
+def outputs_digest(run: RunFolder, stage: str) -> str:
+    """A digest of what ``stage`` wrote (content of small files, size and time of large ones)."""
+    digest = hashlib.sha256()
+    for name in STAGE_OUTPUTS[stage]:
+        root = run.path / name
+        if root.is_file():
+            digest.update(name.encode())
+            _hash_file(root, digest)
+            continue
+        if not root.is_dir():
+            digest.update(f"{name}:absent".encode())
+            continue
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(run.path)
+            if not path.is_file() or path.name in _DIGEST_SKIPPED or relative.parts[1].startswith("checkpoint-"):
+                continue
+            digest.update(str(relative).encode())
+            _hash_file(path, digest)
+    return digest.hexdigest()
+
+
+def dependent_settings(dependent: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The (redacted) settings that ``dependent`` (a stage, or ``baselines``) reads, as declared in
+    :class:`~fcot_plugin.pipeline.settings.DistillArguments`: a new token alone does not re-run a teacher."""
+    recorded = {}
+    for name, feeds in feeds_of(DistillArguments).items():
+        when = dict(feeds.when)
+        reads = dependent in feeds.stages or (dependent == BASELINES and feeds.baselines)
+        reads = reads or (dependent in when and bool(settings.get(when[dependent])))
+        if not reads or name not in settings:
+            continue
+        if settings[name] in feeds.unrecorded:
+            continue  # the value run folders from before this setting were made with: they stay valid
+        recorded[name] = settings[name]
+    if "teacher" in recorded:  # the teacher as far as it decides the text (no URL, port, concurrency, secret)
+        recorded["teacher"] = TeacherSpec.parse(recorded["teacher"]).identity()
+    return redact(recorded)
+
+
+def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
+    return dependent_settings(stage, settings)
+
+
+def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The (redacted) settings the untrained student's baselines depend on: none of training's."""
+    return dependent_settings(BASELINES, settings)
+
+
+def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any]) -> str:
+    """Hash of ``stage``'s settings and of the fingerprints and outputs of the stages it reads."""
+    inputs = {}
+    for upstream in STAGE_INPUTS[stage]:
+        record = bookkeeping(run.stage_record(upstream))
+        inputs[upstream] = [record.get("fingerprint"), record.get("outputs")]
+    payload = json.dumps({"settings": stage_settings(stage, settings), "inputs": inputs}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``epochs: 1 -> 2, seed: 42 -> 1``: which recorded settings differ."""
+    keys = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
+    return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys)
+
+
+# ---------------------------------------------------------------------- the lock
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """One writer per run folder: an ``flock`` on ``.fcot.lock`` that names its holder.
+
+    The kernel drops the lock when its process dies, so a lock file left by a killed run is taken over; a
+    second live run fails at once with a line naming the holder (pid, host, start time, command).
+    """
+
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
+        self.descriptor: int | None = None
+        self.taken_over: dict[str, Any] | None = None
+
+    def holder(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.run.lock_file.read_text() or "{}")
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def acquire(self) -> RunLock:
+        path = self.run.lock_file
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                os.close(descriptor)
+                if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                holder = self.holder()
+                raise FcotError(
+                    f"{self.run.path} is in use by another fcot run (pid {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')} since {holder.get('started', '?')}: {holder.get('command', '?')}); "
+                    f"wait for it to finish, or pass another --run_dir"
+                ) from None
+            try:
+                same_file = os.fstat(descriptor).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                break
+            os.close(descriptor)  # the previous holder removed the file between our open and flock: retry
+        previous = self.holder()
+        if previous.get("pid"):
+            alive = previous.get("host") == socket.gethostname() and _process_alive(int(previous["pid"]))
+            self.taken_over = {**previous, "alive": alive}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": redact_text(" ".join(sys.argv)),
+        }
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, (json.dumps(info) + "\n").encode(), 0)
+        os.fsync(descriptor)
+        self.descriptor = descriptor
+        return self
+
+    def release(self) -> None:
+        if self.descriptor is None:
+            return
+        self.run.lock_file.unlink(missing_ok=True)  # while still holding it, so no one locks a dead file
+        os.close(self.descriptor)
+        self.descriptor = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def bookkeeping(record: dict[str, Any] | None) -> dict[str, Any]:
+    """The fingerprint, settings and output digest a stage record holds (empty for none or an old record)."""
+    return (record or {}).get(BOOKKEEPING) or {}
+
+
+def record_stage(run: RunFolder, stage: str, fingerprint_value: str, settings: dict[str, Any], results: dict) -> None:
+    """Write ``stages/<stage>.json`` (results + bookkeeping) atomically, then drop the stage's started marker."""
+    stage_info = {
+        "fingerprint": fingerprint_value,
+        "settings": stage_settings(stage, settings),
+        "outputs": outputs_digest(run, stage),
+    }
+    write_json_atomic(run.stage_file(stage), {**redact(results), BOOKKEEPING: stage_info})
+    run.started_file(stage).unlink(missing_ok=True)

@@ -1,0 +1,296 @@
+"""Typed settings of the fcot commands, parsed by ``HfArgumentParser``: each one declared once, here.
+
+A ``fcot distill`` setting is a dataclass field made by :func:`setting`: its default, its help, and what it feeds
+(:class:`Feeds`): the pipeline stages whose result it changes, and whether the untrained student's baselines
+depend on it. Stage fingerprints (:mod:`fcot_plugin.pipeline.run_folder`), the run's ``train.yaml`` and the
+benchmarks read these declarations; nothing else lists them. Free of TRL, torch and transformers at import, so
+``fcot <command> --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from fcot_plugin.core.command_line import FCOT_METADATA
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.tasks.formats import PAPER_SOURCE, check_format, check_paper_rationales
+from fcot_plugin.tasks.registry import TASKS, check_task
+from fcot_plugin.teacher.spec import TeacherSpec
+from fcot_plugin.training.defaults import PAPER_RECIPE
+
+#: Rows lm-eval decodes at once (``--batch_size``). Under ``hf-regroup``'s continuous batching this caps the live
+#: rows; a decode step costs a fixed part plus a part per row, so wider means fewer steps: MultiArith's 180 test
+#: answers took 65 s at 64, 52 s at 128 and 46 s at 256 on a 2-core CPU (docs/training.md, *Precision and speed*).
+EVAL_BATCH_SIZE = 256
+
+#: The pipeline's stages, in order, and ``baselines``: the untrained student's scores, kept across retraining.
+STAGES = ("teacher", "curate", "train", "evaluate", "report", "push")
+BASELINES = "baselines"
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """What a setting's value changes: a stage whose result depends on it runs again when it changes.
+
+    ``stages``: every stage that reads it (later stages follow through their inputs). ``when``: stages that read
+    it only while another setting is truthy (training reads the generation budget only to choose an epoch).
+    ``baselines``: the untrained student's scores depend on it. ``unrecorded``: the value run folders from before
+    the setting existed were made with; it is left out of fingerprints, so those folders stay valid.
+    An empty ``Feeds()`` is an operational setting: where and how a stage runs, never what it produces.
+    """
+
+    stages: tuple[str, ...] = ()
+    when: tuple[tuple[str, str], ...] = ()
+    baselines: bool = False
+    unrecorded: tuple[Any, ...] = ()
+    #: the key of this setting in the run's train.yaml (the SFT recipe's name for it), if training reads it
+    recipe_key: str | None = None
+
+
+def setting(default: Any = MISSING, *, help: str, feeds: Feeds, **kwargs: Any) -> Any:  # noqa: A002
+    """A dataclass field with its help and what it feeds; ``HfArgumentParser`` sees only the help."""
+    return field(default=default, metadata={"help": help, FCOT_METADATA: feeds}, **kwargs)
+
+
+def feeds_of(dataclass_type: type) -> dict[str, Feeds]:
+    """Every field of ``dataclass_type`` with what it feeds (a field declared without it is a bug: KeyError)."""
+    return {item.name: item.metadata[FCOT_METADATA] for item in fields(dataclass_type)}
+
+
+def default_validation_size(epochs: float) -> float:
+    """Held out when --validation_size is not given: with one epoch there is nothing to choose between."""
+    return 0.1 if epochs > 1 else 0.0
+
+
+def check_train_sampling(strategy: str) -> None:
+    """One line naming transformers' own choices (the default first), before any stage runs."""
+    from transformers import TrainingArguments
+
+    offered = TrainingArguments.__dataclass_fields__["train_sampling_strategy"].metadata["choices"]
+    if strategy not in offered:
+        default = PAPER_RECIPE.train_sampling_strategy
+        choices = [default, *(choice for choice in offered if choice != default)]
+        raise FcotError(f"unknown train_sampling_strategy {strategy!r}; choose one of: {', '.join(choices)}")
+
+
+@dataclass
+class CurateArguments:
+    """``fcot curate``: teacher samples → a prompt/completion dataset with a card."""
+
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    samples: str = field(
+        metadata={"help": "lm-eval output folder or samples_fcot_<task>_teacher*.jsonl file, or 'paper' for the "
+                  "paper's released text-davinci-002 rationales (9 tasks)"}
+    )  # fmt: skip
+    out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
+    format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
+    deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
+    all_completions: bool = field(
+        default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace --out if it exists"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "also push to this Hub dataset repo (org/name)"})
+    private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
+        check_format(self.format)
+
+
+@dataclass
+class EvaluateArguments:
+    """``fcot evaluate``: score a student with its lm-eval task and write the result into its model card."""
+
+    model: str = field(metadata={"help": "local student folder or Hub model id"})
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    dataset_format: str = field(default="fcot", metadata={"help": "fcot (scored after -->) or vanilla"})
+    limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
+    batch_size: int = field(default=EVAL_BATCH_SIZE, metadata={"help": "lm-eval batch size (rows decoded at once)"})
+    max_gen_toks: int | None = field(default=None, metadata={"help": "override the task's generation budget"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32"}
+    )
+    output_path: str | None = field(default=None, metadata={"help": "where lm-eval writes results and samples"})
+    push_to_hub: bool = field(default=False, metadata={"help": "update the card of the Hub model --model"})
+
+    def __post_init__(self) -> None:
+        from fcot_plugin.core.precision import normalise
+
+        check_task(self.task)
+        check_format(self.dataset_format)
+        self.precision = normalise(self.precision)
+
+
+TEACHER, STUDENT = ("teacher",), ("train", "evaluate")
+
+
+@dataclass
+class DistillArguments:
+    """``fcot distill``: the whole paper for one task, offline by default (paper teacher, embedded student)."""
+
+    # ------------------------------------------------------------------ the task and the teacher
+    task: str = setting(
+        help=f"fcot task key: {', '.join(TASKS)}",
+        feeds=Feeds(stages=("teacher", "curate", "report"), baselines=True, recipe_key="task"),
+    )
+    teacher: str = setting(
+        PAPER_SOURCE,
+        help="'paper' (the released text-davinci-002 rationales) or lm-eval model args for the zscot teacher, e.g. "
+        "'pretrained=Qwen/Qwen2.5-7B-Instruct' or 'base=vllm,pretrained=...'",
+        feeds=Feeds(stages=("teacher", "report")),
+    )
+    diverse: int = setting(
+        1, help="D: teacher rationales per question (diverse reasoning)", feeds=Feeds(stages=("teacher", "report"))
+    )
+    teacher_temperature: float | None = setting(
+        None,
+        help="T for the teacher (default: 0.7 when diverse > 1, else greedy)",
+        feeds=Feeds(stages=("teacher", "report")),
+    )
+    teacher_max_gen_toks: int | None = setting(
+        None,
+        help="teacher rationale budget (task default 128; reasoning models need more)",
+        feeds=Feeds(stages=("teacher",)),
+    )
+    train_limit: int | None = setting(
+        None, help="use only the first N train questions", feeds=Feeds(stages=("teacher", "curate"))
+    )
+    # ------------------------------------------------------------------ curation and the student
+    format: str = setting(
+        "fcot",
+        help="fcot (Fine-tune-CoT: rationale --> answer) or vanilla (answer-only fine-tuning, the paper's baseline; "
+        "scored by fcot_<task>_vanilla)",
+        feeds=Feeds(
+            stages=("curate", "train", "evaluate", "report"), unrecorded=("fcot",), recipe_key="dataset_format"
+        ),
+    )
+    validation_size: float | None = setting(
+        None,
+        help="train questions held out of training to choose the epoch on: a fraction (0-1, at most 200 questions) "
+        "or a count; 0 trains on all and keeps the last epoch. Default: 0.1 when --epochs > 1, else 0",
+        feeds=Feeds(stages=("curate",)),
+    )
+    validation_seed: int = setting(0, help="seed of the held-out validation sample", feeds=Feeds(stages=("curate",)))
+    student: str = setting(
+        "smollm2-135m",
+        help="Hub id or local folder of a causal LM or an encoder-decoder LM (T5, Flan-T5); 'smollm2-135m' = the "
+        "embedded offline default",
+        feeds=Feeds(stages=(*STUDENT, "report"), baselines=True),
+    )
+    epochs: float = setting(
+        1.0,
+        help="student epochs (the paper trained 20)",
+        feeds=Feeds(stages=("train",), recipe_key="num_train_epochs"),
+    )
+    learning_rate: float = setting(
+        PAPER_RECIPE.learning_rate,
+        help="AdamW learning rate (paper: 3e-4)",
+        feeds=Feeds(stages=("train",), recipe_key="learning_rate"),
+    )
+    batch_size: int = setting(
+        PAPER_RECIPE.per_device_train_batch_size,
+        help="per-device batch size (paper: 8)",
+        feeds=Feeds(stages=("train",), recipe_key="per_device_train_batch_size"),
+    )
+    train_sampling_strategy: str = setting(
+        PAPER_RECIPE.train_sampling_strategy,
+        help="how training batches are drawn: group_by_length (rows of similar length together, less padding) or "
+        "random (shuffled, as fcot trained before length grouping)",
+        feeds=Feeds(stages=("train",), unrecorded=("random",), recipe_key="train_sampling_strategy"),
+    )
+    lora: bool = setting(
+        False,
+        help="train a LoRA adapter (TRL's use_peft: r=16, alpha=32, peft's default target modules) instead of full "
+        "weights; it is evaluated with lm-eval's peft= and pushed with its base named",
+        feeds=Feeds(stages=STUDENT),
+    )
+    precision: str = setting(
+        "auto",
+        help="auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32: training autocast and "
+        "evaluation dtype. The run folder's config.json records the resolved choice",
+        feeds=Feeds(stages=STUDENT, baselines=True, recipe_key="precision"),
+    )
+    seed: int = setting(42, help="training seed", feeds=Feeds(stages=("train",), recipe_key="seed"))
+    # ------------------------------------------------------------------ evaluation
+    eval_limit: int | None = setting(
+        None, help="score only the first N test questions", feeds=Feeds(stages=("evaluate", "report"), baselines=True)
+    )
+    max_gen_toks: int | None = setting(
+        None,
+        help="student generation budget (task default 256)",
+        feeds=Feeds(stages=("evaluate",), when=(("train", "validation_size"),)),  # training scores epochs with it
+    )
+    baselines: bool = setting(
+        True, help="also score the untrained student zero-shot / zscot", feeds=Feeds(stages=("evaluate",))
+    )
+    # ------------------------------------------------------------------ where and how it runs (operational)
+    run_dir: str | None = setting(None, help="run folder (default: runs/<task>)", feeds=Feeds())
+    eval_batch_size: int = setting(
+        EVAL_BATCH_SIZE, help="lm-eval batch size (teacher and evaluations; rows at once)", feeds=Feeds()
+    )
+    device: str | None = setting(None, help="cpu or cuda (default: cuda when available)", feeds=Feeds())
+    launcher: str = setting("python", help="python (one process) or accelerate", feeds=Feeds())
+    accelerate_config: str = setting(
+        "ds_configs/zero2.yaml", help="accelerate config for --launcher accelerate", feeds=Feeds()
+    )
+    num_processes: int | None = setting(None, help="processes for --launcher accelerate", feeds=Feeds())
+    push_to_hub: str | None = setting(
+        None, help="Hub organisation/user to push data + student to", feeds=Feeds(stages=("push",))
+    )
+    restart: bool = setting(False, help="redo every stage instead of resuming", feeds=Feeds())
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
+        check_format(self.format)
+        self.teacher_spec = TeacherSpec.parse(self.teacher)
+        if self.diverse < 1:
+            raise FcotError(f"diverse must be >= 1, got {self.diverse}")
+        if self.teacher_spec.is_paper and self.diverse > 1:
+            raise FcotError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
+        if self.teacher_spec.is_paper:
+            check_paper_rationales(self.task)
+        if self.teacher_temperature is None:
+            self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
+        check_train_sampling(self.train_sampling_strategy)
+        if self.launcher not in ("python", "accelerate"):
+            raise FcotError(f"launcher must be 'python' or 'accelerate', got {self.launcher!r}")
+        if self.validation_size is None:  # resolved here, so config.json and the fingerprints hold the number
+            self.validation_size = default_validation_size(self.epochs)
+        self.validation_size = float(self.validation_size)
+        if self.validation_size < 0 or (self.validation_size > 1 and not float(self.validation_size).is_integer()):
+            raise FcotError(
+                f"validation_size must be a fraction below 1 or a whole number of questions, got "
+                f"{self.validation_size}; 0 disables epoch selection"
+            )
+        if self.train_limit is not None and self.validation_size >= max(1, self.train_limit):
+            raise FcotError(
+                f"validation_size {self.validation_size:g} holds out every one of the {self.train_limit} train "
+                f"questions (--train_limit); pass a smaller --validation_size or a larger --train_limit"
+            )
+        if self.run_dir is None:
+            self.run_dir = f"runs/{self.task}"
+        if self.device is None:
+            import torch
+
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        from fcot_plugin.core.precision import resolve_precision
+
+        # Resolved here, so config.json says "bf16" or "fp32" and a run moved to other hardware is noticed.
+        self.precision = resolve_precision(self.precision, self.device).name
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by name, as config.json records it (the parsed teacher is derived, not recorded)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    def recipe_overrides(self) -> dict[str, Any]:
+        """The settings training reads, under the SFT recipe's names (``train.yaml``)."""
+        overrides = {feeds.recipe_key: getattr(self, name) for name, feeds in feeds_of(DistillArguments).items()
+                     if feeds.recipe_key}  # fmt: skip
+        return {**overrides, **({"use_peft": True} if self.lora else {})}
+
+
+def unrecorded_value(name: str) -> Any:
+    """The value of setting ``name`` that run folders from before it existed were made with (``Feeds.unrecorded``)."""
+    return feeds_of(DistillArguments)[name].unrecorded[0]

@@ -1,0 +1,47 @@
+"""Student SFT: ``main(script_args, training_args, model_args)``, called by ``recipes/sft.py``.
+
+Parses the recipe's three configs with ``TrlParser``, checks what can be checked before training, and hands the
+student to its trainer: decoder-only to TRL's ``SFTTrainer`` (:mod:`~fcot_plugin.training.causal`),
+encoder-decoder to transformers' ``Seq2SeqTrainer`` (:mod:`~fcot_plugin.training.seq2seq`). Launch with
+``accelerate`` under any config in ``ds_configs/`` (``-m fcot_plugin.train`` from an installed package).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.training.config import FcotScriptArguments, FcotSFTConfig
+
+
+def make_parser():
+    """``TrlParser`` over the recipe's three configs: ``--config x.yaml`` plus CLI overrides."""
+    from trl import ModelConfig, TrlParser
+
+    return TrlParser((FcotScriptArguments, FcotSFTConfig, ModelConfig))
+
+
+def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
+    """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
+    from fcot_plugin.hub.push import require_hub_token
+    from fcot_plugin.training.architectures import student_kind
+    from fcot_plugin.training.model_options import check_model_options
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    check_model_options(model_args)  # LoRA/quantisation flags are applied below, or refused in one line
+    if script_args.merge_adapter and not model_args.use_peft:
+        raise FcotError("merge_adapter merges a LoRA adapter and this config trains full weights; add use_peft: true")
+    if script_args.task is None:
+        raise FcotError("task is required (e.g. task: multiarith): it names the student's lm-eval task and card")
+    if training_args.push_to_hub:
+        if not training_args.hub_model_id:
+            raise FcotError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
+        require_hub_token(training_args.hub_token)  # before any training, so nothing is half-pushed
+    if student_kind(model_args.model_name_or_path, training_args.trust_remote_code) == "seq2seq":
+        from fcot_plugin.training.seq2seq import train as train_seq2seq  # T5, Flan-T5: transformers' Seq2SeqTrainer
+
+        return train_seq2seq(script_args, training_args, model_args)
+    from fcot_plugin.training.causal import train as train_causal  # TRL's SFTTrainer
+
+    return train_causal(script_args, training_args, model_args)

@@ -1,0 +1,36 @@
+"""Model and dataset cards name the lm-eval task that scores the student, whatever its format."""
+
+from __future__ import annotations
+
+from fcot_plugin.hub.cards import dataset_card, eval_result, model_card, with_eval_result
+
+
+def student_card(dataset_format: str):
+    return model_card(model_name="me/student", base_model="base", task="coin_flip", dataset="me/data",
+                      dataset_format=dataset_format, hyperparameters={"learning_rate": 3e-4})  # fmt: skip
+
+
+def test_a_vanilla_students_card_names_fcot_task_vanilla():
+    card = student_card("vanilla")
+    assert "--tasks fcot_coin_flip_vanilla" in card.text
+    assert "--tasks fcot_coin_flip\n" not in card.text and "--dataset_format vanilla" in card.text
+    card = with_eval_result(card, eval_result("coin_flip", 0.5, dataset_format="vanilla"), "coin_flip", "vanilla")
+    (result,) = card.data.eval_results
+    assert result.metric_name == "fcot_coin_flip_vanilla acc"
+    assert "| `fcot_coin_flip_vanilla acc` | test | 0.5000 |" in card.text
+
+
+def test_a_fine_tune_cot_students_card_names_fcot_task():
+    card = with_eval_result(student_card("fcot"), eval_result("coin_flip", 0.25, limit=4), "coin_flip")
+    assert "--tasks fcot_coin_flip\n" in card.text
+    assert card.data.eval_results[0].metric_name == "fcot_coin_flip acc (first 4 questions)"
+
+
+def test_a_vanilla_datasets_card_names_its_scoring_task():
+    summary = {
+        "task": "coin_flip", "format": "vanilla", "teacher": {"name": "gold", "samples_per_question": 1,
+        "temperature": 0.0, "accounting": None},
+        "stats": {"questions": 2, "rationales": 2, "correct": 2, "duplicates": 0, "rows": 2, "questions_covered": 2,
+                  "held_out": 0, "filter_rate": 0.0},
+    }  # fmt: skip
+    assert "(lm-eval: `fcot_coin_flip_vanilla`)" in dataset_card(summary).text
