@@ -12,10 +12,12 @@ style:
 	ruff format .
 	ruff check --fix .
 
-quality:
+quality:  ## lint, format, generated task YAMLs, the package's layers (no import cycle), docs that name only what exists
 	ruff check .
 	ruff format --check .
 	python scripts/generate_task_configs.py --check
+	python scripts/check_architecture.py
+	python scripts/check_docs.py
 
 test:  ## the whole suite, slow end-to-end tests included (what CI runs)
 	python -m pytest -q -p no:cacheprovider
@@ -23,5 +25,5 @@ test:  ## the whole suite, slow end-to-end tests included (what CI runs)
 fast_test:
 	python -m pytest -q -m "not slow"
 
-configs:  ## regenerate task_configs/ after editing fcot_plugin/tasks.py or the templates
+configs:  ## regenerate task_configs/ after editing fcot_plugin/tasks/registry.py or the templates
 	python scripts/generate_task_configs.py
