@@ -168,6 +168,53 @@ def test_a_teacher_without_usable_rationales_stops_at_curation(tiny_model, tmp_p
     assert not (run_dir / "data").exists()
 
 
+def test_the_teacher_is_never_paid_twice(tiny_model, tmp_path, caplog, capsys):
+    """An identical re-run after a later failure reuses the teacher; a changed teacher setting re-runs the teacher
+    stage through the same cache, generating only what is new; --restart keeps the old cache in .previous/."""
+    run_dir = tmp_path / "run"
+    teacher = f"pretrained={tiny_model},answer_max_gen_toks=2"
+    args = {"teacher": teacher, "train_limit": 3, "diverse": 2}
+    with pytest.raises(CurationError):
+        distill(tiny_args(tiny_model, run_dir, **args))
+    assert "cache: rationales 0 reused, 6 generated; answers 0 reused, 6 generated" in capsys.readouterr().out
+    caplog.set_level("INFO")
+    with pytest.raises(CurationError):  # the same command again: the teacher is not run at all
+        distill(tiny_args(tiny_model, run_dir, **args))
+    assert "teacher: done in an earlier run with the same settings and inputs, skipped" in caplog.text
+    assert "cache:" not in capsys.readouterr().out
+
+    with pytest.raises(CurationError):  # D 2 -> 3 on 4 questions: 6 responses reused, the new ones generated
+        distill(tiny_args(tiny_model, run_dir, **{**args, "diverse": 3, "train_limit": 4}))
+    out = capsys.readouterr().out
+    assert "cache: rationales 6 reused, 6 generated; answers 6 reused, 6 generated" in out
+    with pytest.raises(CurationError):  # another port, concurrency or timeout is the same teacher: skipped
+        operational = f"{teacher},batch_size=2,max_batch_size=4"
+        distill(tiny_args(tiny_model, run_dir, **{**args, "diverse": 3, "train_limit": 4, "teacher": operational}))
+    assert "cache:" not in capsys.readouterr().out
+    with pytest.raises(CurationError):
+        distill(tiny_args(tiny_model, run_dir, **args, restart=True))
+    assert "cache: rationales 0 reused, 6 generated" in capsys.readouterr().out
+    assert list((run_dir / ".previous").glob("*/teacher-cache.sqlite"))
+
+
+def test_new_weights_at_the_same_path_are_a_new_student(tiny_model, tmp_path, caplog):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    student = tmp_path / "student-copy"
+    shutil.copytree(tiny_model, student)
+    run_dir = tmp_path / "run"
+    args = {"student": str(student), "baselines": False}
+    distill(tiny_args(tiny_model, run_dir, **args))
+    weights = student / "model.safetensors"
+    tensors = {name: tensor * 0.5 for name, tensor in load_file(weights).items()}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    caplog.set_level("INFO")
+    distill(tiny_args(tiny_model, run_dir, **args))
+    assert "train: settings changed (student_weights:" in caplog.text
+
+
 @pytest.mark.slow
 def test_training_through_accelerate_and_deepspeed(tiny_model, tmp_path):
     config = Path(__file__).parent.parent / "ds_configs" / "zero2.yaml"

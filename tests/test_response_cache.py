@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 from lm_eval.api.instance import Instance
 
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.tasks.prompts import teacher_stage1
-from fcot_plugin.teacher.cache import CacheMismatchError, ResponseCache, entry_key
+from fcot_plugin.teacher.cache import ResponseCache, entry_key
 
 QUESTIONS = ["A coin is heads up. Ka flips the coin. Is the coin still heads up?", "Take the last letters of 'ab cd'."]
 
@@ -34,7 +33,7 @@ def test_each_sample_and_stage_is_its_own_entry_and_a_restart_generates_nothing(
     cache = tmp_path / "cache.sqlite"
     first = teacher(tiny_model, cache)
     responses = first.generate_until(sampled_requests(3))
-    assert "cache: 0 reused, 6 generated" in capsys.readouterr().out
+    assert "cache: rationales 0 reused, 6 generated; answers 0 reused, 6 generated" in capsys.readouterr().out
     with sqlite3.connect(cache) as db:
         stages = dict(db.execute("SELECT stage, COUNT(*) FROM responses GROUP BY stage").fetchall())
     assert stages == {1: 6, 2: 6}  # D=3 samples x 2 questions, rationale and answer each
@@ -42,27 +41,61 @@ def test_each_sample_and_stage_is_its_own_entry_and_a_restart_generates_nothing(
 
     again = teacher(tiny_model, cache)
     assert again.generate_until(sampled_requests(3)) == responses
-    assert "cache: 6 reused, 0 generated" in capsys.readouterr().out
+    assert "cache: rationales 6 reused, 0 generated; answers 6 reused, 0 generated" in capsys.readouterr().out
     assert again.accounting.requests == 0 and again.accounting.prompt_tokens == 0
 
     # one more sample per question: only the new one is generated
     more = teacher(tiny_model, cache).generate_until(sampled_requests(4))
-    assert "cache: 6 reused, 2 generated" in capsys.readouterr().out
+    assert "cache: rationales 6 reused, 2 generated; answers 6 reused, 2 generated" in capsys.readouterr().out
     assert [more[i] for i in (0, 1, 2, 4, 5, 6)] == responses
 
     # another trigger: the rationales are reused, every answer is generated again
     typed = teacher(tiny_model, cache, answer_trigger="typed")
     typed.generate_until(sampled_requests(3))
-    assert "cache: 0 reused, 6 generated" in capsys.readouterr().out
+    assert "cache: rationales 6 reused, 0 generated; answers 0 reused, 6 generated" in capsys.readouterr().out
     assert typed.accounting.requests == 6  # stage 2 only
 
 
-def test_another_model_setting_cannot_use_the_cache(tiny_model, tmp_path):
+def test_another_teacher_shares_the_file_but_none_of_the_responses(tiny_model, tmp_path, capsys):
+    """One ledger for every teacher: another model setting generates its own, and the first keeps its own."""
     cache = tmp_path / "cache.sqlite"
-    teacher(tiny_model, cache)
-    with pytest.raises(CacheMismatchError, match=r"\(dtype: None -> 'bfloat16'\); pass another cache path"):
-        teacher(tiny_model, cache, dtype="bfloat16")
-    assert ResponseCache(cache, teacher(tiny_model, cache).fingerprint()).fingerprint["pretrained"] == str(tiny_model)
+    teacher(tiny_model, cache).generate_until(sampled_requests(1))
+    teacher(tiny_model, cache, dtype="bfloat16").generate_until(sampled_requests(1))
+    assert "answers 0 reused, 2 generated" in capsys.readouterr().out.splitlines()[-1]
+    teacher(tiny_model, cache).generate_until(sampled_requests(1))
+    assert "cache: rationales 2 reused, 0 generated; answers 2 reused, 0 generated" in capsys.readouterr().out
+
+
+def test_a_second_process_on_the_same_cache_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache.sqlite"
+    held = ResponseCache(cache, {"base": "a"})
+    code = f"from fcot_plugin.teacher.cache import ResponseCache; ResponseCache({str(cache)!r}, {{'base': 'b'}})"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (
+        result.returncode != 0 and "is in use by pid" in result.stderr and "pass another cache path" in result.stderr
+    )
+    held.close()
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # free again once the holder closes it
+
+
+def test_a_single_teacher_file_keeps_serving_its_teacher(tmp_path):
+    """Files made before the ledger held several teachers: their own teacher's entries are keyed without it."""
+    cache = tmp_path / "old.sqlite"
+    with sqlite3.connect(cache) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, text TEXT NOT NULL, "
+                   "prompt_tokens INTEGER, completion_tokens INTEGER)")  # fmt: skip
+        db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", ('{"base": "a", "schema": "fcot-teacher-cache/1"}',))
+        db.execute("INSERT INTO responses VALUES (?, 1, 'old text', NULL, NULL)", (entry_key(1, "Q", {}, 0),))
+    own = ResponseCache(cache, {"base": "a"})
+    assert own.get(own.key(1, "Q", {}, 0)) == "old text"
+    own.close()
+    other = ResponseCache(cache, {"base": "b"})
+    assert other.get(other.key(1, "Q", {}, 0)) is None
+    other.close()
 
 
 def test_entry_keys_hold_everything_that_changes_the_text():

@@ -2,18 +2,26 @@
 
 The table below is written by hand, apart from the declarations in ``pipeline/settings.py``: a new setting without
 its row fails here, and so does a declaration that re-runs more (or less) than the row says. The runs are real
-``Run.stage`` calls on a run folder, with stage work that writes a small fixed output.
+``Run.stage`` calls on a run folder, with stage work that writes a small output made of what the stage read (its
+settings and its inputs' content), as a real stage's output would change with them.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import pytest
 
 from fcot_plugin.core.command_line import FCOT_METADATA
 from fcot_plugin.pipeline.distill import Run
-from fcot_plugin.pipeline.run_folder import STAGE_INPUTS, STAGE_OUTPUTS, baseline_settings
+from fcot_plugin.pipeline.run_folder import (
+    STAGE_INPUTS,
+    STAGE_OUTPUTS,
+    baseline_settings,
+    outputs_digest,
+    stage_settings,
+)
 from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, Feeds, feeds_of
 
 TEACHER = "pretrained=teacher-a"
@@ -59,16 +67,18 @@ def base_args(tmp_path) -> DistillArguments:
     )  # fmt: skip
 
 
-def run_every_stage(args: DistillArguments) -> set[str]:
-    """Run all stages with fixed outputs; returns the stages that ran (were not reused)."""
+def run_every_stage(args: DistillArguments, *, fixed_outputs: bool = False) -> set[str]:
+    """Run all stages; returns the stages that ran (were not reused). Each writes what it read, unless
+    ``fixed_outputs``: then a stage that runs again writes what it wrote before."""
     run = Run(args)
     run.folder.stages_dir.mkdir(parents=True, exist_ok=True)
     ran: set[str] = set()
 
     def work(stage: str) -> dict:
         ran.add(stage)
+        read = [stage_settings(stage, run.settings), [outputs_digest(run.folder, s) for s in STAGE_INPUTS[stage]]]
         for name in STAGE_OUTPUTS[stage][:1]:
-            (run.folder.path / name).write_text(f"{stage} output\n")
+            (run.folder.path / name).write_text(f"{stage}\n" if fixed_outputs else json.dumps(read, sort_keys=True))
         return {}
 
     for number, stage in enumerate(STAGES, 1):
@@ -145,6 +155,14 @@ def test_the_generation_budget_feeds_training_only_when_it_chooses_the_epoch(tmp
     assert run_every_stage(args) == downstream({"train", "evaluate"})
 
 
+def test_a_stage_that_writes_the_same_content_again_reruns_nothing_after_it(tmp_path):
+    """Curation run again on other settings that give the same rows: the student is not trained again."""
+    args = base_args(tmp_path)
+    run_every_stage(args, fixed_outputs=True)
+    args.validation_seed = 3
+    assert run_every_stage(args, fixed_outputs=True) == {"curate"}
+
+
 def test_operational_teacher_arguments_reuse_the_teacher(tmp_path):
     """A teacher served on another port, with more concurrency or another token, writes the same text."""
     args = base_args(tmp_path)
@@ -156,3 +174,13 @@ def test_operational_teacher_arguments_reuse_the_teacher(tmp_path):
     assert run_every_stage(args) == set()
     args.teacher = "base=local-completions,model=other,base_url=http://127.0.0.1:9001/v1/completions"
     assert run_every_stage(args) == set(STAGES)
+
+
+def test_every_numeric_option_declares_its_range():
+    from fcot_plugin.core.command_line import FCOT_RANGE
+    from fcot_plugin.pipeline.settings import EvaluateArguments
+
+    for arguments in (DistillArguments, EvaluateArguments):
+        for item in fields(arguments):
+            if any(kind in str(item.type) for kind in ("int", "float")):
+                assert FCOT_RANGE in item.metadata, f"{arguments.__name__}.{item.name} has no declared range"

@@ -70,7 +70,7 @@ def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_toke
               "max_gen_toks=8", "--use_cache", str(tmp_path / "cache" / "teacher"), "--log_samples"]  # fmt: skip
     first = fcot_eval(*common, "--model_args", model_args(server, served_model), "--output_path", "one", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "cache: 0 reused, 2 generated" in first.stdout
+    assert "cache: rationales 0 reused, 2 generated; answers 0 reused, 2 generated" in first.stdout
     results, samples = results_and_samples(tmp_path / "one")
     accounting = results["config"]["fcot_teacher_accounting"]
     assert accounting["requests"] == 4  # 2 rationales + 2 answers, one HTTP request each
@@ -81,7 +81,7 @@ def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_toke
 
     second = fcot_eval(*common, "--model_args", model_args(server, served_model), "--output_path", "two", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "cache: 2 reused, 0 generated" in second.stdout
+    assert "cache: rationales 2 reused, 0 generated; answers 2 reused, 0 generated" in second.stdout
     again, same = results_and_samples(tmp_path / "two")
     assert again["config"]["fcot_teacher_accounting"]["requests"] == 0
     assert [sample["resps"] for sample in same] == [sample["resps"] for sample in samples]
@@ -90,7 +90,7 @@ def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_toke
     typed = model_args(server, served_model, answer_trigger="typed", price_per_million_prompt=2.0)
     third = fcot_eval(*common, "--model_args", typed, "--output_path", "three", cwd=tmp_path)
     assert third.returncode == 0, third.stderr[-3000:]
-    assert "cache: 0 reused, 2 generated" in third.stdout
+    assert "cache: rationales 2 reused, 0 generated; answers 0 reused, 2 generated" in third.stdout
     accounting = results_and_samples(tmp_path / "three")[0]["config"]["fcot_teacher_accounting"]
     assert accounting["requests"] == 2
     tokens = accounting["prompt_tokens"] + accounting["completion_tokens"]
@@ -120,7 +120,9 @@ def test_serve_sampled_teacher_killed_mid_run_restarts_where_it_stopped(server, 
 
     restart = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert restart.returncode == 0, restart.stderr[-3000:]
-    assert f"cache: {finished_answers} reused, {9 - finished_answers} generated" in restart.stdout
+    rationales = len(finished_rationales)
+    assert (f"cache: rationales {rationales} reused, {9 - rationales} generated; answers {finished_answers} reused, "
+            f"{9 - finished_answers} generated") in restart.stdout  # fmt: skip
     results, samples = results_and_samples(tmp_path / "out")
     # only what had not finished was generated: 9 rationales and 9 answers in all, one HTTP request each
     assert results["config"]["fcot_teacher_accounting"]["requests"] == 18 - len(before)
@@ -181,14 +183,17 @@ def test_server_error_answer_is_one_line_and_keeps_the_cache_clean(server, serve
     assert cache_rows(cache) == {}
 
 
-def test_cache_of_another_teacher_is_refused_in_one_line(server, served_model, tmp_path):
+def test_one_cache_file_is_the_ledger_of_every_teacher(server, served_model, tmp_path):
     cache = tmp_path / "teacher.sqlite"
-    ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=cache))
+    first = ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=cache))
     # another port, concurrency or retry count is the same teacher ...
-    ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=cache, num_concurrent=2, max_retries=5))
-    # ... another model argument is not
-    with pytest.raises(CacheMismatchError, match=r"made by another teacher or settings \(max_gen_toks: None -> '9'\)"):
-        ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=cache, max_gen_toks=9))
+    same = ZeroShotCoT.create_from_arg_string(
+        model_args(server, served_model, cache=cache, num_concurrent=2, max_retries=5)
+    )
+    assert same.cache.key(1, "Q", {}, 0) == first.cache.key(1, "Q", {}, 0)
+    # ... another model argument is another teacher in the same file: its own entries, nothing of the first's
+    other = ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=cache, max_gen_toks=9))
+    assert other.cache.key(1, "Q", {}, 0) != first.cache.key(1, "Q", {}, 0)
     (tmp_path / "not-a-cache").write_text("hello\n" * 100)
     with pytest.raises(CacheMismatchError, match="is not an fcot teacher cache"):
         ZeroShotCoT.create_from_arg_string(model_args(server, served_model, cache=tmp_path / "not-a-cache"))
@@ -213,7 +218,7 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
                "--run_dir", "run",
                "--eval_limit", "1", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8",
                "--eval_batch_size", "4", "--device", "cpu", "--baselines", "false", *precision]  # fmt: skip
-    cache = tmp_path / "run" / "teacher" / "cache.sqlite"
+    cache = tmp_path / "run" / "teacher-cache.sqlite"
     with transformers_serve(teacher_model, tmp_path / "serve1.log", port=port) as url:
         assert str(port) in url
         with (tmp_path / "first.err").open("w") as err:
@@ -234,8 +239,9 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
     with transformers_serve(teacher_model, tmp_path / "serve2.log", port=port):
         resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    finished_answers = sum(stage == 2 for stage, _ in kept.values())
-    assert f"cache: {finished_answers} reused, {8 - finished_answers} generated" in resumed.stdout
+    finished = {stage: sum(kept_stage == stage for kept_stage, _ in kept.values()) for stage in (1, 2)}
+    assert (f"cache: rationales {finished[1]} reused, {8 - finished[1]} generated; answers {finished[2]} reused, "
+            f"{8 - finished[2]} generated") in resumed.stdout  # fmt: skip
     accounting = json.loads((tmp_path / "run" / "teacher" / "accounting.json").read_text())
     assert accounting["responses"] == 8 and accounting["requests"] == 16 - len(kept)
     report = (tmp_path / "run" / "report.md").read_text()

@@ -8,6 +8,7 @@ an ``FcotError`` too.
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,8 +18,10 @@ from typing import Any, NoReturn
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.secrets import install_log_redaction
 
-#: The field-metadata key under which a setting declares what it feeds (kept away from argparse)
+#: Field-metadata keys of fcot's own (what a setting feeds, its range), kept away from argparse
 FCOT_METADATA = "fcot_feeds"
+FCOT_RANGE = "fcot_range"
+_PRIVATE_METADATA = (FCOT_METADATA, FCOT_RANGE)
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "FCOT_DEBUG"
 
@@ -35,14 +38,38 @@ def debug_requested(argv: Sequence[str]) -> tuple[bool, list[str]]:
     return env or bool(flags), rest
 
 
+#: What the machine, not the input, refused: a full disk, a read-only or forbidden path
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "read-only file system",
+                       errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                       errno.EDQUOT: "disk quota exceeded"}  # fmt: skip
+
+
 def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> Any:
-    """Run ``function``; an :class:`FcotError` ends the process with ``<prog>: error: <message>``."""
+    """Run ``function``; an :class:`FcotError` ends the process with ``<prog>: error: <message>``.
+
+    So do Ctrl-C (exit 130: what finished is kept, the same command resumes) and a full disk or a path that cannot
+    be written (the path and the fix); any other exception is a bug and keeps its traceback.
+    """
     try:
         return function()
     except FcotError as error:
         if debug:
             raise
         print(f"{prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted; what finished is kept, and the same command carries on from there",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
+    except OSError as error:
+        if debug or error.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f" ({error.filename})" if error.filename else ""
+        fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
+        print(f"{prog}: error: {_ENVIRONMENT_ERRNOS[error.errno]}{where}; {fix} and run the same command again",
+              file=sys.stderr)  # fmt: skip
         raise SystemExit(1) from None
 
 
@@ -132,9 +159,10 @@ def settings_parser(dataclass_types: Any, *, base: type | None = None, **kwargs:
     class SettingsParser(base):
         @staticmethod
         def _parse_dataclass_field(parser, field):
-            if FCOT_METADATA in field.metadata:
+            if any(key in field.metadata for key in _PRIVATE_METADATA):
                 field = copy.copy(field)
-                field.metadata = MappingProxyType({k: v for k, v in field.metadata.items() if k != FCOT_METADATA})
+                kept = {k: v for k, v in field.metadata.items() if k not in _PRIVATE_METADATA}
+                field.metadata = MappingProxyType(kept)
             base._parse_dataclass_field(parser, field)
 
     return SettingsParser(dataclass_types, **kwargs)

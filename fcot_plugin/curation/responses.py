@@ -17,6 +17,7 @@ from fcot_plugin.core.secrets import redact_text
 from fcot_plugin.tasks import prompts
 from fcot_plugin.tasks.formats import PAPER_SOURCE, PAPER_TEACHER, check_paper_rationales
 from fcot_plugin.tasks.names import task_name
+from fcot_plugin.tasks.registry import load_rows
 
 _SAMPLES_NAME = re.compile(r"^samples_(?P<task>fcot_.+?)_(?P<timestamp>\d{4}-\d{2}-\d{2}T[\d\-.]+)\.jsonl$")
 
@@ -84,49 +85,78 @@ def find_samples_files(samples: str | Path, task: str) -> list[Path]:
             f"{path} holds {len(files)} teacher runs ({listing}); curation reads exactly one: pass one of these "
             f"files as the samples source"
         )
-    for file in files:
-        match = _SAMPLES_NAME.match(file.name)
-        name = match["task"] if match else None
-        if name not in (task_name(task, "teacher"), task_name(task, "teacher_diverse")):
-            raise CurationError(
-                f"{file.name} is not a samples file of {task_name(task, 'teacher')} (curation needs teacher "
-                f"rationales on the train split; test-split tasks would leak the test set into training)"
-            )
     return files
 
 
 def samples_responses(files: Iterable[Path], task: str) -> Iterator[TeacherResponse]:
     """Every response of every question in lm-eval samples files (one line per doc and filter)."""
     for file in files:
-        seen_docs: set[int] = set()
-        with open(file, encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                try:
-                    sample = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise CurationError(
-                        f"{file}:{line_number}: not JSON ({error.msg}); pass a samples_*.jsonl file written by "
-                        f"lm-eval with --log_samples"
-                    ) from None
-                doc = (sample.get("doc") if isinstance(sample, dict) else None) or {}
-                if doc.get("fcot_task") != task:
-                    raise CurationError(
-                        f"{file}:{line_number}: not a sample of an fcot {task} task (doc has fcot_task="
-                        f"{doc.get('fcot_task')!r}); produce teacher samples with "
-                        f"lm_eval --model zscot ... --tasks {task_name(task, 'teacher')} --log_samples"
-                    )
-                if sample["doc_id"] in seen_docs:  # the same doc again under another filter
-                    continue
-                seen_docs.add(sample["doc_id"])
-                for response in sample["resps"][0]:
-                    yield TeacherResponse(doc["sample_index"], doc["question"], doc["answer"], response)
+        try:
+            yield from _file_responses(file, task)
+        except UnicodeDecodeError as error:
+            raise CurationError(
+                f"{file} is not UTF-8 text (byte {error.start}); pass the samples_*.jsonl file lm-eval wrote"
+            ) from None
+
+
+def _train_questions(task: str) -> dict[int, str] | None:
+    """The train split's question of every sample index (None where it cannot be read here: AQuA's needs the Hub)."""
+    try:
+        return {int(row["sample_index"]): row["question"] for row in load_rows(task, "train")}
+    except Exception:  # noqa: BLE001 - not readable offline: the samples are judged by their task and fields only
+        return None
+
+
+def _file_responses(file: Path, task: str) -> Iterator[TeacherResponse]:
+    """One samples file's responses, judged by what it holds: fcot samples of ``task``, on its train split.
+
+    A samples file of a test-split task would leak the test set into training; it is refused whatever its name.
+    """
+    train = _train_questions(task)
+    seen_docs: set[int] = set()
+    with open(file, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            where = f"{file}:{line_number}"
+            try:
+                sample = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CurationError(
+                    f"{where}: not JSON ({error.msg}); pass a samples_*.jsonl file written by lm-eval with "
+                    f"--log_samples"
+                ) from None
+            doc = (sample.get("doc") if isinstance(sample, dict) else None) or {}
+            if doc.get("fcot_task") != task:
+                raise CurationError(
+                    f"{where}: not a sample of an fcot {task} task (doc has fcot_task={doc.get('fcot_task')!r}); "
+                    f"produce teacher samples with lm_eval --model zscot ... --tasks {task_name(task, 'teacher')} "
+                    f"--log_samples"
+                )
+            missing = [key for key in ("doc_id", "resps") if key not in sample] + [
+                key for key in ("sample_index", "question", "answer") if key not in doc
+            ]
+            if missing or not isinstance(sample["resps"], list) or not sample["resps"]:
+                raise CurationError(
+                    f"{where}: an lm-eval sample without {', '.join(missing) or 'responses'}; pass the samples file "
+                    f"lm-eval wrote with --log_samples"
+                )
+            if train is not None and train.get(int(doc["sample_index"])) != doc["question"]:
+                raise CurationError(
+                    f"{where}: question {doc['sample_index']} is not from {task}'s train split (curation needs "
+                    f"teacher rationales on the train split, or the test set leaks into training); run "
+                    f"{task_name(task, 'teacher')}, which answers the train split"
+                )
+            if sample["doc_id"] in seen_docs:  # the same doc again under another filter
+                continue
+            seen_docs.add(sample["doc_id"])
+            for response in sample["resps"][0]:
+                yield TeacherResponse(doc["sample_index"], doc["question"], doc["answer"], response)
 
 
 def teacher_info_from_results(files: list[Path]) -> TeacherInfo:
     """Teacher model, D and T from the results_*.json written beside lm-eval samples files."""
     info = TeacherInfo(name="unknown", files=[str(file) for file in files])
     for file in files:
-        match = _SAMPLES_NAME.match(file.name)
+        match = _SAMPLES_NAME.match(file.name)  # a renamed file: its teacher is recorded as unknown
         results_file = file.parent / f"results_{match['timestamp']}.json" if match else None
         if not results_file or not results_file.is_file():
             continue

@@ -20,7 +20,7 @@ __all__ = ["LOCAL_MODEL", "METRIC", "accuracy", "newest_results", "question_coun
 
 def run_lm_eval(
     model: str,
-    model_args: str,
+    model_args: str | dict[str, Any],
     tasks: list[str],
     *,
     limit: int | None = None,
@@ -61,7 +61,8 @@ def run_lm_eval(
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=samples[name])
-        scrub_files(output_path, secret_values([model_args]))
+        given = model_args if isinstance(model_args, str) else json.dumps(model_args)
+        scrub_files(output_path, secret_values([given]))
     return redact(results)
 
 

@@ -42,7 +42,7 @@ from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
 from fcot_plugin.tasks.registry import get_task
 from fcot_plugin.teacher.accounting import TeacherAccounting
-from fcot_plugin.teacher.cache import ResponseCache, entry_key
+from fcot_plugin.teacher.cache import ResponseCache
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
 from fcot_plugin.teacher.server import check_server, is_server_error, server_error
 from fcot_plugin.teacher.spec import OPERATIONAL_ARGS, WRAPPER_KEYS
@@ -280,7 +280,7 @@ class ZeroShotCoT(LM):
                 else reply
                 for request, reply in zip(requests, rationales, strict=True)
             ]
-            reused = reused1
+            reused, counts = reused1, [("replies", reused1)]
         else:
             triggers = [self.trigger_for(request.doc) for request in requests]
             answer_kwargs = {
@@ -299,17 +299,20 @@ class ZeroShotCoT(LM):
                 for rationale, trigger, answer in zip(rationales, triggers, answers, strict=True)
             ]
             reused = [one and two for one, two in zip(reused1, reused2, strict=True)]
-        self._finish(len(responses), sum(reused), time.monotonic() - started)
+            counts = [("rationales", reused1), ("answers", reused2)]
+        self._finish(len(responses), sum(reused), counts, time.monotonic() - started)
         return responses
 
-    def _finish(self, responses: int, reused: int, seconds: float) -> None:
+    def _finish(self, responses: int, reused: int, counts: list[tuple[str, list[bool]]], seconds: float) -> None:
+        """Account the call and say, per stage, how many texts the cache served and how many were generated."""
         account = self.accounting
         account.responses += responses
-        account.reused += reused
+        account.reused += reused  # responses served whole from the cache
         account.generated += responses - reused
         account.wall_seconds += seconds
         if self.cache is not None:
-            print(f"cache: {reused} reused, {responses - reused} generated ({self.cache.path})", flush=True)
+            parts = "; ".join(f"{name} {sum(hits)} reused, {len(hits) - sum(hits)} generated" for name, hits in counts)
+            print(f"cache: {parts} ({self.cache.path})", flush=True)
         else:
             print(f"cache: off, {responses} generated (pass --use_cache PATH to keep responses)", flush=True)
         if self.accounting_path is not None:
@@ -320,8 +323,11 @@ class ZeroShotCoT(LM):
 
         Returns the texts and, per item, whether it came from the cache.
         """
-        keys = [entry_key(stage, _prompt_text(context), kwargs, sample) for _, context, kwargs, sample in items]
-        texts: list[str | None] = [self.cache.get(key) if self.cache else None for key in keys]
+        keys = [
+            self.cache.key(stage, _prompt_text(context), kwargs, sample) if self.cache is not None else ""
+            for _, context, kwargs, sample in items
+        ]
+        texts: list[str | None] = [self.cache.get(key) if self.cache is not None else None for key in keys]
         reused = [text is not None for text in texts]
         todo = [index for index, text in enumerate(texts) if text is None]
 

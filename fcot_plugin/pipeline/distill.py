@@ -42,10 +42,11 @@ from fcot_plugin.pipeline.run_folder import (
     baseline_settings,
     bookkeeping,
     changed_settings,
-    fingerprint,
+    fingerprints,
     outputs_digest,
     record_stage,
     stage_settings,
+    student_weights,
 )
 from fcot_plugin.pipeline.settings import DistillArguments
 from fcot_plugin.tasks.formats import PAPER_SOURCE
@@ -65,11 +66,12 @@ class PipelineError(FcotError):
 class Run:
     """One ``fcot distill`` in its run folder: which stages to reuse, which to run again, and progress."""
 
-    def __init__(self, args: DistillArguments) -> None:
+    def __init__(self, args: DistillArguments, student: str | None = None) -> None:
         self.args = args
         self.folder = RunFolder(args.run_dir)
         self.dir = self.folder.path
         self.settings = args.settings()
+        self.student = student
         # .previous/<stamp>/ receives whatever this run replaces
         self.stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
         self.lock = RunLock(self.folder)
@@ -87,9 +89,13 @@ class Run:
             moved = self.folder.move_everything_aside(self.stamp)
             if moved:
                 logger.info("--restart: earlier outputs moved to %s; every stage runs again", moved)
+        if self.student is not None:  # the resolved student: new weights at the same path are a new student
+            self.settings["student_weights"] = student_weights(self.student, self.folder)
+        if self.folder.adopt_legacy_cache():
+            logger.info("the teacher cache moved to %s, where a teacher run again reads it", self.folder.teacher_cache)
         self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
         hardware = detect_hardware(self.args.device).as_dict()  # what the precision choice was based on
-        write_json_atomic(self.folder.config_file, redact({**self.settings, "hardware": hardware}))
+        write_json_atomic(self.folder.config_file, redact({**self.args.settings(), "hardware": hardware}))
 
     def done(self, stage: str) -> dict[str, Any] | None:
         """What a finished stage returned, or None."""
@@ -114,18 +120,19 @@ class Run:
     def stage(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``work`` unless the stage finished with the same fingerprint; record what it returns."""
         total = len(STAGES)
-        expected = fingerprint(self.folder, stage, self.settings)
+        expected, legacy = fingerprints(self.folder, stage, self.settings)
         found = self.folder.stage_record(stage)
         if found is not None:
             record = bookkeeping(found)
-            if record.get("fingerprint") == expected and record.get("outputs") == outputs_digest(self.folder, stage):
+            same_inputs = record.get("fingerprint") in (expected, legacy)  # legacy: recorded by an earlier fcot
+            if same_inputs and record.get("outputs") == outputs_digest(self.folder, stage):
                 logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
                             number, total, stage)  # fmt: skip
                 return self.folder.results(stage)
             self._start_over(number, stage, self._why_again(stage, record, expected))
         else:
             started = self.folder.started_record(stage)
-            if started is not None and started.get("fingerprint") == expected:
+            if started is not None and started.get("fingerprint") in (expected, legacy):
                 logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
             else:
                 self._start_over(number, stage, "interrupted under other settings" if started else None)
@@ -165,9 +172,7 @@ def run_teacher(run: Run) -> dict[str, Any]:
     teacher_dir = run.folder.teacher_dir
     # zscot's own default base (hf-regroup) unless it names one. Every finished response is cached as it arrives:
     # a killed teacher stage restarts where it stopped.
-    model_args = spec.model_args(
-        cache=str(teacher_dir / "cache.sqlite"), accounting=str(teacher_dir / "accounting.json")
-    )
+    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"))
     metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
     results = run_lm_eval(
         "zscot",
@@ -390,7 +395,7 @@ def distill(args: DistillArguments) -> Path:
     from fcot_plugin.pipeline.report import write_report
 
     student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
-    run = Run(args)
+    run = Run(args, student)
     try:
         run.prepare()
         logger.info("run folder: %s", run.dir)

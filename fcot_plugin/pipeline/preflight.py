@@ -15,7 +15,7 @@ from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.names import task_name
 from fcot_plugin.tasks.sampling import SAMPLES, TEMPERATURE, read_sampling, refuse_greedy_repeats
-from fcot_plugin.teacher.spec import TeacherSpec, parse_model_args
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, parse_model_args
 
 # lm-eval models that load a checkpoint from ``pretrained=``.
 _PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
@@ -26,8 +26,29 @@ def _looks_like_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or Path(value).expanduser().exists()
 
 
-def check_model_folder(path: str, what: str) -> None:
-    """A local model folder has a config, weights and a tokenizer; a path-like name that is missing is named."""
+# Files one of which a saved tokenizer writes (fast, sentencepiece, BPE and WordPiece tokenizers)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "spiece.model", "vocab.json",
+                    "vocab.txt")  # fmt: skip
+
+
+def check_readable_weights(folder: Path, what: str) -> None:
+    """Every safetensors file's header parses and its tensors fit the file: a truncated download or copy is named."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            raise FcotError(
+                f"{what} {str(folder)!r}: {path.name} cannot be read ({error}); it is damaged or cut short, copy or "
+                f"save it again"
+            ) from None
+
+
+def check_model_folder(path: str, what: str, needs_tokenizer: bool = True) -> None:
+    """A local model folder has a config, readable weights and a tokenizer; a path-like name that is missing is
+    named. ``needs_tokenizer`` False: the tokenizer comes from elsewhere (lm-eval's ``tokenizer=``)."""
     folder = Path(path).expanduser()
     if not folder.exists():
         if _looks_like_path(path):
@@ -46,6 +67,12 @@ def check_model_folder(path: str, what: str) -> None:
         raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
     if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
         raise FcotError(f"{what} {path!r} has no weights (model.safetensors or pytorch_model.bin); save the model too")
+    check_readable_weights(folder, what)
+    if needs_tokenizer and not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise FcotError(
+            f"{what} {path!r} has no tokenizer (no tokenizer.json or tokenizer_config.json); save it beside the model "
+            f"with tokenizer.save_pretrained({path!r})"
+        )
 
 
 def check_student(student: str) -> None:
@@ -65,7 +92,7 @@ def check_student(student: str) -> None:
 
 
 def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
-    """An lm-eval model name and its model args, checked before any model is loaded."""
+    """An lm-eval model name and its model args (``k=v,...`` or JSON), checked before any model is loaded."""
     import lm_eval.models  # noqa: F401  fills the registry (lazily): lm-eval's models and the plugins'
     from lm_eval.api.registry import MODEL_REGISTRY
 
@@ -79,11 +106,59 @@ def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
             raise FcotError(f"{what}: zscot cannot wrap itself; pass base=hf (or another lm-eval model)")
         if base not in known:
             raise FcotError(f"{what}: unknown base model {base!r}; choose one of: {', '.join(known)}")
+        check_zscot_keys(base, arguments, what)
         model = base
     if model in _PRETRAINED_MODELS:
         if "pretrained" not in arguments:
             raise FcotError(f"{what}: model args name no pretrained=<Hub id or folder>")
-        check_model_folder(str(arguments["pretrained"]), f"{what} pretrained")
+        check_model_folder(str(arguments["pretrained"]), f"{what} pretrained", "tokenizer" not in arguments)
+
+
+# Passed by lm-eval's hf model to transformers' from_pretrained as they are (its **kwargs)
+_FROM_PRETRAINED_ARGS = (
+    "attn_implementation", "low_cpu_mem_usage", "torch_dtype", "quantization_config", "load_in_8bit", "load_in_4bit",
+    "cache_dir", "local_files_only", "subfolder", "use_safetensors", "offload_folder", "token", "device_map",
+    "max_memory",
+)  # fmt: skip
+
+
+def accepted_arguments(model: str) -> set[str] | None:
+    """The model args an lm-eval model's class takes by name (its ``__init__`` and its bases'), None if unknown."""
+    import inspect
+
+    from lm_eval.api.model import LM
+    from lm_eval.api.registry import get_model
+
+    try:
+        model_class = get_model(model)
+    except Exception:  # noqa: BLE001 - a backend that does not import here (vllm outside its venv): not checked
+        return None
+    if not model_class.__module__.startswith(("lm_eval.", "fcot_plugin.")):
+        return None  # another plugin's model: its **kwargs may mean anything
+    names: set[str] = set()
+    for klass in model_class.__mro__:
+        if klass is LM or not issubclass(klass, LM) or "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
+    if any(name in names for name in ("pretrained",)):
+        names |= set(_FROM_PRETRAINED_ARGS)
+    return names
+
+
+def check_zscot_keys(base: str, arguments: dict[str, str], what: str) -> None:
+    """Every key of a zscot teacher's args is zscot's own or its base model's: a typo is one line, not ignored."""
+    import difflib
+
+    accepted = accepted_arguments(base)
+    if accepted is None:
+        return
+    accepted |= set(WRAPPER_KEYS)
+    for key in arguments:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"zscot takes {', '.join(WRAPPER_KEYS)}"
+            raise FcotError(f"{what}: {key!r} is not an argument of zscot or of its base {base!r}; {hint}")
 
 
 def check_teacher(teacher: TeacherSpec) -> None:
@@ -199,5 +274,5 @@ def check_lm_eval_arguments(argv: list[str], fcot_tasks: list[str]) -> None:
             continue  # lm-eval's own task of that name (e.g. gsm8k)
         raise FcotError(f"unknown task {name!r}: fcot tasks carry the fcot_ prefix, did you mean {task_name(name)}?")
     model_args = option_value(argv, "--model_args")
-    if model_args and not model_args.lstrip().startswith("{"):
+    if model_args:
         check_lm_eval_model(option_value(argv, "--model") or "hf", model_args, "--model_args")

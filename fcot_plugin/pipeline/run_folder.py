@@ -5,6 +5,8 @@ the layout lives here only::
 
     config.json             the settings of the latest run (tokens redacted)
     teacher/                lm-eval output of the teacher (absent for the paper's rationales)
+    teacher-cache.sqlite    the teacher's ledger: every response it was paid for, kept when the teacher stage runs
+                            again under other settings (only --restart moves it aside, to .previous/)
     data/                   curated dataset + card
     train.yaml              the recipe config the student was trained with (usable with recipes/sft.py)
     student/                the trained student (Hugging Face folder + card with results); with epoch selection
@@ -19,9 +21,12 @@ the layout lives here only::
     .previous/<time>/       outputs that a --restart or a changed setting replaced (moved here, never reused)
     .fcot.lock              the running fcot process (pid, host, command)
 
-A stage's fingerprint is a hash of the settings it reads and of the fingerprints and output digests of the
-stages it reads from. A re-run reuses a stage only when its fingerprint and its outputs are unchanged;
-otherwise the stage's outputs are moved aside and it runs again, and every later stage follows.
+A stage's fingerprint is a hash of the settings it reads and of the content of what the stages it reads from
+wrote (their output digests): a stage that ran again and wrote the same files does not re-run what follows. A
+local student's weights count by content, so new weights at the same path re-train. A re-run reuses a stage only
+when its fingerprint and its outputs are unchanged; otherwise the stage's outputs are moved aside and it runs
+again. Fingerprints recorded by earlier fcot versions (settings as given, and upstream fingerprints) still
+count, so an upgrade re-runs nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from fcot_plugin.core.files import read_json, write_json_atomic
 from fcot_plugin.core.secrets import redact, redact_text
 from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, feeds_of
 from fcot_plugin.teacher.spec import TeacherSpec
+from fcot_plugin.training.checkpoints import WEIGHT_FILE
 
 # What each stage writes (relative to the run folder), moved aside when it runs again from scratch.
 STAGE_OUTPUTS = {
@@ -69,8 +75,13 @@ BASELINE_RECORD = "baseline.json"  # beside a baseline's results: the settings i
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
 # Files larger than this are fingerprinted by size and modification time instead of content.
 _HASH_LIMIT = 16 * 2**20
-# Not part of what a stage produced: cards rewritten by later stages, and training checkpoints.
+# Not part of what a stage produced: cards rewritten by later stages, training checkpoints (skipped where they
+# are walked), and files that SQLite and locks leave beside a database while a process has it open.
 _DIGEST_SKIPPED = ("README.md",)
+_DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
+TEACHER_CACHE = "teacher-cache.sqlite"
+# Settings derived from a declared one (pipeline.settings): each feeds wherever its source does.
+DERIVED_SETTINGS = {"student_weights": "student"}
 
 
 class RunFolder:
@@ -91,6 +102,22 @@ class RunFolder:
     @property
     def teacher_dir(self) -> Path:
         return self.path / "teacher"
+
+    @property
+    def teacher_cache(self) -> Path:
+        """The teacher's response cache: outside ``teacher/``, so a teacher that runs again reads it."""
+        return self.path / TEACHER_CACHE
+
+    def adopt_legacy_cache(self) -> bool:
+        """Move a cache that older fcot versions kept in ``teacher/`` to :attr:`teacher_cache`; True if moved."""
+        legacy = self.teacher_dir / "cache.sqlite"
+        if not legacy.is_file() or self.teacher_cache.exists():
+            return False
+        for suffix in ("", "-wal", "-shm"):
+            source = legacy.with_name(legacy.name + suffix)
+            if source.exists():
+                source.rename(self.teacher_cache.with_name(self.teacher_cache.name + suffix))
+        return True
 
     @property
     def data_dir(self) -> Path:
@@ -224,14 +251,20 @@ def outputs_digest(run: RunFolder, stage: str) -> str:
             relative = path.relative_to(run.path)
             if not path.is_file() or path.name in _DIGEST_SKIPPED or relative.parts[1].startswith("checkpoint-"):
                 continue
+            if path.name.endswith(_DIGEST_SKIPPED_SUFFIXES):
+                continue
             digest.update(str(relative).encode())
             _hash_file(path, digest)
     return digest.hexdigest()
 
 
-def dependent_settings(dependent: str, settings: dict[str, Any]) -> dict[str, Any]:
+def dependent_settings(dependent: str, settings: dict[str, Any], *, legacy: bool = False) -> dict[str, Any]:
     """The (redacted) settings that ``dependent`` (a stage, or ``baselines``) reads, as declared in
-    :class:`~fcot_plugin.pipeline.settings.DistillArguments`: a new token alone does not re-run a teacher."""
+    :class:`~fcot_plugin.pipeline.settings.DistillArguments`: a new token alone does not re-run a teacher.
+
+    ``legacy``: as fcot recorded them before settings were declared with what they feed (the teacher as given,
+    no derived settings), to recognise fingerprints of earlier versions.
+    """
     recorded = {}
     for name, feeds in feeds_of(DistillArguments).items():
         when = dict(feeds.when)
@@ -242,6 +275,11 @@ def dependent_settings(dependent: str, settings: dict[str, Any]) -> dict[str, An
         if settings[name] in feeds.unrecorded:
             continue  # the value run folders from before this setting were made with: they stay valid
         recorded[name] = settings[name]
+    if legacy:
+        return redact(recorded)
+    for derived, source in DERIVED_SETTINGS.items():
+        if source in recorded and settings.get(derived) is not None:
+            recorded[derived] = settings[derived]
     if "teacher" in recorded:  # the teacher as far as it decides the text (no URL, port, concurrency, secret)
         recorded["teacher"] = TeacherSpec.parse(recorded["teacher"]).identity()
     return redact(recorded)
@@ -256,14 +294,46 @@ def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return dependent_settings(BASELINES, settings)
 
 
-def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any]) -> str:
-    """Hash of ``stage``'s settings and of the fingerprints and outputs of the stages it reads."""
-    inputs = {}
+def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any], *, legacy: bool = False) -> str:
+    """Hash of ``stage``'s settings and of the content the stages it reads wrote (``legacy``: and of their
+    fingerprints, with the settings as earlier versions recorded them)."""
+    inputs: dict[str, Any] = {}
     for upstream in STAGE_INPUTS[stage]:
         record = bookkeeping(run.stage_record(upstream))
-        inputs[upstream] = [record.get("fingerprint"), record.get("outputs")]
-    payload = json.dumps({"settings": stage_settings(stage, settings), "inputs": inputs}, sort_keys=True)
+        inputs[upstream] = [record.get("fingerprint"), record.get("outputs")] if legacy else record.get("outputs")
+    payload = json.dumps({"settings": dependent_settings(stage, settings, legacy=legacy), "inputs": inputs},
+                         sort_keys=True)  # fmt: skip
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fingerprints(run: RunFolder, stage: str, settings: dict[str, Any]) -> tuple[str, str]:
+    """The fingerprint ``stage`` records now, and the one an earlier fcot version would have recorded."""
+    return fingerprint(run, stage, settings), fingerprint(run, stage, settings, legacy=True)
+
+
+def student_weights(student: str, run: RunFolder) -> str | None:
+    """A digest of a local student's weights and config by content (None for a Hub id), memoised in the run
+    folder by file size and modification time so that an unchanged student is not read again."""
+    folder = Path(student).expanduser()
+    if not folder.is_dir():
+        return None
+    files = sorted(path for path in folder.iterdir() if path.is_file() and (WEIGHT_FILE.match(path.name)
+                   or path.name in ("config.json", "adapter_config.json")))  # fmt: skip
+    stats = {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+    memo_file = run.path / ".student-weights.json"
+    memo = read_json(memo_file, "delete it") if memo_file.is_file() else {}
+    if memo.get("student") == str(folder.resolve()) and memo.get("files") == stats:
+        return memo["digest"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(2**22), b""):
+                digest.update(block)
+    value = digest.hexdigest()
+    if run.path.is_dir():
+        write_json_atomic(memo_file, {"student": str(folder.resolve()), "files": stats, "digest": value})
+    return value
 
 
 def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from fcot_plugin.core.command_line import FCOT_METADATA
+from fcot_plugin.core.command_line import FCOT_METADATA, FCOT_RANGE
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.tasks.formats import PAPER_SOURCE, check_format, check_paper_rationales
 from fcot_plugin.tasks.registry import TASKS, check_task
@@ -48,9 +48,44 @@ class Feeds:
     recipe_key: str | None = None
 
 
-def setting(default: Any = MISSING, *, help: str, feeds: Feeds, **kwargs: Any) -> Any:  # noqa: A002
-    """A dataclass field with its help and what it feeds; ``HfArgumentParser`` sees only the help."""
-    return field(default=default, metadata={"help": help, FCOT_METADATA: feeds}, **kwargs)
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting takes: at least ``minimum``, or above it when ``inclusive`` is False."""
+
+    minimum: float
+    inclusive: bool = True
+
+    def check(self, name: str, value: Any) -> None:
+        if value is None:
+            return
+        ok = value >= self.minimum if self.inclusive else value > self.minimum
+        if not ok:
+            bound = f"{'>=' if self.inclusive else '>'} {self.minimum:g}"
+            raise FcotError(f"--{name} must be {bound}, got {value!r}")
+
+
+COUNT = Range(1)  # questions, samples, tokens, rows, processes
+NON_NEGATIVE = Range(0)
+POSITIVE = Range(0, inclusive=False)
+
+
+def setting(
+    default: Any = MISSING, *, help: str, feeds: Feeds | None = None, range: Range | None = None, **kwargs: Any
+) -> Any:  # noqa: A002
+    """A dataclass field with its help, what it feeds and its range; ``HfArgumentParser`` sees only the help."""
+    metadata: dict[str, Any] = {"help": help}
+    if feeds is not None:
+        metadata[FCOT_METADATA] = feeds
+    if range is not None:
+        metadata[FCOT_RANGE] = range
+    return field(default=default, metadata=metadata, **kwargs)
+
+
+def check_ranges(arguments: Any) -> None:
+    """Each numeric setting of ``arguments`` within its declared range, or one line naming it."""
+    for item in fields(arguments):
+        if FCOT_RANGE in item.metadata:
+            item.metadata[FCOT_RANGE].check(item.name, getattr(arguments, item.name))
 
 
 def feeds_of(dataclass_type: type) -> dict[str, Feeds]:
@@ -105,9 +140,9 @@ class EvaluateArguments:
     model: str = field(metadata={"help": "local student folder or Hub model id"})
     task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
     dataset_format: str = field(default="fcot", metadata={"help": "fcot (scored after -->) or vanilla"})
-    limit: int | None = field(default=None, metadata={"help": "score only the first N test questions"})
-    batch_size: int = field(default=EVAL_BATCH_SIZE, metadata={"help": "lm-eval batch size (rows decoded at once)"})
-    max_gen_toks: int | None = field(default=None, metadata={"help": "override the task's generation budget"})
+    limit: int | None = setting(None, help="score only the first N test questions", range=COUNT)
+    batch_size: int = setting(EVAL_BATCH_SIZE, help="lm-eval batch size (rows decoded at once)", range=COUNT)
+    max_gen_toks: int | None = setting(None, help="override the task's generation budget", range=COUNT)
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, cuda:0, ..."})
     precision: str = field(
         default="auto", metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32"}
@@ -120,6 +155,7 @@ class EvaluateArguments:
 
         check_task(self.task)
         check_format(self.dataset_format)
+        check_ranges(self)
         self.precision = normalise(self.precision)
 
 
@@ -142,20 +178,28 @@ class DistillArguments:
         feeds=Feeds(stages=("teacher", "report")),
     )
     diverse: int = setting(
-        1, help="D: teacher rationales per question (diverse reasoning)", feeds=Feeds(stages=("teacher", "report"))
+        1,
+        help="D: teacher rationales per question (diverse reasoning)",
+        feeds=Feeds(stages=("teacher", "report")),
+        range=COUNT,
     )
     teacher_temperature: float | None = setting(
         None,
         help="T for the teacher (default: 0.7 when diverse > 1, else greedy)",
         feeds=Feeds(stages=("teacher", "report")),
+        range=NON_NEGATIVE,
     )
     teacher_max_gen_toks: int | None = setting(
         None,
         help="teacher rationale budget (task default 128; reasoning models need more)",
         feeds=Feeds(stages=("teacher",)),
+        range=COUNT,
     )
     train_limit: int | None = setting(
-        None, help="use only the first N train questions", feeds=Feeds(stages=("teacher", "curate"))
+        None,
+        help="use only the first N train questions",
+        feeds=Feeds(stages=("teacher", "curate")),
+        range=COUNT,
     )
     # ------------------------------------------------------------------ curation and the student
     format: str = setting(
@@ -171,8 +215,11 @@ class DistillArguments:
         help="train questions held out of training to choose the epoch on: a fraction (0-1, at most 200 questions) "
         "or a count; 0 trains on all and keeps the last epoch. Default: 0.1 when --epochs > 1, else 0",
         feeds=Feeds(stages=("curate",)),
+        range=NON_NEGATIVE,
     )
-    validation_seed: int = setting(0, help="seed of the held-out validation sample", feeds=Feeds(stages=("curate",)))
+    validation_seed: int = setting(
+        0, help="seed of the held-out validation sample", feeds=Feeds(stages=("curate",)), range=NON_NEGATIVE
+    )
     student: str = setting(
         "smollm2-135m",
         help="Hub id or local folder of a causal LM or an encoder-decoder LM (T5, Flan-T5); 'smollm2-135m' = the "
@@ -183,16 +230,19 @@ class DistillArguments:
         1.0,
         help="student epochs (the paper trained 20)",
         feeds=Feeds(stages=("train",), recipe_key="num_train_epochs"),
+        range=POSITIVE,
     )
     learning_rate: float = setting(
         PAPER_RECIPE.learning_rate,
         help="AdamW learning rate (paper: 3e-4)",
         feeds=Feeds(stages=("train",), recipe_key="learning_rate"),
+        range=POSITIVE,
     )
     batch_size: int = setting(
         PAPER_RECIPE.per_device_train_batch_size,
         help="per-device batch size (paper: 8)",
         feeds=Feeds(stages=("train",), recipe_key="per_device_train_batch_size"),
+        range=COUNT,
     )
     train_sampling_strategy: str = setting(
         PAPER_RECIPE.train_sampling_strategy,
@@ -212,15 +262,21 @@ class DistillArguments:
         "evaluation dtype. The run folder's config.json records the resolved choice",
         feeds=Feeds(stages=STUDENT, baselines=True, recipe_key="precision"),
     )
-    seed: int = setting(42, help="training seed", feeds=Feeds(stages=("train",), recipe_key="seed"))
+    seed: int = setting(
+        42, help="training seed", feeds=Feeds(stages=("train",), recipe_key="seed"), range=NON_NEGATIVE
+    )
     # ------------------------------------------------------------------ evaluation
     eval_limit: int | None = setting(
-        None, help="score only the first N test questions", feeds=Feeds(stages=("evaluate", "report"), baselines=True)
+        None,
+        help="score only the first N test questions",
+        feeds=Feeds(stages=("evaluate", "report"), baselines=True),
+        range=COUNT,
     )
     max_gen_toks: int | None = setting(
         None,
         help="student generation budget (task default 256)",
-        feeds=Feeds(stages=("evaluate",), when=(("train", "validation_size"),)),  # training scores epochs with it
+        feeds=Feeds(stages=("evaluate",), when=(("train", "validation_size"),)),  # training scores epochs with it,
+        range=COUNT,
     )
     baselines: bool = setting(
         True, help="also score the untrained student zero-shot / zscot", feeds=Feeds(stages=("evaluate",))
@@ -228,14 +284,17 @@ class DistillArguments:
     # ------------------------------------------------------------------ where and how it runs (operational)
     run_dir: str | None = setting(None, help="run folder (default: runs/<task>)", feeds=Feeds())
     eval_batch_size: int = setting(
-        EVAL_BATCH_SIZE, help="lm-eval batch size (teacher and evaluations; rows at once)", feeds=Feeds()
+        EVAL_BATCH_SIZE,
+        help="lm-eval batch size (teacher and evaluations; rows at once)",
+        feeds=Feeds(),
+        range=COUNT,
     )
     device: str | None = setting(None, help="cpu or cuda (default: cuda when available)", feeds=Feeds())
     launcher: str = setting("python", help="python (one process) or accelerate", feeds=Feeds())
     accelerate_config: str = setting(
         "ds_configs/zero2.yaml", help="accelerate config for --launcher accelerate", feeds=Feeds()
     )
-    num_processes: int | None = setting(None, help="processes for --launcher accelerate", feeds=Feeds())
+    num_processes: int | None = setting(None, help="processes for --launcher accelerate", feeds=Feeds(), range=COUNT)
     push_to_hub: str | None = setting(
         None, help="Hub organisation/user to push data + student to", feeds=Feeds(stages=("push",))
     )
@@ -244,9 +303,8 @@ class DistillArguments:
     def __post_init__(self) -> None:
         check_task(self.task)
         check_format(self.format)
+        check_ranges(self)
         self.teacher_spec = TeacherSpec.parse(self.teacher)
-        if self.diverse < 1:
-            raise FcotError(f"diverse must be >= 1, got {self.diverse}")
         if self.teacher_spec.is_paper and self.diverse > 1:
             raise FcotError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
         if self.teacher_spec.is_paper:

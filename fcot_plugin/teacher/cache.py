@@ -6,46 +6,103 @@ writes only when a whole batch returns. This cache is one SQLite file in WAL mod
 each entry is committed (and on disk) the moment its response is known, so a run killed at any point keeps
 everything that finished.
 
-The file holds one teacher: its fingerprint (the base model and every argument that changes the text) is stored
-when the file is made, and a different teacher gets a one-line error instead of another model's responses.
-An entry's key is everything else that changes the text: stage, prompt, generation kwargs and sample index
-(the stage-2 prompt holds the rationale and the trigger; its kwargs hold the answer budget).
+The file is the ledger of everything a teacher was paid for, and it is never thrown away: one file holds the
+responses of any number of teachers. An entry's key is everything that changes the text: the teacher's
+fingerprint (the base model and every argument that changes the text), stage, prompt, generation kwargs and
+sample index (the stage-2 prompt holds the rationale and the trigger; its kwargs hold the answer budget). A run
+with other settings reads what still matches and generates only the rest.
+
+One process at a time writes a cache file: it holds an ``flock`` on ``<file>.lock`` while the cache is open, and a
+second run on the same file stops at once with a line naming the holder, so two runs never pay for the same
+response twice. Files made before the ledger held several teachers (schema 1) keep serving their own teacher.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
 
-SCHEMA = "fcot-teacher-cache/1"
+SCHEMA = "fcot-teacher-cache/2"
+SINGLE_TEACHER_SCHEMA = "fcot-teacher-cache/1"  # one teacher per file, entries keyed without it
 
 
 class CacheMismatchError(FcotError):
-    """The cache file belongs to another teacher, or is not an fcot cache at all."""
+    """The file is not an fcot teacher cache."""
+
+
+class CacheInUseError(FcotError):
+    """Another process has the cache file open."""
+
+
+# path -> [descriptor, users]: this process's locks (several teachers in one process may share a file)
+_HELD: dict[str, list[int]] = {}
+
+
+def _lock(path: Path) -> None:
+    lock_path = str(path.with_name(path.name + ".lock"))
+    if lock_path in _HELD:
+        _HELD[lock_path][1] += 1
+        return
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(descriptor)
+        if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        raise CacheInUseError(
+            f"the teacher cache {path} is in use by {holder}; two runs sharing one cache would pay for the same "
+            "responses twice: wait for that run to finish, or pass another cache path"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    _HELD[lock_path] = [descriptor, 1]
+
+
+def _unlock(path: Path) -> None:
+    lock_path = str(path.with_name(path.name + ".lock"))
+    held = _HELD.get(lock_path)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        os.close(held[0])
+        del _HELD[lock_path]
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def entry_key(stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int) -> str:
-    """The key of one response: stage (1 rationale, 2 answer), exact prompt, generation kwargs, sample index."""
-    payload = _canonical({"stage": stage, "prompt": prompt, "gen_kwargs": gen_kwargs, "sample": sample})
-    return hashlib.sha256(payload.encode()).hexdigest()
+def entry_key(
+    stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int, teacher: dict[str, Any] | None = None
+) -> str:
+    """The key of one response: teacher, stage (1 rationale, 2 answer), exact prompt, generation kwargs, sample
+    index. ``teacher`` None: a schema-1 file's own teacher, whose entries were keyed without it."""
+    body = {"stage": stage, "prompt": prompt, "gen_kwargs": gen_kwargs, "sample": sample}
+    if teacher is not None:
+        body["teacher"] = teacher
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()
 
 
 class ResponseCache:
-    """``get``/``put`` of teacher responses in one SQLite file that belongs to one teacher ``fingerprint``."""
+    """``get``/``put`` of one teacher's responses (``fingerprint``) in a ledger file shared by every teacher."""
 
     def __init__(self, path: str | Path, fingerprint: dict[str, Any]) -> None:
         self.path = Path(path).expanduser()
         self.fingerprint = fingerprint
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _lock(self.path)  # before SQLite opens: creating the file is not raced either
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -55,30 +112,29 @@ class ResponseCache:
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, "
                 "text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)"
             )
+            self._own_keys = self._schema()
         except sqlite3.DatabaseError as error:
+            _unlock(self.path)
             raise CacheMismatchError(
                 f"{self.path} is not an fcot teacher cache ({error}); pass another cache path"
             ) from None
-        self._check_fingerprint()
 
-    def _check_fingerprint(self) -> None:
-        wanted = {"schema": SCHEMA, **self.fingerprint}
+    def _schema(self) -> bool:
+        """Record the schema of a new file; True where entries of this teacher are keyed without it (schema 1)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
-        if row is None:
+        if row is not None:  # schema 1: the one teacher it was made for keeps its entries
+            stored = json.loads(row[0])
+            stored.pop("schema", None)
+            return _canonical(stored) == _canonical(self.fingerprint)
+        if self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() is None:
             if self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]:
-                raise CacheMismatchError(f"{self.path} has responses but no teacher fingerprint; pass another path")
-            self._db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (_canonical(wanted),))
-            return
-        stored = json.loads(row[0])
-        if _canonical(stored) != _canonical(wanted):
-            changed = sorted(
-                key for key in {**stored, **wanted} if _canonical(stored.get(key)) != _canonical(wanted.get(key))
-            )
-            details = ", ".join(f"{key}: {stored.get(key)!r} -> {wanted.get(key)!r}" for key in changed)
-            raise CacheMismatchError(
-                f"the teacher cache {self.path} was made by another teacher or settings ({details}); "
-                "pass another cache path, or delete the file to regenerate every response"
-            )
+                raise sqlite3.DatabaseError("responses without a schema")
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
+        return False
+
+    def key(self, stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int) -> str:
+        """This teacher's key for one response (see :func:`entry_key`)."""
+        return entry_key(stage, prompt, gen_kwargs, sample, None if self._own_keys else self.fingerprint)
 
     def get(self, key: str) -> str | None:
         row = self._db.execute("SELECT text FROM responses WHERE key = ?", (key,)).fetchone()
@@ -96,3 +152,4 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+        _unlock(self.path)

@@ -7,7 +7,9 @@ the stage fingerprint and for the ``zscot`` response cache alike.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.secrets import is_secret_key, redact_text
@@ -35,9 +37,19 @@ OPERATIONAL_ARGS = {
 }  # fmt: skip
 
 
-def parse_model_args(text: str, what: str) -> dict[str, str]:
-    """lm-eval model args (``key=value,key=value``, split as lm-eval splits them), or one line naming the bad part."""
-    pairs: dict[str, str] = {}
+def parse_model_args(text: str, what: str) -> dict[str, Any]:
+    """lm-eval model args as lm-eval's CLI takes them: ``key=value,key=value`` (split at every comma), or a JSON
+    object, whose values may hold commas (``{"answer_trigger": "Therefore, among A through E, the answer is"}``).
+    A bad part is one line naming it."""
+    if text.lstrip().startswith("{"):
+        try:
+            arguments = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise FcotError(f"{what} is not a valid JSON object ({error.msg} at character {error.pos})") from None
+        if not isinstance(arguments, dict):
+            raise FcotError(f"{what} must be a JSON object of model arguments")
+        return arguments
+    pairs: dict[str, Any] = {}
     for part in text.split(","):
         if not part:
             continue
@@ -56,7 +68,7 @@ class TeacherSpec:
     """``--teacher`` as given (``text``) and, for a model teacher, its arguments in order."""
 
     text: str
-    arguments: dict[str, str]
+    arguments: dict[str, Any]
 
     @classmethod
     def parse(cls, text: str, what: str = "--teacher") -> TeacherSpec:
@@ -64,6 +76,8 @@ class TeacherSpec:
         if text == PAPER_SOURCE:
             return cls(text, {})
         arguments = parse_model_args(text, what)
+        if arguments and any(not isinstance(key, str) or not key for key in arguments):
+            raise FcotError(f"{what}: every model argument needs a name")
         if not arguments:
             raise FcotError(f"{what} is empty: pass 'paper' or lm-eval model args such as 'pretrained=<model>'")
         return cls(text, arguments)
@@ -78,8 +92,15 @@ class TeacherSpec:
         """Behind an OpenAI-compatible server (one prompt per request)."""
         return "base_url" in self.arguments
 
-    def model_args(self, **defaults: str) -> str:
-        """The model args for ``--model zscot``, with ``defaults`` added where the user set none."""
+    @property
+    def is_json(self) -> bool:
+        return self.text.startswith("{")
+
+    def model_args(self, **defaults: str) -> str | dict[str, Any]:
+        """The model args for ``--model zscot`` (a dict where they were given as JSON), with ``defaults`` added
+        where the user set none."""
+        if self.is_json:
+            return {**defaults, **self.arguments}
         extra = [f"{key}={value}" for key, value in defaults.items() if key not in self.arguments]
         return ",".join([self.text, *extra]) if extra else self.text
 

@@ -83,10 +83,21 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
                   "benchmarks/sft_throughput.py), random, sequential or batch_rebalance"},
     )  # fmt: skip
 
+    def _check_ranges(self) -> None:
+        """Values TRL would accept and then train nothing with (or fail on deep inside): one line each, first."""
+        if self.max_steps <= 0 and not self.num_train_epochs > 0:
+            raise ValueError(f"num_train_epochs must be > 0 (or set max_steps), got {self.num_train_epochs}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
     def __post_init__(self) -> None:
         from fcot_plugin.core.precision import normalise, resolve_precision, training_device
 
         self.precision = normalise(self.precision)
+        self._check_ranges()
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:
             self.activation_checkpointing = False
         device = training_device(self.use_cpu)
