@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from fcot_plugin.tasks.registry import get_task
 from fcot_plugin.teacher.accounting import TeacherAccounting
 from fcot_plugin.teacher.cache import ResponseCache
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
-from fcot_plugin.teacher.server import check_server, is_server_error, server_error
+from fcot_plugin.teacher.server import is_server_error, live_servers, server_error, server_urls
 from fcot_plugin.teacher.spec import OPERATIONAL_ARGS, WRAPPER_KEYS
 
 logger = logging.getLogger(__name__)
@@ -150,13 +152,19 @@ class ZeroShotCoT(LM):
         self.reasoning = _flag(reasoning)
         self.base_name = base
         self.base_args = base_args
-        if base_args.get("base_url"):  # a served teacher: fail now, in one line, if it is not there
+        urls = server_urls(base_args.get("base_url"))
+        if urls:  # served teachers: those not there now are left out in one line each; none at all is an error
             timeout = min(float(base_args.get("timeout", 300)), 30.0)
             model = base_args.get("model") or base_args.get("pretrained")
-            check_server(str(base_args["base_url"]), model, timeout=timeout)
+            urls = live_servers(urls, model, timeout)
         # a cache of another teacher fails here, before a model is loaded
         self.cache = ResponseCache(cache, self.fingerprint()) if cache else None
-        self.base = get_model(base).create_from_arg_obj(base_args)
+        # one base model per server: a run spreads its requests over all of them (SERVERS_SEPARATOR in base_url)
+        self.bases = [get_model(base).create_from_arg_obj({**base_args, "base_url": url}) for url in urls] or [
+            get_model(base).create_from_arg_obj(base_args)
+        ]
+        self.base = self.bases[0]
+        self._dead_bases: set[int] = set()
         # an HTTP API teacher (local-completions, openai-completions, ...): server usage, seeds, server errors
         self.api = isinstance(self.base, TemplateAPI)
         self.base_url = getattr(self.base, "base_url", None) if self.api else None
@@ -222,10 +230,13 @@ class ZeroShotCoT(LM):
 
     def _watch_http_responses(self) -> None:
         """Count a served teacher's HTTP responses and their ``usage``; rejoin split-out reasoning."""
-        parse = getattr(self.base, "parse_generations", None)
-        if parse is None or not self.api:
-            return
+        for base in self.bases:
+            parse = getattr(base, "parse_generations", None)
+            if parse is None or not self.api:
+                return
+            base.parse_generations = self._watching(parse)
 
+    def _watching(self, parse):
         def watched(outputs: Any, **kwargs: Any) -> list[str]:
             for output in outputs if isinstance(outputs, list) else [outputs]:
                 if isinstance(output, dict):
@@ -234,7 +245,7 @@ class ZeroShotCoT(LM):
                         _rejoin_reasoning(output)
             return parse(outputs=outputs, **kwargs)
 
-        self.base.parse_generations = watched
+        return watched
 
     def _count_tokens(self, text: str) -> int | None:
         try:
@@ -331,17 +342,20 @@ class ZeroShotCoT(LM):
         reused = [text is not None for text in texts]
         todo = [index for index, text in enumerate(texts) if text is None]
 
+        lock = threading.Lock()  # several servers answer from their own threads
+
         def record(index: int, text: str) -> None:
-            if texts[index] is not None:
-                return
-            texts[index] = text
-            if self.cache is not None:
-                _, context, _, _ = items[index]
-                prompt_tokens = completion_tokens = None
-                if not self.api:
-                    prompt_tokens = self._count_tokens(_prompt_text(context))
-                    completion_tokens = self._count_tokens(text)
-                self.cache.put(keys[index], stage, text, prompt_tokens, completion_tokens)
+            with lock:
+                if texts[index] is not None:
+                    return
+                texts[index] = text
+                if self.cache is not None:
+                    _, context, _, _ = items[index]
+                    prompt_tokens = completion_tokens = None
+                    if not self.api:
+                        prompt_tokens = self._count_tokens(_prompt_text(context))
+                        completion_tokens = self._count_tokens(text)
+                    self.cache.put(keys[index], stage, text, prompt_tokens, completion_tokens)
 
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
@@ -360,7 +374,7 @@ class ZeroShotCoT(LM):
             ]
             usage_before = len(self._usage)
             with self._hooked(_ResponseHook(pending, record)):
-                outputs = self._call_base(instances, disable_tqdm)
+                outputs = self._call_base(instances, disable_tqdm, lambda i, chunk=chunk: texts[chunk[i]])
             for index, text in zip(chunk, outputs, strict=True):
                 record(index, text)  # bases without the hook: stored when the chunk returns
             self._account_chunk(stage, [items[index] for index in chunk], [texts[i] for i in chunk], usage_before)
@@ -387,25 +401,71 @@ class ZeroShotCoT(LM):
 
     @contextmanager
     def _hooked(self, hook: CacheHook) -> Iterator[None]:
-        previous = getattr(self.base, "cache_hook", None)
-        self.base.set_cache_hook(hook)
+        previous = [getattr(base, "cache_hook", None) for base in self.bases]
+        for base in self.bases:
+            base.set_cache_hook(hook)
         try:
             yield
         finally:
-            if previous is not None:
-                self.base.set_cache_hook(previous)
+            for base, hook_before in zip(self.bases, previous, strict=True):
+                if hook_before is not None:
+                    base.set_cache_hook(hook_before)
 
-    def _call_base(self, instances: list[Instance], disable_tqdm: bool) -> list[str]:
+    def _server_error(self, error: Exception, url: str) -> Exception:
+        if self.cache is not None:
+            kept = f"run the same command again (the {len(self.cache)} responses in {self.cache.path} are kept)"
+        else:
+            kept = "run again with --use_cache PATH (fcot distill keeps one by default) to keep finished responses"
+        return server_error(error, url, self.base_args, kept)
+
+    def _call_base(self, instances: list[Instance], disable_tqdm: bool, finished) -> list[str]:
+        """The base model's texts for ``instances``; ``finished(i)`` is instance i's text if already recorded."""
+        if len(self.bases) > 1:
+            return self._spread(instances, finished)
         try:
             return self.base.generate_until(instances, disable_tqdm=disable_tqdm)
         except Exception as error:
             if not (self.api and is_server_error(error)):
                 raise
-            if self.cache is not None:
-                kept = f"run the same command again (the {len(self.cache)} responses in {self.cache.path} are kept)"
-            else:
-                kept = "run again with --use_cache PATH (fcot distill keeps one by default) to keep finished responses"
-            raise server_error(error, str(self.base_url), self.base_args, kept) from None
+            raise self._server_error(error, str(self.base_url)) from None
+
+    def _spread(self, instances: list[Instance], finished) -> list[str]:
+        """Several servers of one teacher: requests dealt out across the live ones, each from its own thread.
+
+        A server that stops answering is dropped for the rest of the run; what it had not finished goes to the
+        others (what it finished is already in the cache, the ledger), so nothing is lost or generated twice. The
+        run ends, in one line, only when no server is left.
+        """
+        outputs: list[str | None] = [None] * len(instances)
+        waiting = list(range(len(instances)))
+        last_error: tuple[Exception, str] | None = None
+
+        def run(base: Any, indices: list[int]) -> None:
+            nonlocal last_error
+            try:
+                texts = base.generate_until([instances[i] for i in indices], disable_tqdm=True)
+            except Exception as error:
+                if not is_server_error(error):
+                    raise
+                self._dead_bases.add(id(base))
+                last_error = (error, str(base.base_url))
+                logger.warning("teacher server %s stopped answering; its unfinished requests go to the others",
+                               base.base_url)  # fmt: skip
+                return
+            for index, text in zip(indices, texts, strict=True):
+                outputs[index] = text
+
+        while waiting:
+            live = [base for base in self.bases if id(base) not in self._dead_bases]
+            if not live:
+                error, _ = last_error
+                raise self._server_error(error, " and ".join(str(base.base_url) for base in self.bases)) from None
+            with ThreadPoolExecutor(len(live)) as pool:
+                jobs = [pool.submit(run, base, waiting[k :: len(live)]) for k, base in enumerate(live)]
+                for job in jobs:
+                    job.result()
+            waiting = [i for i in waiting if outputs[i] is None and finished(i) is None]
+        return [text if text is not None else finished(i) for i, text in enumerate(outputs)]
 
     # ------------------------------------------------------------------ delegated to the base model
 

@@ -19,6 +19,38 @@ class TeacherError(FcotError):
     """The teacher server cannot be used; the message says what to do."""
 
 
+#: Several servers of one teacher in one ``base_url`` (model args split at commas, so not a comma)
+SERVERS_SEPARATOR = "|"
+
+
+def server_urls(base_url: Any) -> list[str]:
+    """The servers a ``base_url`` names: one URL, or several joined by ``|`` (one per node, or per replica)."""
+    if not base_url:
+        return []
+    return [url.strip() for url in str(base_url).split(SERVERS_SEPARATOR) if url.strip()]
+
+
+def live_servers(urls: list[str], model: str | None, timeout: float = 30) -> list[str]:
+    """The servers that answer now; each one that does not is logged and left out, and none at all is the
+    first one's one-line error. One server is checked as before: its error ends the run."""
+    if len(urls) == 1:
+        check_server(urls[0], model, timeout=timeout)
+        return urls
+    import logging
+
+    live, first_error = [], None
+    for url in urls:
+        try:
+            check_server(url, model, timeout=timeout)
+            live.append(url)
+        except TeacherError as error:
+            logging.getLogger(__name__).warning("teacher server left out: %s", error)
+            first_error = first_error or error
+    if not live:
+        raise first_error
+    return live
+
+
 def models_url(base_url: str) -> str:
     """``.../v1/completions`` or ``.../v1/chat/completions`` -> ``.../v1/models``."""
     root = base_url.rstrip("/")
