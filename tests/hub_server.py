@@ -12,10 +12,21 @@ Usage from a test module::
         with local_hub_session(tmp_path, monkeypatch) as session:
             yield session  # session.endpoint, session.token, session.hub (LocalHub: .request_log, .errors)
 
+Faults (``LocalHub.inject_fault``): the N-th request matching a method and a path pattern (and the ones after it,
+``times`` in all, or every one with ``times=None``) is answered with an error status before the hub looks at it, so
+nothing changes; with ``after=True`` the hub does what was asked and the answer is lost (the error status instead);
+``clear_faults`` ends them. The client retries some requests itself on 5xx (``preupload``, the LFS
+calls: ``http_backoff``, 1 s, 2 s, ... apart), so a fault on those needs ``times=None`` to reach the caller.
+
+Accounts: ``LocalHub(orgs={"org": "write"}, token_role="write")`` is what ``whoami`` reports (an organisation's
+``roleInOrg``; the token's ``read``/``write``). By default writes accept any namespace; ``restrict_writes=True``
+refuses (403) a write outside the user's and its organisations' namespaces (read role excluded), or by a read token.
+
 Endpoints (``{type}s`` is ``models`` / ``datasets``; ``{id}`` is ``namespace/name``)::
 
-    GET      /api/whoami-v2                              token check (401 without a valid token)
+    GET      /api/whoami-v2                              token check (401 without a valid token); name, orgs, role
     POST     /api/repos/create                           409 if it exists (the client's exist_ok relies on it)
+    DELETE   /api/repos/delete                           404 RepoNotFound if missing
     POST     /api/validate-yaml                          card metadata check (ModelCard/DatasetCard.push_to_hub)
     GET      /api/{type}s/{id}[/revision/{rev}]          repo info: sha, siblings (+ size/blobId/lfs with blobs=1)
     GET      /api/{type}s/{id}/tree/{rev}[/{path}]       one page; 404 EntryNotFound for a missing folder
@@ -123,6 +134,30 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class Fault:
+    """A planted error answer: requests matching ``method`` and ``pattern`` number ``nth`` to ``nth + times - 1``
+    get ``status`` (``times=None``: every matching request from ``nth`` on)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int = 500
+    nth: int = 1
+    times: int | None = 1
+    after: bool = False  # the request is carried out, and its answer replaced by the error
+    seen: int = 0  # matching requests so far
+    fired: int = 0  # of which answered with the fault
+
+    def fires(self, method: str, path: str) -> bool:
+        if method != self.method or not self.pattern.search(path):
+            return False
+        self.seen += 1
+        if self.seen < self.nth or (self.times is not None and self.fired >= self.times):
+            return False
+        self.fired += 1
+        return True
+
+
 class LocalHub:
     """Repos in memory: each commit keeps its full file tree; blobs live in one content-addressed store.
 
@@ -131,8 +166,19 @@ class LocalHub:
     (``lock``), so the methods need no locking of their own.
     """
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, user: str = DEFAULT_USER) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        user: str = DEFAULT_USER,
+        orgs: dict[str, str] | None = None,
+        token_role: str = "write",
+        restrict_writes: bool = False,
+    ) -> None:
         self.token, self.user = token, user
+        self.orgs = dict(orgs or {})  # organisation -> the user's roleInOrg (admin, write, contributor, read)
+        self.token_role, self.restrict_writes = token_role, restrict_writes
+        self.faults: list[Fault] = []
         self.request_log: deque[str] = deque(maxlen=5000)  # "METHOD /path STATUS", for debugging and asserts
         self.errors: list[str] = []  # tracebacks of unexpected server errors (answered with 500)
         self.objects: dict[str, bytes] = {}
@@ -143,6 +189,61 @@ class LocalHub:
 
     def has_object(self, key: str) -> bool:
         return key in self.objects
+
+    # ------------------------------------------------------------------ faults and inspection (for the tests)
+    def inject_fault(
+        self,
+        method: str,
+        pattern: str,
+        *,
+        status: int = 500,
+        nth: int = 1,
+        times: int | None = 1,
+        after: bool = False,
+    ) -> Fault:
+        """Answer the ``nth`` request whose method is ``method`` and whose path matches the regex ``pattern``
+        (``re.search``) with ``status``, and the next ones up to ``times`` in all (``None``: every one after).
+        ``after``: carry the request out first (a lost answer), else it changes nothing."""
+        fault = Fault(method.upper(), re.compile(pattern), status, nth, times, after)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def fault_for(self, method: str, path: str) -> Fault | None:
+        """The first fault that fires on this request (every matching fault counts it)."""
+        fired = [fault for fault in self.faults if fault.fires(method, path)]
+        return fired[0] if fired else None
+
+    def repo_files(self, repo_type: str, repo_id: str) -> dict[str, str] | None:
+        """Path -> oid (sha256 for LFS files) at the head of a repo, or None if there is no such repo."""
+        repo = self._repos.get((repo_type, repo_id))
+        if repo is None:
+            return None
+        return {
+            path: (entry["lfs"] or {}).get("sha256", entry["oid"]) for path, entry in self.tree(repo["head"]).items()
+        }
+
+    def heads(self) -> dict[tuple[str, str], str]:
+        """(type, id) -> head commit of every repo: equal before and after a push that changed nothing."""
+        return {key: repo["head"] for key, repo in self._repos.items()}
+
+    def check_write(self, repo_id: str) -> None:
+        """With ``restrict_writes``: 403 for a read token, or a namespace that is neither the user's nor one of
+        its organisations' (read role excluded), like the Hub."""
+        if not self.restrict_writes:
+            return
+        namespace = repo_id.split("/")[0]
+        writable = {self.user} | {org for org, role in self.orgs.items() if role != "read"}
+        if self.token_role == "read" or namespace not in writable:
+            raise HubError(403, f"You don't have the rights to write to the namespace {namespace!r}")
+
+    def delete_repo(self, repo_type: str, repo_id: str) -> None:
+        if self._repos.pop((repo_type, repo_id), None) is None:
+            raise HubError(404, f"Repository not found: {repo_type}s/{repo_id}", "RepoNotFound")
 
     def authenticate(self, authorization: str | None, *, required: bool) -> str | None:
         """The user for a valid token, None for no token on a read; 401 otherwise."""
@@ -331,6 +432,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     """Routes one HTTP request to ``LocalHub``. Every answer has a Content-Length (HTTP/1.1 keep-alive)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: without this each answer waits ~40 ms
     timeout = 60  # idle keep-alive connections end by themselves
     server: _HubHTTPServer
 
@@ -345,7 +447,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_HEAD = do_POST = do_PUT = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
 
     def _body(self) -> bytes:
         """The request body, from Content-Length or chunked transfer encoding."""
@@ -361,6 +463,8 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None, content_type="application/json"):
+        if self._answer_lost:  # a fault with after=True: the work is done, the answer replaced by the fault's
+            return
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -374,13 +478,26 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode())
 
     def _dispatch(self) -> None:
-        self._body_read = False
+        self._body_read = self._answer_lost = False
         hub = self.server.hub
         try:
             url = urlsplit(self.path)
             segments = [unquote(s) for s in url.path.strip("/").split("/")]
             query = {key: values[-1] for key, values in parse_qs(url.query).items()}
             with hub.lock:
+                fault = hub.fault_for(self.command, url.path)
+                if fault is not None:
+                    injected = HubError(
+                        fault.status, f"Injected fault: {self.command} {url.path} (request {fault.seen})"
+                    )
+                    if not fault.after:
+                        raise injected
+                    self._answer_lost = True
+                    try:
+                        self._route(hub, segments, query)
+                    finally:
+                        self._answer_lost = False
+                    raise injected
                 self._route(hub, segments, query)
         except HubError as error:
             if not self._body_read and (self.headers.get("Content-Length") or self.headers.get("Transfer-Encoding")):
@@ -400,10 +517,18 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         method = self.command
         if segments == ["api", "whoami-v2"] and method == "GET":
             user = hub.authenticate(self.headers.get("Authorization"), required=True)
-            auth = {"type": "access_token", "accessToken": {"displayName": "local-hub", "role": "write"}}
-            self._json({"type": "user", "name": user, "fullname": "Local Test User", "orgs": [], "auth": auth})
+            auth = {"type": "access_token", "accessToken": {"displayName": "local-hub", "role": hub.token_role}}
+            orgs = [{"type": "org", "name": name, "roleInOrg": role} for name, role in hub.orgs.items()]
+            self._json({"type": "user", "name": user, "fullname": "Local Test User", "orgs": orgs, "auth": auth})
         elif segments == ["api", "repos", "create"] and method == "POST":
             self._create_repo(hub, _json_object(self._body()))
+        elif segments == ["api", "repos", "delete"] and method == "DELETE":
+            hub.authenticate(self.headers.get("Authorization"), required=True)
+            payload = _json_object(self._body())
+            repo_id = f"{payload.get('organization') or hub.user}/{payload.get('name')}"
+            hub.check_write(repo_id)
+            hub.delete_repo(payload.get("type") or "model", repo_id)
+            self._json({})
         elif segments == ["api", "validate-yaml"] and method == "POST":
             self._body()
             self._json({"errors": [], "warnings": []})
@@ -429,6 +554,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         if repo_type not in URL_PREFIXES or not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}", payload.get("name") or ""):
             raise HubError(400, f"Invalid repo type or name: {repo_type!r}, {payload.get('name')!r}")
         repo_id = f"{payload.get('organization') or hub.user}/{payload['name']}"
+        hub.check_write(repo_id)
         url = f"{self.server.endpoint}/{URL_PREFIXES[repo_type]}{repo_id}"
         private = bool(payload.get("private")) or payload.get("visibility") == "private"
         if not hub.create_repo(repo_type, repo_id, private=private):
@@ -451,6 +577,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             self._json([{"id": c["id"], "authors": [{"user": hub.user}], "date": c["date"], "title": c["title"],
                          "message": c["message"]} for c in commits])  # fmt: skip
         elif write and action in ("preupload", "commit") and revision == "main" and not query.get("create_pr"):
+            hub.check_write(repo_id)
             (self._preupload if action == "preupload" else self._commit)(hub, repo, body)
         else:
             raise HubError(404, f"Not found: {self.command} {self.path} (the local hub has one branch, main)")
@@ -491,6 +618,7 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         if not repo_id.endswith(".git") or payload.get("operation") != "upload":
             raise HubError(404, f"Not found: {self.path} (the local hub takes LFS uploads only)")
         hub.repo(repo_type, repo_id[:-4], hub.user)
+        hub.check_write(repo_id[:-4])
         objects = []
         for obj in payload.get("objects", []):
             oid, size = obj["oid"], obj["size"]

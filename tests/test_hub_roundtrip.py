@@ -88,6 +88,34 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, 
     assert not (tmp_path / "data").exists()
 
 
+WIRING = "remove this marker once {} calls fcot_plugin.hub.push.check_push_target (see docs/hub.md)"
+
+
+@pytest.mark.xfail(strict=True, reason=WIRING.format("fcot_plugin/cli/fcot.py _curate"))
+def test_curate_push_to_a_bad_repo_id_writes_nothing(hub, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),
+              "--push_to_hub", "user/coin flip"])  # fmt: skip
+    assert "'user/coin flip' is not a valid Hub repo id" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not hub.hub.request_log
+
+
+@pytest.mark.parametrize(
+    ("push_to_hub", "match"),
+    [("user/extra", "takes a user or organisation name"), ("someone-else", "cannot push to someone-else/")],
+)
+def test_distill_push_target_is_checked_before_the_first_stage(hub, tiny_model, tmp_path, push_to_hub, match):
+    from fcot_plugin.hub.push import HubError
+    from fcot_plugin.pipeline.preflight import check_distill
+    from fcot_plugin.pipeline.settings import DistillArguments
+
+    args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), device="cpu",
+                            precision="fp32", push_to_hub=push_to_hub)  # fmt: skip
+    with pytest.raises(HubError, match=match):
+        check_distill(args)  # distill() calls it before the run folder is touched
+    assert not any(line.split()[0] in ("POST", "PUT", "DELETE") for line in hub.hub.request_log)
+
+
 def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
     """fcot_aqua_teacher's data: the raw AQuA train set by Hub id, verbalised, the paper's 10,000-row sample."""
     from fcot_plugin.harness.task_functions import load_split

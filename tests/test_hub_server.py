@@ -196,3 +196,47 @@ def test_protocol_edges(hub: HubSession) -> None:
     )
     status, headers, content = _request(f"{hub.endpoint}/user/edges/resolve/main/big.bin", token=hub.token)
     assert status == 200 and content == data and headers["X-Linked-Etag"] == f'"{oid}"'
+
+
+def test_faults_accounts_and_repo_deletion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    orgs = {"lab": "write", "ro": "read"}
+    with local_hub_session(tmp_path, monkeypatch, orgs=orgs, restrict_writes=True) as session:
+        hub, api = session.hub, HfApi(endpoint=session.endpoint, token=session.token)
+        me = api.whoami()
+        assert [(org["name"], org["roleInOrg"]) for org in me["orgs"]] == list(orgs.items())
+        assert me["auth"]["accessToken"]["role"] == "write"
+
+        fault = hub.inject_fault("POST", r"^/api/repos/create$", nth=2)  # the second create only
+        api.create_repo("lab/a")
+        with pytest.raises(HfHubHTTPError) as failed:
+            api.create_repo("lab/b")
+        assert failed.value.response.status_code == 500 and "Injected fault" in str(failed.value)
+        assert hub.repo_files("model", "lab/b") is None  # answered before the hub looked at it
+        api.create_repo("lab/b")
+        assert (fault.seen, fault.fired) == (3, 1)
+
+        for namespace in ("ro", "elsewhere"):  # restrict_writes: like the Hub, no write outside one's namespaces
+            with pytest.raises(HfHubHTTPError) as refused:
+                api.create_repo(f"{namespace}/x")
+            assert refused.value.response.status_code == 403
+
+        hub.inject_fault("DELETE", r"^/api/repos/delete$", status=503, times=None)
+        for _ in range(2):
+            with pytest.raises(HfHubHTTPError):
+                api.delete_repo("lab/a")
+        hub.clear_faults()
+        api.delete_repo("lab/a")
+        assert not api.repo_exists("lab/a") and hub.repo_files("model", "lab/a") is None
+        with pytest.raises(RepositoryNotFoundError):
+            api.delete_repo("lab/a")
+        api.delete_repo("lab/a", missing_ok=True)
+
+        hub.inject_fault("POST", r"/commit/main$", after=True)  # carried out, the answer lost
+        with pytest.raises(HfHubHTTPError):
+            api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="lab/b")
+        assert set(hub.repo_files("model", "lab/b")) == {".gitattributes", "x.txt"}
+        assert list(hub.heads()) == [("model", "lab/b")]
+    assert not hub.errors, "\n".join(hub.errors)

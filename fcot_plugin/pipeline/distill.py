@@ -412,24 +412,28 @@ def distill(args: DistillArguments) -> Path:
 
 
 def push_run(run: Run) -> dict[str, Any]:
-    from fcot_plugin.hub.push import folder_files, push_dataset, push_files, require_hub_token
+    """The student and its data as a pair: the model first, then the data; a failure says what is published and
+    the command that finishes it (this same command does too: finished stages are reused, only the push runs)."""
+    from fcot_plugin.hub.push import publish_student, student_repo_ids
     from fcot_plugin.pipeline.evaluate import write_result_to_card
     from fcot_plugin.pipeline.settings import EvaluateArguments
 
     args = run.args
-    require_hub_token()
-    student = Path(EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student).name
-    name = f"{student}-fcot-{args.task}"
-    dataset_url = push_dataset(run.folder.data_dir, f"{args.push_to_hub}/{name}-data")
+    student = EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student
+    model_repo, dataset_repo = student_repo_ids(args.push_to_hub, student, args.task)
     student_dir = run.folder.student_dir
     score = run.done("evaluate")["student"]["accuracy"]
     card_args = EvaluateArguments(
         model=str(student_dir), task=args.task, dataset_format=args.format, limit=args.eval_limit
     )
-    write_result_to_card(card_args, score)
-    files = folder_files(student_dir, exclude=["checkpoint-*"])  # one commit: weights, tokenizer and card together
-    model_url = push_files(f"{args.push_to_hub}/{name}", files, commit_message="Add Fine-tune-CoT student")
-    return {"dataset": dataset_url, "model": model_url}
+    return publish_student(
+        student_dir,
+        run.folder.data_dir,
+        model_repo,
+        dataset_repo,
+        card_update=lambda _: write_result_to_card(card_args, score),
+        also="run the same fcot distill command again: finished stages are reused, only the push runs",
+    )
 
 
 def main(args: DistillArguments) -> None:

@@ -221,10 +221,12 @@ def check_distill(args: Any) -> str:
     read_sampling({SAMPLES: args.diverse, TEMPERATURE: args.teacher_temperature})
     if args.launcher == "accelerate":
         check_accelerate_config(args.accelerate_config)
-    if args.push_to_hub:
-        from fcot_plugin.hub.push import require_hub_token
+    if args.push_to_hub:  # the repo ids, the token and the right to write, before the first stage
+        from fcot_plugin.hub.push import check_push_target, student_repo_ids
+        from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 
-        require_hub_token()
+        student_name = EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student
+        check_push_target(student_repo_ids(args.push_to_hub, student_name, args.task))
     student = resolve_student(args.student)
     check_student(student)
     return student
