@@ -22,13 +22,13 @@ from fcot_plugin.training.sft import make_parser
 
 def main(argv: list[str] | None = None) -> None:
     from fcot_plugin.core.command_line import debug_requested, exit_with_one_line, parse_or_fail
-    from fcot_plugin.core.secrets import install_log_redaction
+    from fcot_plugin.core.secrets import guard_terminal
     from fcot_plugin.training.sft import main as train
 
     debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
+    guard_terminal(argv)  # no token from the recipe, the command line or the environment reaches the terminal
     parser = make_parser()
     parser.prog = "sft.py"
-    install_log_redaction()
     configs = exit_with_one_line(
         "sft.py", lambda: parse_or_fail(parser, lambda: parser.parse_args_and_config(argv)), debug
     )

@@ -274,3 +274,21 @@ def test_ctrl_c_a_full_disk_and_an_unwritable_path_are_one_line(capsys, error, c
 def test_other_os_errors_keep_their_traceback():
     with pytest.raises(FileNotFoundError):
         exit_with_one_line("prog", raising(FileNotFoundError(errno.ENOENT, "gone", "/x")), debug=False)
+
+
+def test_fcot_eval_a_task_found_nowhere(capsys, tiny_model):
+    from fcot_plugin.cli.fcot_eval import main as eval_main
+
+    argv = ["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "fcto_coin_flip", "--limit", "1"]
+    line = one_line_error(capsys, eval_main, argv, "fcot-eval", "unknown task 'fcto_coin_flip' (neither fcot's nor")
+    assert "did you mean: fcot_coin_flip" in line
+
+
+def test_curate_push_to_a_bad_repo_id_leaves_nothing_and_the_corrected_command_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    out = tmp_path / "data"
+    argv = ["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(out)]
+    one_line_error(capsys, fcot, [*argv, "--push_to_hub", "user/coin flip"], "fcot", "is not a valid Hub repo id")
+    assert not out.exists()
+    fcot(argv)
+    assert (out / "dataset_dict.json").is_file()

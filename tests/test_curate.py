@@ -99,7 +99,7 @@ def test_keeping_duplicates_on_request(oracle_teacher_run):
 
 def test_test_split_samples_are_refused(oracle_teacher_run):
     samples = next(oracle_teacher_run.rglob("samples_fcot_coin_flip_zscot_*.jsonl"))
-    with pytest.raises(CurationError, match="not a samples file of fcot_coin_flip_teacher.*leak the test set"):
+    with pytest.raises(CurationError, match="is not from coin_flip's train split.*the test set leaks"):
         curate("coin_flip", str(samples))
 
 

@@ -88,10 +88,6 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, 
     assert not (tmp_path / "data").exists()
 
 
-WIRING = "remove this marker once {} calls fcot_plugin.hub.push.check_push_target (see docs/hub.md)"
-
-
-@pytest.mark.xfail(strict=True, reason=WIRING.format("fcot_plugin/cli/fcot.py _curate"))
 def test_curate_push_to_a_bad_repo_id_writes_nothing(hub, tmp_path, capsys):
     with pytest.raises(SystemExit):
         fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),

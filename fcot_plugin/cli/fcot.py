@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -38,9 +39,9 @@ def _curate(argv: list[str]) -> None:
     args = _parse(CurateArguments, argv, "curate")
     check_writable(args.out, "--out")
     if args.push_to_hub:
-        from fcot_plugin.hub.push import require_hub_token
+        from fcot_plugin.hub.push import check_push_target
 
-        require_hub_token()  # before anything is written
+        check_push_target(args.push_to_hub)  # before anything is written: the id, the token, the right to write
     result = curate(args.task, args.samples, args.format, args.deduplicate, args.all_completions)
     stats = result.stats
     print(
@@ -48,26 +49,37 @@ def _curate(argv: list[str]) -> None:
         f"(filter rate {stats.filter_rate:.1%}), {stats.duplicates} duplicates removed -> {stats.rows} rows "
         f"covering {stats.questions_covered} questions"
     )
-    out = save_dataset(result, args.out, overwrite=args.overwrite)
-    print(f"wrote {out} (dataset card: {out / 'README.md'})")
-    if args.push_to_hub:
+    pushed: list[str] = []
+
+    def push(staging: Path) -> None:  # before --out exists: a failed push leaves nothing behind
         from fcot_plugin.hub.push import push_dataset
 
-        print(f"pushed {push_dataset(out, args.push_to_hub, private=args.private)}")
+        pushed.append(push_dataset(staging, args.push_to_hub, private=args.private))
+
+    out = save_dataset(result, args.out, overwrite=args.overwrite, before_rename=push if args.push_to_hub else None)
+    print(f"wrote {out} (dataset card: {out / 'README.md'})")
+    if pushed:
+        print(f"pushed {pushed[0]}")
 
 
 def _evaluate(argv: list[str]) -> None:
-    from fcot_plugin.pipeline.evaluate import main as evaluate_main
     from fcot_plugin.pipeline.settings import EvaluateArguments
 
-    evaluate_main(_parse(EvaluateArguments, argv, "evaluate"))
+    args = _parse(EvaluateArguments, argv, "evaluate")  # first: an argument error needs no heavy import
+
+    from fcot_plugin.pipeline.evaluate import main as evaluate_main
+
+    evaluate_main(args)
 
 
 def _distill(argv: list[str]) -> None:
-    from fcot_plugin.pipeline.distill import main as distill_main
     from fcot_plugin.pipeline.settings import DistillArguments
 
-    distill_main(_parse(DistillArguments, argv, "distill"))
+    args = _parse(DistillArguments, argv, "distill")  # first: an argument error needs no heavy import
+
+    from fcot_plugin.pipeline.distill import main as distill_main
+
+    distill_main(args)
 
 
 COMMANDS = {
@@ -78,17 +90,23 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``fcot <command> ...``: dispatch to a command; an fcot error ends with one line (``--debug``: traceback)."""
-    from fcot_plugin.core.command_line import debug_requested, exit_with_one_line
-    from fcot_plugin.core.secrets import install_log_redaction
+    """``fcot <command> ...``: dispatch to a command; an fcot error ends with one line (``--debug``: traceback).
 
-    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
+    Secrets (model args, ``--hub_token``, ``HF_TOKEN``...) are redacted from the logs and the terminal first.
+    """
+    from fcot_plugin.core.secrets import guard_terminal
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    guard_terminal(argv)  # before parsing: an argument error echoes what it refuses (--hub_token <value>)
+
+    from fcot_plugin.core.command_line import debug_requested, exit_with_one_line
+
+    debug, argv = debug_requested(argv)
     if not argv or argv[0] not in COMMANDS:
         listing = "\n".join(f"  {name:<10} {help_text}" for name, (_, help_text) in COMMANDS.items())
         print(f"usage: fcot <command> [options]   (fcot <command> --help)\n\ncommands:\n{listing}")
         raise SystemExit(0 if argv in ([], ["-h"], ["--help"]) else 2)
     command, _ = COMMANDS[argv[0]]
-    install_log_redaction()
     exit_with_one_line("fcot", lambda: command(argv[1:]), debug)
 
 

@@ -52,16 +52,42 @@ def check_fcot_task_names(requested: str) -> None:
         raise SystemExit(f"fcot-eval: unknown fcot task {name!r}.{hint} List them with: fcot-eval --tasks list")
 
 
+def tasks_named(evaluate, known: list[str]) -> None:
+    """Run lm-eval; a task name it finds nowhere (lm-eval's own tasks included) is one line with the closest fcot
+    names, not lm-eval's traceback."""
+    from fcot_plugin.core.errors import FcotError
+
+    try:
+        evaluate()
+    except ValueError as error:
+        message = str(error)
+        if not message.startswith("Tasks not found"):
+            raise
+        missing = message.split(":", 1)[1].strip()
+        close = difflib.get_close_matches(missing.split(",")[0].strip(), known or fcot_task_names(), n=3)
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        raise FcotError(f"unknown task {missing!r} (neither fcot's nor lm-eval's){hint} List fcot's with: "
+                        f"fcot-eval --tasks list") from None  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded; an fcot error is one line (``--debug``: traceback)."""
+    """``fcot-eval``: lm-eval's CLI with the fcot plugin loaded; an fcot error is one line (``--debug``: traceback).
+
+    Secrets (``--model_args ...,token=...``, ``HF_TOKEN``...) are redacted from the logs and the terminal first,
+    lm-eval's summary line of the model args included, and scrubbed from the files under ``--output_path``.
+    """
+    from fcot_plugin.core.secrets import guard_terminal
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    guard_terminal(argv)
+
     from fcot_plugin.core.command_line import debug_requested, exit_with_one_line
 
-    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
+    debug, argv = debug_requested(argv)
     if argv in (["--tasks", "list"], ["--tasks=list"], ["list"]):
         print_task_list()
         return
 
-    from fcot_plugin.core.secrets import install_log_redaction
     from fcot_plugin.harness import startup_hook
     from fcot_plugin.pipeline.preflight import check_lm_eval_arguments, option_value
 
@@ -71,17 +97,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     startup_hook.install(force=True)  # what the .pth file does at start, even with FCOT_NO_LM_EVAL_HOOK set
     known = fcot_task_names() if requested else []
     exit_with_one_line("fcot-eval", lambda: check_lm_eval_arguments(argv, known), debug)
-    install_log_redaction()
 
     from lm_eval.__main__ import cli_evaluate
 
     sys.argv = ["lm_eval", *argv]
-    exit_with_one_line("fcot-eval", cli_evaluate, debug)
-    output_path = option_value(argv, "--output_path")
-    if output_path:  # lm-eval records --model_args verbatim: no token stays in its files
-        from fcot_plugin.core.secrets import scrub_files, secret_values
+    try:
+        exit_with_one_line("fcot-eval", lambda: tasks_named(cli_evaluate, known), debug)
+    finally:  # lm-eval records --model_args verbatim: no secret stays in its files, even after a failure
+        output_path = option_value(argv, "--output_path") or option_value(argv, "-o")
+        if output_path:
+            from fcot_plugin.core.secrets import scrub_files, secret_values
 
-        scrub_files(output_path, secret_values([option_value(argv, "--model_args")]))
+            scrub_files(output_path, secret_values(argv=argv))
 
 
 if __name__ == "__main__":

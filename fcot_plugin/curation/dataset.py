@@ -12,7 +12,7 @@ import errno
 import json
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,17 @@ def train_question_count(task: str) -> int | None:
         return None
 
 
-def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = False) -> Path:
-    """Write the dataset (``datasets`` format, split ``train``) and its card, atomically."""
+def save_dataset(
+    result: CurationResult,
+    out: str | Path,
+    overwrite: bool = False,
+    before_rename: Callable[[Path], Any] | None = None,
+) -> Path:
+    """Write the dataset (``datasets`` format, split ``train``) and its card, atomically.
+
+    ``before_rename`` runs on the finished staging folder before it becomes ``out`` (a Hub push): if it fails,
+    nothing is left at ``out`` to block the corrected command.
+    """
     import datasets
 
     from fcot_plugin.hub.cards import dataset_card
@@ -167,6 +176,8 @@ def save_dataset(result: CurationResult, out: str | Path, overwrite: bool = Fals
         datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
         (staging / "README.md").write_text(str(dataset_card(curation_summary(result))), encoding="utf-8")
         (staging / "fcot_curation.json").write_text(json.dumps(curation_summary(result), indent=2) + "\n")
+        if before_rename is not None:
+            before_rename(staging)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
