@@ -46,7 +46,7 @@ def check_readable_weights(folder: Path, what: str) -> None:
             ) from None
 
 
-def check_model_folder(path: str, what: str, needs_tokenizer: bool = True) -> None:
+def check_model_folder(path: str, what: str, needs_tokenizer: bool = True, contents: bool = True) -> None:
     """A local model folder has a config, readable weights and a tokenizer; a path-like name that is missing is
     named. ``needs_tokenizer`` False: the tokenizer comes from elsewhere (lm-eval's ``tokenizer=``)."""
     folder = Path(path).expanduser()
@@ -67,11 +67,17 @@ def check_model_folder(path: str, what: str, needs_tokenizer: bool = True) -> No
         raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
     if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
         raise FcotError(f"{what} {path!r} has no weights (model.safetensors or pytorch_model.bin); save the model too")
+    if contents:
+        check_model_contents(folder, what, needs_tokenizer)
+
+
+def check_model_contents(folder: Path, what: str, needs_tokenizer: bool = True) -> None:
+    """Weights that read whole and, unless it comes from elsewhere, a tokenizer."""
     check_readable_weights(folder, what)
     if needs_tokenizer and not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         raise FcotError(
-            f"{what} {path!r} has no tokenizer (no tokenizer.json or tokenizer_config.json); save it beside the model "
-            f"with tokenizer.save_pretrained({path!r})"
+            f"{what} {str(folder)!r} has no tokenizer (no tokenizer.json or tokenizer_config.json); save it beside "
+            f"the model with tokenizer.save_pretrained({str(folder)!r})"
         )
 
 
@@ -79,7 +85,7 @@ def check_student(student: str) -> None:
     """A loadable decoder-only causal LM or encoder-decoder LM (T5), with an architecture transformers can build."""
     from fcot_plugin.training.architectures import student_kind
 
-    check_model_folder(student, "student")
+    check_model_folder(student, "student", contents=False)
     student_kind(student)  # causal (SFTTrainer) or seq2seq (Seq2SeqTrainer); anything else is one line
     folder = Path(student).expanduser()
     if folder.is_dir():
@@ -89,6 +95,8 @@ def check_student(student: str) -> None:
                 f"student {student!r}: config.json names no architectures, so the model class is unknown; save "
                 f'the model with save_pretrained() (it writes e.g. "architectures": ["LlamaForCausalLM"])'
             )
+        if not (folder / "adapter_config.json").is_file():  # an adapter's base was checked whole already
+            check_model_contents(folder, "student")
 
 
 def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
