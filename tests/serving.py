@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
+from fcot_plugin.teacher.engine import free_port, served_model
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["build_served_model", "free_port", "sampling_model", "transformers_serve"]
 
 
 def sampling_model(source: Path, target: Path) -> Path:
@@ -46,31 +38,11 @@ def build_served_model(path: Path) -> Path:
 
 @contextmanager
 def transformers_serve(model: Path, log: Path, port: int | None = None, timeout: float = 180) -> Iterator[str]:
-    """Start ``transformers serve <model>`` on 127.0.0.1 (a free port by default); yield its completions URL."""
-    port = port or free_port()
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),
-               "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "warning"]  # fmt: skip
-    with log.open("w") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"transformers serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
-                    break
-            except requests.exceptions.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"transformers serve did not start in {timeout} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1/completions"
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """Start ``transformers serve <model>`` on 127.0.0.1 (a free port by default); yield its completions URL.
+
+    :func:`fcot_plugin.teacher.engine.served_model` with the ``transformers`` engine, on the CPU, in the model's
+    own dtype; the server's process group is stopped when the block ends.
+    """
+    with served_model(model, "transformers", log, port=port, dtype="auto", device="cpu", start_timeout=timeout,
+                      progress=None) as served:  # fmt: skip
+        yield served.base_url

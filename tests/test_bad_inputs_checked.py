@@ -292,3 +292,20 @@ def test_curate_push_to_a_bad_repo_id_leaves_nothing_and_the_corrected_command_r
     assert not out.exists()
     fcot(argv)
     assert (out / "dataset_dict.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (["--teacher_engine", "vllm"], "--teacher_engine vllm serves the model --teacher names, so --teacher is a"),
+        (["--teacher_engine", "sglang", "--teacher", "x"], "unknown --teacher_engine 'sglang'; choose one of: vllm"),
+        (["--teacher_engine", "transformers", "--teacher", "pretrained=x"], "--teacher is a model folder or Hub id"),
+    ],
+)
+def test_distill_teacher_engine_arguments(capsys, tmp_path, tiny_model, bad, expected):
+    run_dir = tmp_path / "run"
+    one_line_error(capsys, fcot, ["distill", *distill_argv(tiny_model, run_dir, *bad)], "fcot", expected)
+    assert not run_dir.exists()
+    distill_accepts(
+        distill_argv(tiny_model, run_dir, "--teacher_engine", "transformers", "--teacher", str(tiny_model))
+    )

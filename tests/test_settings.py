@@ -29,6 +29,7 @@ TEACHER = "pretrained=teacher-a"
 EXPECTED = {
     "task": ("last_letter_concatenation", {"teacher", "curate", "report", BASELINES}),
     "teacher": ("pretrained=teacher-b", {"teacher", "report"}),
+    "teacher_engine": ("vllm", {"teacher", "report"}),
     "diverse": (2, {"teacher", "report"}),
     "teacher_temperature": (0.5, {"teacher", "report"}),
     "teacher_max_gen_toks": (64, {"teacher"}),

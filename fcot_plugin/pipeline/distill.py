@@ -51,6 +51,7 @@ from fcot_plugin.pipeline.run_folder import (
 from fcot_plugin.pipeline.settings import DistillArguments
 from fcot_plugin.tasks.formats import PAPER_SOURCE
 from fcot_plugin.tasks.names import student_task, task_name
+from fcot_plugin.teacher.spec import TeacherSpec
 from fcot_plugin.training.adapters import lm_eval_model_args
 from fcot_plugin.training.checkpoints import epoch_checkpoints, last_complete_checkpoint
 from fcot_plugin.training.defaults import PAPER_RECIPE
@@ -166,9 +167,20 @@ class Run:
 
 def run_teacher(run: Run) -> dict[str, Any]:
     args = run.args
-    spec = args.teacher_spec
-    if spec.is_paper:
+    if args.paper_teacher:
         return {"source": PAPER_SOURCE}
+    if args.teacher_engine is None:
+        return teacher_through(run, args.teacher_spec)
+    from fcot_plugin.teacher.engine import served_model
+
+    log_file = run.folder.path / "logs" / f"teacher-{args.teacher_engine}.log"
+    with served_model(args.teacher, args.teacher_engine, log_file, device=args.device) as server:
+        return teacher_through(run, TeacherSpec.parse(server.model_args))
+
+
+def teacher_through(run: Run, spec: TeacherSpec) -> dict[str, Any]:
+    """The two-stage zero-shot-CoT teacher on the train split, through lm-eval's ``zscot`` over ``spec``."""
+    args = run.args
     teacher_dir = run.folder.teacher_dir
     # zscot's own default base (hf-regroup) unless it names one. Every finished response is cached as it arrives:
     # a killed teacher stage restarts where it stopped.

@@ -169,7 +169,15 @@ def check_zscot_keys(base: str, arguments: dict[str, str], what: str) -> None:
             raise FcotError(f"{what}: {key!r} is not an argument of zscot or of its base {base!r}; {hint}")
 
 
-def check_teacher(teacher: TeacherSpec) -> None:
+def check_teacher(teacher: TeacherSpec | None, model: str, engine: str | None) -> None:
+    """``--teacher`` as lm-eval model args, or (``engine``) a model to serve with an engine that is installed."""
+    if engine is not None:
+        from fcot_plugin.teacher.engine import vllm_python
+
+        check_model_folder(model, "--teacher")
+        if engine == "vllm":
+            vllm_python()  # one line naming `make vllm` where the venv is missing
+        return
     if teacher.is_paper:
         return
     check_lm_eval_model("zscot", teacher.text, "--teacher")  # no base= means zscot's default, LOCAL_MODEL
@@ -225,7 +233,7 @@ def check_distill(args: Any) -> str:
     from fcot_plugin.training.students import resolve_student
 
     check_writable(args.run_dir, "--run_dir")
-    check_teacher(args.teacher_spec)
+    check_teacher(args.teacher_spec, args.teacher, args.teacher_engine)
     read_sampling({SAMPLES: args.diverse, TEMPERATURE: args.teacher_temperature})
     if args.launcher == "accelerate":
         check_accelerate_config(args.accelerate_config)

@@ -16,12 +16,12 @@ from fcot_plugin.core.files import write_bytes_atomic, write_json_atomic, write_
 from fcot_plugin.curation.responses import paper_responses
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count
 from fcot_plugin.pipeline.run_folder import RunFolder
+from fcot_plugin.pipeline.settings import uses_paper_teacher
 from fcot_plugin.tasks.answers import extract_answer, is_correct
 from fcot_plugin.tasks.formats import PAPER_TEACHER
 from fcot_plugin.tasks.names import task_name
 from fcot_plugin.tasks.registry import data_dir, get_task
 from fcot_plugin.teacher.accounting import accounting_markdown
-from fcot_plugin.teacher.spec import TeacherSpec
 
 ROW_LABELS = {
     "student": "student, Fine-tune-CoT (ours)",
@@ -74,7 +74,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         label = row_label(name, selection, dataset_format)
         rows.append({"key": name, "name": label, "accuracy": value, "n": n, "split": "test",
                      "source": str(source.relative_to(run_dir))})  # fmt: skip
-    if TeacherSpec.parse(config["teacher"]).is_paper:
+    if uses_paper_teacher(config):
         teacher = paper_teacher_test_accuracy(task)
         if teacher is not None:
             rows.append({"key": "teacher", "name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)",

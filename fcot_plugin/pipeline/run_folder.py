@@ -280,7 +280,8 @@ def dependent_settings(dependent: str, settings: dict[str, Any], *, legacy: bool
     for derived, source in DERIVED_SETTINGS.items():
         if source in recorded and settings.get(derived) is not None:
             recorded[derived] = settings[derived]
-    if "teacher" in recorded:  # the teacher as far as it decides the text (no URL, port, concurrency, secret)
+    if "teacher" in recorded and not settings.get("teacher_engine"):  # served by fcot: the model itself
+        # the teacher as far as it decides the text (no URL, port, concurrency, secret)
         recorded["teacher"] = TeacherSpec.parse(recorded["teacher"]).identity()
     return redact(recorded)
 

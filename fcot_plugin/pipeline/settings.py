@@ -98,6 +98,24 @@ def default_validation_size(epochs: float) -> float:
     return 0.1 if epochs > 1 else 0.0
 
 
+def uses_paper_teacher(settings: dict[str, Any]) -> bool:
+    """Whether recorded settings (config.json, a stage record) name the paper's released rationales."""
+    return settings.get("teacher") == PAPER_SOURCE and not settings.get("teacher_engine")
+
+
+def check_engine_teacher(teacher: str, engine: str) -> None:
+    """With --teacher_engine, --teacher names the model to serve: a folder or Hub id, not lm-eval model args."""
+    from fcot_plugin.teacher.engine import ENGINES
+
+    if engine not in ENGINES:
+        raise FcotError(f"unknown --teacher_engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if teacher == PAPER_SOURCE or "=" in teacher or teacher.lstrip().startswith("{"):
+        raise FcotError(
+            f"--teacher_engine {engine} serves the model --teacher names, so --teacher is a model folder or Hub id "
+            f"(e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct), got {teacher!r}"
+        )
+
+
 def check_train_sampling(strategy: str) -> None:
     """One line naming transformers' own choices (the default first), before any stage runs."""
     from transformers import TrainingArguments
@@ -175,6 +193,13 @@ class DistillArguments:
         PAPER_SOURCE,
         help="'paper' (the released text-davinci-002 rationales) or lm-eval model args for the zscot teacher, e.g. "
         "'pretrained=Qwen/Qwen2.5-7B-Instruct' or 'base=vllm,pretrained=...'",
+        feeds=Feeds(stages=("teacher", "report")),
+    )
+    teacher_engine: str | None = setting(
+        None,
+        help="serve --teacher for the run and generate through it: vllm (the venv `make vllm` builds) or "
+        "transformers (`transformers serve`). --teacher is then the model itself (a folder or Hub id); fcot starts "
+        "the server on a free local port, logs it to <run_dir>/logs/, and stops it when the run ends or fails",
         feeds=Feeds(stages=("teacher", "report")),
     )
     diverse: int = setting(
@@ -304,10 +329,12 @@ class DistillArguments:
         check_task(self.task)
         check_format(self.format)
         check_ranges(self)
-        self.teacher_spec = TeacherSpec.parse(self.teacher)
-        if self.teacher_spec.is_paper and self.diverse > 1:
+        self.teacher_spec = TeacherSpec.parse(self.teacher) if self.teacher_engine is None else None
+        if self.teacher_engine is not None:
+            check_engine_teacher(self.teacher, self.teacher_engine)
+        if self.paper_teacher and self.diverse > 1:
             raise FcotError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
-        if self.teacher_spec.is_paper:
+        if self.paper_teacher:
             check_paper_rationales(self.task)
         if self.teacher_temperature is None:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
@@ -337,6 +364,11 @@ class DistillArguments:
 
         # Resolved here, so config.json says "bf16" or "fp32" and a run moved to other hardware is noticed.
         self.precision = resolve_precision(self.precision, self.device).name
+
+    @property
+    def paper_teacher(self) -> bool:
+        """The paper's released rationales: no teacher runs."""
+        return uses_paper_teacher(self.settings())
 
     def settings(self) -> dict[str, Any]:
         """Every setting by name, as config.json records it (the parsed teacher is derived, not recorded)."""
