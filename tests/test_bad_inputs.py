@@ -15,29 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from one_line import REPO, one_line_error, sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
 from fcot_plugin.pipeline import preflight
 from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
-
-REPO = Path(__file__).parent.parent
-_spec = importlib.util.spec_from_file_location("sft_recipe", REPO / "recipes" / "sft.py")
-sft_recipe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sft_recipe)
-
-
-def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: str) -> str:
-    """Run ``entry_point(argv)``: a non-zero exit and exactly one ``prog: error:`` line that contains ``expected``."""
-    with pytest.raises(SystemExit) as exit_info:
-        entry_point(argv)
-    assert exit_info.value.code not in (0, None)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith(f"{prog}: error: ")]
-    assert len(lines) == 1, err[-2000:]
-    assert expected in lines[0], lines[0]
-    return lines[0]
 
 
 def distill_fails(capsys, argv: list[str], expected: str) -> str:

@@ -8,34 +8,17 @@ then the corrected command passes the same checks (``fcot distill`` up to its fi
 from __future__ import annotations
 
 import errno
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from one_line import one_line_error, sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.core.command_line import exit_with_one_line, settings_parser
 from fcot_plugin.pipeline.preflight import check_distill
 from fcot_plugin.pipeline.settings import DistillArguments, EvaluateArguments
-
-REPO = Path(__file__).parent.parent
-_spec = importlib.util.spec_from_file_location("sft_recipe_checked", REPO / "recipes" / "sft.py")
-sft_recipe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sft_recipe)
-
-
-def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: str) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        entry_point(argv)
-    assert exit_info.value.code not in (0, None)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith(f"{prog}: error: ")]
-    assert len(lines) == 1, err[-2000:]
-    assert expected in lines[0], lines[0]
-    return lines[0]
 
 
 def distill_accepts(argv: list[str]) -> None:

@@ -1,0 +1,26 @@
+"""What every bad-input test checks, and the SFT recipe loaded as users run it (``recipes/sft.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parent.parent
+_spec = importlib.util.spec_from_file_location("sft_recipe", REPO / "recipes" / "sft.py")
+sft_recipe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sft_recipe)
+
+
+def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: str) -> str:
+    """Run ``entry_point(argv)``: a non-zero exit and exactly one ``prog: error:`` line that contains ``expected``."""
+    with pytest.raises(SystemExit) as exit_info:
+        entry_point(argv)
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(f"{prog}: error: ")]
+    assert len(lines) == 1, err[-2000:]
+    assert expected in lines[0], lines[0]
+    return lines[0]
