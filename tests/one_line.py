@@ -24,3 +24,13 @@ def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: st
     assert len(lines) == 1, err[-2000:]
     assert expected in lines[0], lines[0]
     return lines[0]
+
+
+def distill_accepts(argv: list[str]) -> None:
+    """The corrected ``fcot distill`` gets through parsing and every check made before the first stage."""
+    from fcot_plugin.core.command_line import settings_parser
+    from fcot_plugin.pipeline.preflight import check_distill
+    from fcot_plugin.pipeline.settings import DistillArguments
+
+    (args,) = settings_parser(DistillArguments).parse_args_into_dataclasses(argv)
+    check_distill(args)

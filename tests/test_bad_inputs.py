@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from one_line import REPO, one_line_error, sft_recipe
+from one_line import REPO, distill_accepts, one_line_error, sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
@@ -35,26 +35,26 @@ def tiny_distill(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "fixed", "expected"),
     [
-        (["--task", "coinflip"], "unknown fcot task 'coinflip'; choose one of"),
-        (
-            ["--task", "coin_flip", "--diverse", "4"],
-            "released rationales are greedy (D=1); --diverse needs a --teacher",
-        ),
-        (["--task", "gsm8k"], "the paper released no teacher rationales for 'gsm8k'"),
-        (["--task", "coin_flip", "--epochs", "three"], "invalid float value: 'three' (see fcot distill --help)"),
-        (["--task", "coin_flip", "--no_such_option", "1"], "['--no_such_option', '1']"),
-        (["--task", "coin_flip", "--launcher", "slurm"], "launcher must be 'python' or 'accelerate'"),
-        (
-            ["--task", "coin_flip", "--train_sampling_strategy", "by_size"],
-            "unknown train_sampling_strategy 'by_size'; choose one of: group_by_length, random",
-        ),
+        (["--task", "coinflip"], ["--task", "coin_flip"], "unknown fcot task 'coinflip'; choose one of"),
+        (["--task", "coin_flip", "--diverse", "4"], ["--task", "coin_flip", "--diverse", "1"],
+         "released rationales are greedy (D=1); --diverse needs a --teacher"),
+        (["--task", "gsm8k"], ["--task", "multiarith"], "the paper released no teacher rationales for 'gsm8k'"),
+        (["--task", "coin_flip", "--epochs", "three"], ["--task", "coin_flip", "--epochs", "3"],
+         "invalid float value: 'three' (see fcot distill --help)"),
+        (["--task", "coin_flip", "--no_such_option", "1"], ["--task", "coin_flip"], "['--no_such_option', '1']"),
+        (["--task", "coin_flip", "--launcher", "slurm"], ["--task", "coin_flip", "--launcher", "python"],
+         "launcher must be 'python' or 'accelerate'"),
+        (["--task", "coin_flip", "--train_sampling_strategy", "by_size"],
+         ["--task", "coin_flip", "--train_sampling_strategy", "random"],
+         "unknown train_sampling_strategy 'by_size'; choose one of: group_by_length, random"),
     ],
-)
-def test_distill_bad_arguments(capsys, tmp_path, argv, expected):
+)  # fmt: skip
+def test_distill_bad_arguments(capsys, tmp_path, tiny_model, argv, fixed, expected):
     distill_fails(capsys, [*argv, "--run_dir", str(tmp_path / "run")], expected)
     assert not (tmp_path / "run").exists()
+    distill_accepts([*fixed, "--run_dir", str(tmp_path / "run"), "--student", str(tiny_model), "--device", "cpu"])
 
 
 # ---------------------------------------------------------------------- fcot distill: the student
@@ -93,18 +93,22 @@ def test_distill_student_that_is_not_a_causal_lm(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("teacher", "expected"),
+    ("teacher", "fixed", "expected"),
     [
-        ("pretrained=/no/such/teacher", "--teacher pretrained '/no/such/teacher' does not exist"),
-        ("base=zscot,pretrained=gpt2", "zscot cannot wrap itself; pass base=hf"),
-        ("base=no-such-backend,pretrained=gpt2", "unknown base model 'no-such-backend'; choose one of"),
-        ("pretrained", "'pretrained' is not key=value"),
-        ("base=hf,dtype=bfloat16", "model args name no pretrained=<Hub id or folder>"),
+        ("pretrained=/no/such/teacher", "pretrained={model}", "--teacher pretrained '/no/such/teacher' does not"),
+        ("base=zscot,pretrained=gpt2", "base=hf,pretrained={model}", "zscot cannot wrap itself; pass base=hf"),
+        ("base=no-such-backend,pretrained=gpt2", "base=hf-regroup,pretrained={model}",
+         "unknown base model 'no-such-backend'; choose one of"),
+        ("pretrained", "pretrained={model}", "'pretrained' is not key=value"),
+        ("base=hf,dtype=bfloat16", "base=hf,dtype=bfloat16,pretrained={model}",
+         "model args name no pretrained=<Hub id or folder>"),
     ],
-)
-def test_distill_bad_teacher(capsys, tmp_path, tiny_model, teacher, expected):
+)  # fmt: skip
+def test_distill_bad_teacher(capsys, tmp_path, tiny_model, teacher, fixed, expected):
     distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run", "--teacher", teacher), expected)
     assert not (tmp_path / "run").exists()
+    distill_accepts(tiny_distill(tiny_model, tmp_path / "run", "--teacher", fixed.format(model=tiny_model),
+                                 "--device", "cpu"))  # fmt: skip
 
 
 def test_distill_teacher_temperature_zero_with_several_samples(capsys, tmp_path, tiny_model):
@@ -227,24 +231,35 @@ def test_evaluate_missing_model(capsys, tmp_path):
 # ---------------------------------------------------------------------- fcot-eval
 
 
+TEACHER = ["--tasks", "fcot_coin_flip_teacher"]
+
+
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "fixed", "expected"),
     [
-        (["--tasks", "multiarith"], "unknown task 'multiarith': fcot tasks carry the fcot_ prefix, did you mean"),
-        (["--tasks", "fcot_coin_flip_teacher", "--metadata", "{fcot_samples: 2"], "--metadata is not JSON"),
-        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": "four"}'],
+        (["--tasks", "multiarith"], ["--tasks", "fcot_multiarith"],
+         "unknown task 'multiarith': fcot tasks carry the fcot_ prefix, did you mean"),
+        ([*TEACHER, "--metadata", "{fcot_samples: 2"], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
+         "--metadata is not JSON"),
+        ([*TEACHER, "--metadata", '{"fcot_samples": "four"}'], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
          "fcot_samples must be a whole number >= 1, got 'four'"),
-        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0}'],
-         "identical greedy rationales"),
-        (["--tasks", "fcot_coin_flip_teacher", "--metadata", '{"fcot_samples": 2}'], "add \"fcot_temperature\""),
+        ([*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0}'],
+         [*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0.7}'], "identical greedy rationales"),
+        ([*TEACHER, "--metadata", '{"fcot_samples": 2}'], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
+         "add \"fcot_temperature\""),
         (["--model", "hf", "--model_args", "pretrained=/no/such/model", "--tasks", "fcot_coin_flip"],
+         ["--model", "hf", "--model_args", "pretrained={model}", "--tasks", "fcot_coin_flip"],
          "--model_args pretrained '/no/such/model' does not exist"),
-        (["--model", "zscot", "--model_args", "base=zscot,pretrained=gpt2", "--tasks", "fcot_coin_flip_teacher"],
-         "zscot cannot wrap itself"),
+        (["--model", "zscot", "--model_args", "base=zscot,pretrained=gpt2", *TEACHER],
+         ["--model", "zscot", "--model_args", "base=hf,pretrained={model}", *TEACHER], "zscot cannot wrap itself"),
     ],
 )  # fmt: skip
-def test_fcot_eval_bad_arguments(capsys, argv, expected):
+def test_fcot_eval_bad_arguments(capsys, tiny_model, argv, fixed, expected):
+    from fcot_plugin.cli.fcot_eval import fcot_task_names
+    from fcot_plugin.pipeline.preflight import check_lm_eval_arguments
+
     one_line_error(capsys, eval_main, argv, "fcot-eval", expected)
+    check_lm_eval_arguments([arg.replace("{model}", str(tiny_model)) for arg in fixed], fcot_task_names())  # fixed
 
 
 # ---------------------------------------------------------------------- recipes/sft.py
