@@ -206,14 +206,19 @@ def test_curate_folder_with_two_teacher_runs(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "fixed", "expected"),
     [
-        (["--samples", "/no/such/samples"], "/no/such/samples does not exist; pass an lm-eval output folder"),
-        (["--samples", "paper", "--format", "chat"], "unknown dataset format 'chat'; choose one of: fcot, vanilla"),
+        (["--samples", "/no/such/samples"], ["--samples", "paper"],
+         "/no/such/samples does not exist; pass an lm-eval output folder"),
+        (["--samples", "paper", "--format", "chat"], ["--samples", "paper", "--format", "vanilla"],
+         "unknown dataset format 'chat'; choose one of: fcot, vanilla"),
     ],
-)
-def test_curate_bad_arguments(capsys, tmp_path, argv, expected):
+)  # fmt: skip
+def test_curate_bad_arguments(capsys, tmp_path, argv, fixed, expected):
     curate_fails(capsys, [*argv, "--out", str(tmp_path / "data")], expected)
+    assert not (tmp_path / "data").exists()
+    fcot(["curate", "--task", "coin_flip", *fixed, "--out", str(tmp_path / "data")])  # the corrected command runs
+    assert (tmp_path / "data" / "dataset_dict.json").is_file()
 
 
 def test_curate_existing_out_and_out_under_a_file(capsys, tmp_path):
@@ -269,17 +274,27 @@ def sft_fails(capsys, argv: list[str], expected: str) -> str:
     return one_line_error(capsys, sft_recipe.main, argv, "sft.py", expected)
 
 
+RECIPE = str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml")
+
+
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "fixed", "expected"),
     [
-        (["--num_train_epochs", "three"], "--num-train-epochs: invalid float value: 'three' (see sft.py --help)"),
-        (["--config", "/no/such/recipe.yaml"], "No such file or directory: '/no/such/recipe.yaml'"),
-        (["--task", "coinflip"], "unknown fcot task 'coinflip'"),
-        (["--dataset_name", "x", "--model_name_or_path", "y"], "task is required (e.g. task: multiarith)"),
+        (["--num_train_epochs", "three"], ["--num_train_epochs", "3"],
+         "--num-train-epochs: invalid float value: 'three' (see sft.py --help)"),
+        (["--config", "/no/such/recipe.yaml"], ["--config", RECIPE],
+         "No such file or directory: '/no/such/recipe.yaml'"),
+        (["--task", "coinflip"], ["--task", "coin_flip"], "unknown fcot task 'coinflip'"),
+        (["--dataset_name", "x", "--model_name_or_path", "y"],
+         ["--dataset_name", "x", "--model_name_or_path", "y", "--task", "multiarith"],
+         "task is required (e.g. task: multiarith)"),
     ],
-)
-def test_sft_bad_arguments(capsys, tmp_path, argv, expected):
-    sft_fails(capsys, [*argv, "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"], expected)
+)  # fmt: skip
+def test_sft_bad_arguments(capsys, tmp_path, argv, fixed, expected):
+    common = ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
+    sft_fails(capsys, [*argv, *common], expected)
+    assert not (tmp_path / "out").exists()
+    script_args, _, _ = sft_recipe.make_parser().parse_args_and_config([*fixed, *common])  # the fix parses
     assert not (tmp_path / "out").exists()
 
 
