@@ -470,6 +470,8 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # tell the client, or it reuses a connection about to close ("disconnected")
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
