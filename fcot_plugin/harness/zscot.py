@@ -39,7 +39,6 @@ from lm_eval.api.registry import get_model, model_registry, register_model
 from lm_eval.models.api_models import TemplateAPI
 from sqlitedict import SqliteDict
 
-from fcot_plugin.core.secrets import is_secret_key
 from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
 from fcot_plugin.tasks.registry import get_task
@@ -47,7 +46,7 @@ from fcot_plugin.teacher.accounting import TeacherAccounting
 from fcot_plugin.teacher.cache import ResponseCache
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
 from fcot_plugin.teacher.server import is_server_error, live_servers, server_error, server_urls
-from fcot_plugin.teacher.spec import OPERATIONAL_ARGS, WRAPPER_KEYS
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, changes_text
 
 logger = logging.getLogger(__name__)
 
@@ -202,11 +201,7 @@ class ZeroShotCoT(LM):
 
     def fingerprint(self) -> dict[str, Any]:
         """The teacher a cache file belongs to: base model and every argument that changes the text."""
-        model_args = {
-            key: str(value)
-            for key, value in sorted(self.base_args.items())
-            if key not in OPERATIONAL_ARGS and not is_secret_key(key)
-        }
+        model_args = {key: str(value) for key, value in sorted(self.base_args.items()) if changes_text(key)}
         base = SAME_TEXT_BASES.get(self.base_name, self.base_name)
         return {"base": base, "reasoning": self.reasoning, **model_args}
 

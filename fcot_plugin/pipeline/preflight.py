@@ -149,7 +149,7 @@ def accepted_arguments(model: str) -> set[str] | None:
             continue
         parameters = inspect.signature(klass.__init__).parameters.values()
         names |= {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"}
-    if any(name in names for name in ("pretrained",)):
+    if "pretrained" in names:  # a model loaded by transformers: from_pretrained's own arguments pass through
         names |= set(_FROM_PRETRAINED_ARGS)
     return names
 

@@ -37,6 +37,13 @@ OPERATIONAL_ARGS = {
 }  # fmt: skip
 
 
+def changes_text(key: str) -> bool:
+    """Whether a zscot model argument can change the text the teacher writes: not an operational one (URL,
+    concurrency, retries, timeouts, batch sizes), not bookkeeping (cache, accounting, prices), not a secret. The
+    one rule behind the teacher stage's fingerprint and the response cache's teacher key."""
+    return key not in OPERATIONAL_ARGS and key not in BOOKKEEPING_ARGS and not is_secret_key(key)
+
+
 def parse_model_args(text: str, what: str) -> dict[str, Any]:
     """lm-eval model args as lm-eval's CLI takes them: ``key=value,key=value`` (split at every comma), or a JSON
     object, whose values may hold commas (``{"answer_trigger": "Therefore, among A through E, the answer is"}``).
@@ -111,9 +118,4 @@ class TeacherSpec:
         """
         if self.is_paper:
             return PAPER_SOURCE
-        kept = [
-            f"{key}={value}"
-            for key, value in self.arguments.items()
-            if key not in OPERATIONAL_ARGS and key not in BOOKKEEPING_ARGS and not is_secret_key(key)
-        ]
-        return ",".join(kept)
+        return ",".join(f"{key}={value}" for key, value in self.arguments.items() if changes_text(key))
