@@ -5,8 +5,11 @@ on the paper's MultiArith rationales with fcot's default SFT path (a student tha
 ``--> answer`` is what the evaluation really sees; an untrained model rambles to the token budget). The
 evaluation is ``fcot_multiarith`` as fcot runs it: lm-eval's ``hf-regroup`` model (``fcot_plugin.harness.hf_regroup``),
 precision ``auto``, at ``--batch_size``; with ``--baseline_hf`` (default) the same evaluation through lm-eval's
-plain ``hf`` at ``--baseline_batch_size`` runs next, for the speed-up. Results: seconds, generated tokens and
-tokens/s, accuracy, machine and CPU flags, in ``<output>.json``/``.md``.
+plain ``hf`` at ``--baseline_batch_size`` runs next, for the speed-up; with ``--vllm`` (default) the same
+evaluation goes through vLLM as ``--eval_engine vllm`` runs it (one server from ``make vllm``'s venv, start-up and
+one weight swap timed apart, ``--batch_size`` requests in flight), and its greedy answers are compared with both.
+Results: seconds, generated tokens and tokens/s, accuracy, answers that differ between engines, machine and CPU
+flags, in ``<output>.json``/``.md``.
 Run it alone: two torch processes on 2 cores distort timings.
 
     python benchmarks/eval_speed.py                       # trains a 1-epoch student first (~2-5 min)
@@ -40,6 +43,7 @@ class EvalSpeedArguments:
     segment_tokens: int | None = field(default=None, metadata={"help": "hf-regroup segment (default: its own)"})
     baseline_hf: bool = field(default=True, metadata={"help": "also time lm-eval's plain hf model"})
     baseline_batch_size: int = field(default=32, metadata={"help": "batch size of the plain hf run"})
+    vllm: bool = field(default=True, metadata={"help": "also score through vLLM (--eval_engine vllm; `make vllm`)"})
     precision: str = field(default="auto", metadata={"help": "auto, bf16 or fp32"})
     limit: int | None = field(default=None, metadata={"help": "score only the first N questions"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
@@ -62,6 +66,10 @@ class EvalSpeedArguments:
         check_positive(self, "batch_size", "baseline_batch_size", "segment_tokens", "limit")
         if self.train_epochs <= 0:
             raise FcotError(f"--train_epochs must be > 0, got {self.train_epochs}")
+        if self.vllm:
+            from fcot_plugin.teacher.engine import vllm_python
+
+            vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
 
 
 def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
@@ -106,7 +114,29 @@ def timed_evaluation(
     tokens = generated_tokens(samples, tokenizer)
     return {"model": model, "batch_size": batch_size, "questions": len(samples), "seconds": round(seconds, 1),
             "generated_tokens": tokens, "generated_tokens_per_second": round(tokens / seconds, 1),
-            "accuracy": round(accuracy(results, name), 4)}  # fmt: skip
+            "accuracy": round(accuracy(results, name), 4),
+            "answers": {sample["doc_id"]: sample["filtered_resps"][0] for sample in samples}}  # fmt: skip
+
+
+def timed_vllm_evaluation(args: EvalSpeedArguments, student: str, dtype: str, tokenizer, scratch: Path) -> dict:
+    """The evaluation as ``--eval_engine vllm`` runs it; start-up and one weight swap are timed apart."""
+    import shutil
+
+    from fcot_plugin.pipeline.scoring import VllmScorer
+
+    with VllmScorer(dtype, args.batch_size, scratch / "vllm.log", args.device) as scorer:
+        model, model_args = scorer.lm_eval_model(student)
+        run = timed_evaluation(args, model, model_args, scorer.lm_eval_batch_size, tokenizer, scratch / "vllm")
+        shutil.copytree(student, scratch / "same-weights")  # a checkpoint's swap: another folder, same shapes
+        scorer.lm_eval_model(scratch / "same-weights")
+    run.update(model="local-completions (vLLM)", start_up_seconds=round(scorer.start_up_seconds, 1),
+               swap_seconds=round(scorer.swap_seconds[0], 1))  # fmt: skip
+    return run
+
+
+def differing(run: dict, other: dict) -> int:
+    """Questions whose extracted answer differs between two runs."""
+    return sum(run["answers"][doc] != other["answers"].get(doc) for doc in run["answers"])
 
 
 def main(args: EvalSpeedArguments) -> dict:
@@ -124,8 +154,14 @@ def main(args: EvalSpeedArguments) -> dict:
         runs = [timed_evaluation(args, LOCAL_MODEL, fcot_args, args.batch_size, tokenizer, scratch / "fcot")]
         if args.baseline_hf:
             runs.append(timed_evaluation(args, "hf", model_args, args.baseline_batch_size, tokenizer, scratch / "hf"))
+        if args.vllm:
+            runs.append(timed_vllm_evaluation(args, student, precision.torch_dtype_name, tokenizer, scratch))
     hardware = detect_hardware(args.device)
     fcot = runs[0]
+    for run in runs:  # answers that differ from each run before it (greedy, same precision)
+        run["answers_differing_from"] = {other["model"]: differing(run, other) for other in runs[: runs.index(run)]}
+    for run in runs:
+        del run["answers"]
     record = {
         "config": asdict(args),
         "machine": hardware.as_dict(),
@@ -136,26 +172,36 @@ def main(args: EvalSpeedArguments) -> dict:
             for key in ("questions", "seconds", "generated_tokens", "generated_tokens_per_second", "accuracy")
         },  # fmt: skip
         "runs": runs,
-        "speedup_over_hf": round(runs[1]["seconds"] / fcot["seconds"], 2) if len(runs) > 1 else None,
+        "speedup_over_hf": round(runs[1]["seconds"] / fcot["seconds"], 2) if args.baseline_hf else None,
+        "vllm_over_fcot": round(fcot["seconds"] / runs[-1]["seconds"], 2) if args.vllm else None,
     }
     print(json.dumps({key: value for key, value in record.items() if key not in ("config", "machine")}))
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+
+    def differences(run: dict) -> str:
+        return ", ".join(f"{count} vs `{model}`" for model, count in run["answers_differing_from"].items()) or "–"
+
     rows = "".join(
         f"| `{run['model']}`{' (fcot)' if run is fcot else ''} | {run['batch_size']} | {run['seconds']} | "
-        f"{run['generated_tokens']} | {run['generated_tokens_per_second']} | {run['accuracy']:.4f} |\n"
+        f"{run.get('start_up_seconds', '–')} | {run['generated_tokens']} | {run['generated_tokens_per_second']} | "
+        f"{run['accuracy']:.4f} | {differences(run)} |\n"
         for run in runs
     )
     output.with_suffix(".md").write_text(
         f"# Evaluation speed: {name}, {record['questions']} questions\n\n"
         f"Machine: {hardware.describe()}.\n"
         f"Precision {precision.name}, student trained "
-        f"{args.train_epochs if not args.student else 'elsewhere'} epoch(s). Seconds include loading the model.\n\n"
-        "| lm-eval model | batch | seconds | generated tokens | generated tokens/s | accuracy |\n"
-        "|---|---:|---:|---:|---:|---:|\n" + rows
+        f"{args.train_epochs if not args.student else 'elsewhere'} epoch(s). Seconds include loading the model "
+        "in-process; vLLM's server start-up is its own column, and a weight swap (what each further checkpoint "
+        f"costs) took {runs[-1].get('swap_seconds', '–')} s. Batch: rows decoded at once, or requests in flight.\n\n"
+        "| lm-eval model | batch | seconds | start-up s | generated tokens | generated tokens/s | accuracy | "
+        "answers differing |\n|---|---:|---:|---:|---:|---:|---:|---|\n" + rows
         + (f"\nSpeed-up of fcot's path over lm-eval's plain `hf`: {record['speedup_over_hf']}x\n"
            if record["speedup_over_hf"] else "")
+        + (f"\nvLLM's scoring speed against fcot's path (start-up excluded): {record['vllm_over_fcot']}x\n"
+           if record["vllm_over_fcot"] else "")
     )  # fmt: skip
     return record
 

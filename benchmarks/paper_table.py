@@ -33,7 +33,7 @@ PAPER_STUDENTS = ("GPT-2 Small (124M)", "GPT-2 Medium (355M)", "GPT-2 Large (774
 GOAL_STUDENT, GOAL_TASKS = "GPT-2 Medium (355M)", 7  # the goal: beat it on at least 7 of the 9 tasks
 # Options handed to every `fcot distill` as they are; unset (None), fcot distill's own default applies.
 PASSED_TO_DISTILL = ("validation_size", "learning_rate", "seed", "train_limit", "eval_limit", "eval_batch_size",
-                     "train_sampling_strategy")  # fmt: skip
+                     "train_sampling_strategy", "eval_engine")  # fmt: skip
 
 
 def distill_option(name: str, note: str = "") -> Any:
@@ -76,6 +76,7 @@ class TableArguments:
     )
     precision: str = field(default="auto", metadata={"help": "fcot distill: auto (bf16 where native), bf16 or fp32"})
     eval_batch_size: int | None = distill_option("eval_batch_size")
+    eval_engine: str | None = distill_option("eval_engine")
     train_sampling_strategy: str | None = distill_option(
         "train_sampling_strategy", ". Not a merge setting: the table shows each task's, read from its run folder"
     )

@@ -1,13 +1,16 @@
-"""Teacher throughput: a served teacher (``transformers serve``) against the same model in-process, one run.
+"""Teacher throughput: the same teacher in-process, served by ``transformers serve`` and served by vLLM, one run.
 
 (a) in-process: ``zscot`` over lm-eval's ``hf`` model, batched (``--hf_batch_size``);
-(b) served: ``zscot`` over lm-eval's ``local-completions`` against a ``transformers serve`` process started here
-    on a free loopback port with the same model (one prompt per request, ``--num_concurrent`` in flight).
+(b) ``transformers serve``: ``zscot`` over lm-eval's ``local-completions`` (one prompt per request,
+    ``--num_concurrent`` in flight);
+(c) vLLM (``--vllm``, the venv of ``make vllm``): the same, ``--vllm_num_concurrent`` in flight.
 
-Same model, same prompts (the task's teacher prompts for the first ``--limit`` train questions), greedy, same
-budgets, both zscot stages, no response cache. Model loading and one warm-up request are not timed. Results:
-``<output>.json`` and ``<output>.md`` with responses/s per path, the ratio b/a, how many responses agree, the
-machine (CPU model, flags, cores) and the versions. Run it alone: other processes on the CPU distort timings.
+Both servers are started by fcot (:func:`fcot_plugin.teacher.engine.served_model`, as ``fcot distill
+--teacher_engine`` starts them) on a free loopback port. Same model, same prompts (the task's teacher prompts for
+the first ``--limit`` train questions), greedy, same budgets, both zscot stages, no response cache, fp32. Model
+loading and one warm-up request are not timed; each server's start-up is recorded apart. Results:
+``<output>.json`` and ``<output>.md`` with responses/s per path, each path against (a), how many responses equal
+(a)'s, the machine (CPU model, flags, cores) and the versions. Run it alone: other processes distort timings.
 
     python benchmarks/teacher_throughput.py --task coin_flip --limit 32 --max_gen_toks 32
 """
@@ -17,8 +20,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,9 @@ class TeacherThroughputArguments:
     max_gen_toks: int = field(default=32, metadata={"help": "rationale budget (stage 1)"})
     answer_max_gen_toks: int = field(default=16, metadata={"help": "answer budget (stage 2)"})
     hf_batch_size: int = field(default=16, metadata={"help": "batch size of the in-process hf path"})
-    num_concurrent: int = field(default=1, metadata={"help": "requests in flight on the served path"})
+    num_concurrent: int = field(default=1, metadata={"help": "requests in flight to transformers serve"})
+    vllm: bool = field(default=True, metadata={"help": "also time vLLM (needs `make vllm`)"})
+    vllm_num_concurrent: int = field(default=16, metadata={"help": "requests in flight to vLLM (fcot's default)"})
     output: str = field(default=str(RESULTS / "teacher_throughput"), metadata={"help": "results path, no suffix"})
 
     def __post_init__(self) -> None:
@@ -47,7 +50,12 @@ class TeacherThroughputArguments:
         get_task(self.task)
         if self.model != EMBEDDED_STUDENT:
             check_model_folder(self.model, "--model")
-        check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent")
+        check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent",
+                       "vllm_num_concurrent")  # fmt: skip
+        if self.vllm:
+            from fcot_plugin.teacher.engine import vllm_python
+
+            vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
 
 
 def machine(device: str) -> dict:
@@ -60,7 +68,24 @@ def machine(device: str) -> dict:
 def versions() -> dict:
     from importlib.metadata import version
 
-    return {name: version(name) for name in ("torch", "transformers", "lm_eval", "fastapi", "uvicorn")}
+    found = {name: version(name) for name in ("torch", "transformers", "lm_eval", "fastapi", "uvicorn")}
+    return {**found, "vllm": vllm_version()}
+
+
+def vllm_version() -> str | None:
+    """The version in the vLLM venv (its own interpreter), or None without one."""
+    import subprocess
+
+    from fcot_plugin.core.errors import FcotError
+    from fcot_plugin.teacher.engine import vllm_python
+
+    try:
+        python = vllm_python()
+    except FcotError:
+        return None
+    answer = subprocess.run([str(python), "-c", "import vllm; print(vllm.__version__)"], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    return answer.stdout.strip().splitlines()[-1] if answer.returncode == 0 and answer.stdout.strip() else None
 
 
 def teacher_requests(task: str, limit: int, max_gen_toks: int) -> list:
@@ -88,29 +113,23 @@ def timed(lm, requests: list) -> tuple[list[str], float]:
     return responses, time.perf_counter() - started
 
 
-def start_server(model: str, log: Path) -> tuple[subprocess.Popen, str]:
-    import requests
+def timed_server(engine: str, model: str, requests: list, args: TeacherThroughputArguments, log: Path) -> tuple:
+    """Responses and timings of zscot through ``engine`` serving ``model`` (started and stopped here)."""
+    from fcot_plugin.harness.zscot import ZeroShotCoT
+    from fcot_plugin.teacher.engine import served_model
 
-    from fcot_plugin.core.errors import FcotError
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model, "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu" if not _cuda() else "auto"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise FcotError(f"transformers serve exited ({process.returncode}) before it answered; see {log}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
-                return process, f"http://127.0.0.1:{port}/v1/completions"
-        except requests.exceptions.ConnectionError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise FcotError(f"transformers serve did not answer /health in 300 s; see {log}")
+    concurrent = args.vllm_num_concurrent if engine == "vllm" else args.num_concurrent
+    started = time.perf_counter()
+    with served_model(model, engine, log, num_concurrent=concurrent, device="cpu" if not _cuda() else None) as server:
+        start_up = time.perf_counter() - started
+        served = ZeroShotCoT(base="local-completions", base_url=server.base_url, model=server.model,
+                             tokenizer=server.tokenizer, tokenized_requests=False, num_concurrent=concurrent,
+                             answer_max_gen_toks=args.answer_max_gen_toks)  # fmt: skip
+        responses, seconds = timed(served, requests)
+        usage = served.accounting.to_dict()
+    record = {"seconds": round(seconds, 2), "num_concurrent": concurrent, "start_up_seconds": round(start_up, 1),
+              "completion_tokens_reported": usage["completion_tokens"]}  # fmt: skip
+    return responses, record
 
 
 def _cuda() -> bool:
@@ -137,20 +156,19 @@ def main(args: TeacherThroughputArguments) -> dict:
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    server, url = start_server(model, output.with_name(output.name + ".serve.log"))
-    try:
-        served = ZeroShotCoT(base="local-completions", base_url=url, model=model, tokenized_requests=False,
-                             num_concurrent=args.num_concurrent, answer_max_gen_toks=answer_budget)  # fmt: skip
-        served_responses, seconds = timed(served, requests)
-        usage = served.accounting.to_dict()
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-    paths["b: transformers serve"] = {"seconds": round(seconds, 2), "num_concurrent": args.num_concurrent,
-                                      "completion_tokens_reported": usage["completion_tokens"]}  # fmt: skip
+    engines = {"b: transformers serve": "transformers", **({"c: vLLM": "vllm"} if args.vllm else {})}
+    identical = {}
+    for name, engine in engines.items():
+        log = output.with_name(f"{output.name}.{engine}.log")
+        log.unlink(missing_ok=True)
+        responses, paths[name] = timed_server(engine, model, requests, args, log)
+        identical[name] = sum(a == b for a, b in zip(hf_responses, responses, strict=True))
     for record in paths.values():
         record["responses_per_second"] = round(len(requests) / record["seconds"], 3)
-    rates = [record["responses_per_second"] for record in paths.values()]
+    base_rate = paths["a: in-process hf"]["responses_per_second"]
+    for name in engines:
+        paths[name]["over_in_process"] = round(paths[name]["responses_per_second"] / base_rate, 3)
+        paths[name]["identical_to_in_process"] = identical[name]
     results = {
         "config": asdict(args),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -158,22 +176,25 @@ def main(args: TeacherThroughputArguments) -> dict:
         "versions": versions(),
         "responses": len(requests),
         "paths": paths,
-        "served_over_in_process": round(rates[1] / rates[0], 3),
-        "identical_responses": sum(a == b for a, b in zip(hf_responses, served_responses, strict=True)),
     }
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    rows = "\n".join(f"| {name} | {r['seconds']} | {r['responses_per_second']} |" for name, r in paths.items())
+    rows = "\n".join(
+        f"| {name} | {r.get('num_concurrent', r.get('batch_size'))} | {r.get('start_up_seconds', '–')} | "
+        f"{r['seconds']} | {r['responses_per_second']} | {r.get('over_in_process', 1.0)}x | "
+        f"{r.get('identical_to_in_process', len(requests))} of {len(requests)} |"
+        for name, r in paths.items()
+    )
     from fcot_plugin.core.precision import Hardware
 
     described = Hardware.from_dict(results["machine"]).describe()
     output.with_suffix(".md").write_text(
         f"# Teacher throughput: {args.task}, {Path(model).name}, {len(requests)} greedy zscot responses\n\n"
         f"Machine: {described}, {results['machine']['cpu_cores']} cores; "
-        f"transformers {results['versions']['transformers']}.\n"
+        f"transformers {results['versions']['transformers']}, vLLM {results['versions']['vllm'] or '(none)'}.\n"
         f"Budgets: {args.max_gen_toks} rationale + {args.answer_max_gen_toks} answer tokens.\n\n"
-        f"| path | seconds | responses/s |\n|---|---:|---:|\n{rows}\n\n"
-        f"**served / in-process: {results['served_over_in_process']}x**; identical responses: "
-        f"{results['identical_responses']} of {len(requests)}\n"
+        "Start-up (model loading until the server answers) is not in the timed seconds.\n\n"
+        "| path | batch / in flight | start-up s | seconds | responses/s | vs in-process | responses equal to (a) |\n"
+        f"|---|---:|---:|---:|---:|---:|---:|\n{rows}\n"
     )
     print(json.dumps({name: r["responses_per_second"] for name, r in paths.items()}), flush=True)
     return results

@@ -48,6 +48,7 @@ EXPECTED = {
     "eval_limit": (5, {"evaluate", "report", BASELINES}),
     "max_gen_toks": (32, {"evaluate"}),
     "baselines": (False, {"evaluate"}),
+    "eval_engine": ("vllm", {"evaluate", BASELINES}),
     "push_to_hub": ("my-org", {"push"}),
     # operational: where and how a stage runs, never what it produces
     "eval_batch_size": (16, set()),
@@ -55,6 +56,7 @@ EXPECTED = {
     "launcher": ("accelerate", set()),
     "accelerate_config": ("ds_configs/zero3.yaml", set()),
     "num_processes": (2, set()),
+    "vllm_server_args": ("--gpu-memory-utilization 0.3", set()),
     # these two name what is re-run rather than feed a stage: another folder, or every stage on request
     "run_dir": ("elsewhere", set()),
     "restart": (True, set()),

@@ -360,3 +360,108 @@ def test_vllm_distill_serves_the_teacher_for_the_run_and_leaves_nothing_behind(v
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert "teacher: done in an earlier run with the same settings and inputs, skipped" in again.stderr
     assert "starting vllm for" not in again.stderr  # a finished teacher starts no server
+
+
+# --------------------------------------------------------------------------------- students scored through vLLM
+
+
+def answers_of(out: Path) -> dict[int, str]:
+    """doc_id -> the extracted answer of the one samples file lm-eval wrote under ``out``."""
+    (samples,) = out.rglob("samples_*.jsonl")
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    return {row["doc_id"]: row["filtered_resps"][0] for row in rows}
+
+
+def test_vllm_scoring_gives_the_answers_hf_gives(vllm_env, student, tmp_path):
+    """``fcot evaluate --eval_engine vllm`` against lm-eval's own ``hf`` in fp32, greedy, on the same student:
+    at most 1 differing answer (the bound is 1 per 150 questions; benchmarks/eval_speed.py measures 150)."""
+    questions = "30"
+    folder = tmp_path / "student"
+    shutil.copytree(student, folder)  # fcot evaluate writes the score into the folder's card
+    served = subprocess.run(
+        [sys.executable, "-m", "fcot_plugin.cli.fcot", "evaluate", "--model", str(folder), "--task", "multiarith",
+         "--limit", questions, "--precision", "fp32", "--eval_engine", "vllm", "--output_path", str(tmp_path / "v")],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    assert "as fcot-scored-model at http://127.0.0.1:" in served.stderr
+    plain = subprocess.run(
+        [*FCOT_EVAL, "--model", "hf", "--model_args", f"pretrained={folder},dtype=float32", "--tasks",
+         "fcot_multiarith", "--limit", questions, "--batch_size", "32", "--device", "cpu", "--log_samples",
+         "--output_path", str(tmp_path / "h")],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    vllm_answers, hf_answers = answers_of(tmp_path / "v"), answers_of(tmp_path / "h")
+    assert len(vllm_answers) == len(hf_answers) == int(questions)
+    differing = [doc for doc in hf_answers if hf_answers[doc] != vllm_answers[doc]]
+    print(f"greedy answers differing between vLLM and hf (fp32): {len(differing)} of {questions}")
+    assert len(differing) <= 1, differing
+    assert not vllm_processes_for(tmp_path / "v" / "eval-vllm.log"), "the scoring server outlived fcot evaluate"
+
+
+def test_vllm_distill_scores_every_checkpoint_and_baseline_through_one_server(vllm_env, student, tmp_path):
+    """``fcot distill --eval_engine vllm``: validation's epoch checkpoints, the student and the untrained
+    baselines are all scored by one vLLM server, started once; each model after the first is swapped in, and
+    the server stops with the run."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "multiarith", "--student",
+               str(student), "--eval_engine", "vllm", "--train_limit", "24", "--epochs", "2", "--validation_size", "4",
+               "--batch_size", "8", "--eval_limit", "6", "--max_gen_toks", "48", "--run_dir", str(run_dir),
+               "--device", "cpu", "--precision", "fp32"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=2400)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stderr.count("fcot: starting vllm") == 1, "one server start-up for the whole run"
+    swaps = re.findall(r"vllm: swapped in the weights of (\S+)", done.stderr)
+    assert f"{run_dir}/student" in swaps and str(student) in swaps, swaps  # the student, then the baselines' base
+    assert any("checkpoint-" in path for path in swaps) or "checkpoint-" in done.stderr
+    stages = run_dir / "stages"
+    evaluate = json.loads((stages / "evaluate.json").read_text())
+    assert {evaluate[name]["eval_engine"] for name in ("student", "zeroshot", "zscot")} == {"vllm"}
+    train = json.loads((stages / "train.json").read_text())
+    assert [entry["epoch"] for entry in train["selection"]["curve"]] == [1, 2]
+    assert train["selection"]["eval_engine"] == "vllm"
+    log = run_dir / "logs" / "eval-vllm.log"
+    assert log.read_text().count("vllm.entrypoints.openai.api_server") == 1
+    assert (run_dir / "report.md").is_file()
+    assert not vllm_processes_for(log), "the scoring server outlived the run"
+
+
+def test_vllm_swapped_weights_give_the_text_the_weights_give(vllm_env, student, tmp_path):
+    """A swap replaces every weight, the tied output embedding included (vLLM's CPU build keeps a pre-packed copy
+    of it, so a plain in-place reload left the first model's head): after student -> other -> student, each
+    model's greedy text is what transformers generates from it."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fcot_plugin.pipeline.scoring import VllmScorer
+
+    other = tmp_path / "other"
+    shutil.copytree(student, other)
+    weights = load_file(student / "model.safetensors")
+    generator = torch.Generator().manual_seed(0)
+    for name in ("model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"):  # the tied head changes too
+        weights[name] = weights[name] + 0.05 * torch.randn(weights[name].shape, generator=generator)
+    save_file(weights, other / "model.safetensors", metadata={"format": "pt"})
+    prompt = "Q: A coin is heads up. Ann flips the coin. Is the coin still heads up?\n\nA:"
+    tokenizer = AutoTokenizer.from_pretrained(student)
+
+    def transformers_text(folder: Path) -> str:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        generated = model.generate(ids, max_new_tokens=24, do_sample=False)[0, ids.shape[1] :]
+        return tokenizer.decode(generated, skip_special_tokens=True)
+
+    expected = {folder: transformers_text(folder) for folder in (student, other)}
+    assert expected[student] != expected[other]
+    import requests
+
+    with VllmScorer("float32", 4, tmp_path / "server.log") as scorer:
+        for folder in (student, other, student, other):
+            scorer.lm_eval_model(folder)
+            served = scorer._served
+            request = {"model": served.model, "prompt": prompt, "max_tokens": 24, "temperature": 0}
+            answer = requests.post(served.base_url, timeout=300, json=request)
+            assert answer.json()["choices"][0]["text"] == expected[folder], folder
+        assert len(scorer.swap_seconds) == 3

@@ -9,6 +9,9 @@
 # folder without weights) and logs.tgz under $OUT; rebuild the table here with
 # `python benchmarks/paper_table.py --from_run_folders --runs_dir <unpacked> ...`.
 #
+# EVAL_ENGINE=vllm scores every epoch checkpoint through one vLLM server per task (weights swapped in, no start-up
+# per checkpoint); the machine then needs vLLM's venv (`make vllm`, or FCOT_VLLM_VENV naming one already there).
+#
 #   TASKS="coin_flip" EXTRA="--train_limit 12 --eval_limit 4" EPOCHS=2 SKIP_INSTALL=1 bash benchmarks/gpu/paper_table_20.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,7 +55,7 @@ for task in $tasks; do
     # shellcheck disable=SC2086  # EXTRA is a list of arguments
     timeout --signal=TERM "$budget" python3 benchmarks/paper_table.py --tasks "$task" --epochs "$epochs" \
         --no_vanilla --no_baselines --sc_limit 0 --precision "${PRECISION:-fp32}" \
-        --eval_batch_size "${EVAL_BATCH:-256}" --runs_dir "$runs" --output "$work/table_$task" ${EXTRA:-} \
+        --eval_batch_size "${EVAL_BATCH:-256}" --eval_engine "${EVAL_ENGINE:-hf}" --runs_dir "$runs" --output "$work/table_$task" ${EXTRA:-} \
         > "$work/logs/$task.log" 2>&1 &
     started+=("$task")
 done

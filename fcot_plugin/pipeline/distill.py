@@ -29,7 +29,6 @@ from fcot_plugin.core.precision import detect_hardware, torch_dtype_name
 from fcot_plugin.core.secrets import install_log_redaction, redact
 from fcot_plugin.curation.dataset import curate, curation_summary, save_dataset
 from fcot_plugin.curation.responses import teacher_responses
-from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.pipeline import validation
 from fcot_plugin.pipeline.preflight import check_accelerate_config, check_distill
@@ -48,11 +47,11 @@ from fcot_plugin.pipeline.run_folder import (
     stage_settings,
     student_weights,
 )
-from fcot_plugin.pipeline.settings import DistillArguments
+from fcot_plugin.pipeline.scoring import Scorer, make_scorer
+from fcot_plugin.pipeline.settings import DistillArguments, split_server_args
 from fcot_plugin.tasks.formats import PAPER_SOURCE
 from fcot_plugin.tasks.names import student_task, task_name
 from fcot_plugin.teacher.spec import TeacherSpec
-from fcot_plugin.training.adapters import lm_eval_model_args
 from fcot_plugin.training.checkpoints import epoch_checkpoints, last_complete_checkpoint
 from fcot_plugin.training.defaults import PAPER_RECIPE
 from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
@@ -76,6 +75,25 @@ class Run:
         # .previous/<stamp>/ receives whatever this run replaces
         self.stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
         self.lock = RunLock(self.folder)
+        self._scorer: Scorer | None = None
+
+    def scorer(self) -> Scorer:
+        """What scores models in this run (``--eval_engine``): a vLLM server starts on first use and serves every
+        later evaluation of the run, validation's and the evaluate stage's alike; :meth:`close` stops it."""
+        if self._scorer is None:
+            args = self.args
+            log_file = self.folder.path / "logs" / f"eval-{args.eval_engine}.log"
+            self._scorer = make_scorer(args.eval_engine, torch_dtype_name(args.precision), args.eval_batch_size,
+                                       log_file, args.device, split_server_args(args.vllm_server_args))  # fmt: skip
+        return self._scorer
+
+    def close(self) -> None:
+        """Stop what the run started (the scoring server) and let go of the folder."""
+        try:
+            if self._scorer is not None:
+                self._scorer.close()
+        finally:
+            self.lock.release()
 
     def prepare(self) -> None:
         """Take the folder's lock, move everything aside on ``--restart``, and record the settings."""
@@ -174,7 +192,8 @@ def run_teacher(run: Run) -> dict[str, Any]:
     from fcot_plugin.teacher.engine import served_model
 
     log_file = run.folder.path / "logs" / f"teacher-{args.teacher_engine}.log"
-    with served_model(args.teacher, args.teacher_engine, log_file, device=args.device) as server:
+    extra = split_server_args(args.vllm_server_args) if args.teacher_engine == "vllm" else []
+    with served_model(args.teacher, args.teacher_engine, log_file, device=args.device, extra_args=extra) as server:
         return teacher_through(run, TeacherSpec.parse(server.model_args))
 
 
@@ -306,7 +325,6 @@ def select_epoch(run: Run) -> dict[str, Any]:
     scored = {int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*")
               if newest_results(path)}  # fmt: skip
     epochs = sorted(set(checkpoints) | scored)
-    dtype = torch_dtype_name(args.precision)
     curve = []
     for epoch in epochs:
         started = time.monotonic()
@@ -314,11 +332,13 @@ def select_epoch(run: Run) -> dict[str, Any]:
         if finished:
             results, _ = finished
         else:
+            scorer = run.scorer()
+            model, model_args = scorer.lm_eval_model(checkpoints[epoch])
             results = run_lm_eval(
-                LOCAL_MODEL,
-                lm_eval_model_args(checkpoints[epoch], dtype),
+                model,
+                model_args,
                 [task],
-                batch_size=args.eval_batch_size,
+                batch_size=scorer.lm_eval_batch_size,
                 gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
                 output_path=folder.validation_dir(epoch),
                 metadata={"fcot_data": str(folder.data_dir / validation.ROWS_FILE)},
@@ -335,32 +355,32 @@ def select_epoch(run: Run) -> dict[str, Any]:
         card.write_text(card.read_text().rstrip("\n") + "\n\n" + validation.selection_markdown(curve, chosen, last))
     validation.prune(list(checkpoints.items()), keep={chosen, last})
     logger.info("validation: epoch %d chosen (last epoch %d); student/ holds its weights", chosen, last)
-    return {"curve": curve, "chosen_epoch": chosen, "last_epoch": last,
+    return {"curve": curve, "chosen_epoch": chosen, "last_epoch": last, "eval_engine": args.eval_engine,
             "last_checkpoint": str(checkpoints[last].relative_to(folder.path))}  # fmt: skip
 
 
 def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
     args = run.args
-    evaluations = {
-        "student": (LOCAL_MODEL, run.folder.student_dir, student_task(args.task, args.format)),
-        "zeroshot": (LOCAL_MODEL, student, task_name(args.task, "zeroshot")),
-        "zscot": ("zscot", student, task_name(args.task, "zscot")),
+    evaluations = {  # name: (zero-shot-CoT through zscot?, weights, task)
+        "student": (False, run.folder.student_dir, student_task(args.task, args.format)),
+        "zeroshot": (False, student, task_name(args.task, "zeroshot")),
+        "zscot": (True, student, task_name(args.task, "zscot")),
     }
     if not args.baselines:
         evaluations = {"student": evaluations["student"]}
     selection = (run.done("train") or {}).get("selection")
     if selection and selection["chosen_epoch"] != selection["last_epoch"]:  # student/ holds the chosen epoch
-        evaluations["student_last"] = (LOCAL_MODEL, run.dir / selection["last_checkpoint"], evaluations["student"][2])
+        evaluations["student_last"] = (False, run.dir / selection["last_checkpoint"], evaluations["student"][2])
     scores = {}
-    for name, (model, path, task) in evaluations.items():
+    for name, (zscot, path, task) in evaluations.items():
         out = run.folder.eval_dir(name)
         finished = scored_baseline(run, name) if name in BASELINE_NAMES else newest_results(out)
         if finished:  # a student's: before an interruption of this same stage (else moved aside)
             results, _ = finished
         else:
-            dtype = torch_dtype_name(args.precision)
-            model_args = lm_eval_model_args(path, dtype)  # a LoRA student: pretrained=<base>,peft=<adapter>
+            scorer = run.scorer()
+            model, model_args = scorer.lm_eval_model(path, zscot=zscot)  # hf + LoRA: pretrained=<base>,peft=<it>
             gen_kwargs = (
                 f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name not in BASELINE_NAMES else None
             )
@@ -369,7 +389,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
                 model_args,
                 [task],
                 limit=args.eval_limit,
-                batch_size=args.eval_batch_size,
+                batch_size=scorer.lm_eval_batch_size,
                 gen_kwargs=gen_kwargs,
                 output_path=out,
                 device=args.device,
@@ -380,6 +400,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
             "task": task,
             "accuracy": accuracy(results, task),
             "n": question_count(results, task),
+            "eval_engine": args.eval_engine,
         }
         logger.info("%s: %s accuracy %.4f", name, task, scores[name]["accuracy"])
     if selection and "student_last" not in scores:  # the last epoch was chosen: one evaluation, two labels
@@ -419,7 +440,7 @@ def distill(args: DistillArguments) -> Path:
         if args.push_to_hub:
             run.stage(6, "push", lambda: push_run(run))
     finally:
-        run.lock.release()
+        run.close()
     return run.dir
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from fcot_plugin.harness.runner import LOCAL_MODEL, accuracy, run_lm_eval
-from fcot_plugin.pipeline.settings import EvaluateArguments
+from fcot_plugin.harness.runner import accuracy, run_lm_eval
+from fcot_plugin.pipeline.settings import EvaluateArguments, split_server_args
 from fcot_plugin.tasks.names import student_task
 
 logger = logging.getLogger(__name__)
@@ -17,20 +19,26 @@ logger = logging.getLogger(__name__)
 def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
     """Accuracy of the student on its task's test split, and lm-eval's results."""
     from fcot_plugin.core.precision import resolve_precision
-    from fcot_plugin.training.adapters import lm_eval_model_args
+    from fcot_plugin.pipeline.scoring import make_scorer
 
     name = student_task(args.task, args.dataset_format)
     precision = resolve_precision(args.precision, args.device)
-    results = run_lm_eval(
-        LOCAL_MODEL,
-        lm_eval_model_args(args.model, precision.torch_dtype_name),  # a LoRA folder: pretrained=<base>,peft=<it>
-        [name],
-        limit=args.limit,
-        batch_size=args.batch_size,
-        gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
-        output_path=args.output_path,
-        device=args.device,
-    )
+    log_file = (Path(args.output_path) / f"eval-{args.eval_engine}.log" if args.output_path else
+                Path(tempfile.gettempdir()) / f"fcot-eval-{args.eval_engine}-{os.getpid()}.log")  # fmt: skip
+    server_args = split_server_args(args.vllm_server_args)
+    with make_scorer(args.eval_engine, precision.torch_dtype_name, args.batch_size, log_file, args.device,
+                     server_args) as scorer:  # fmt: skip
+        model, model_args = scorer.lm_eval_model(args.model)  # hf + a LoRA folder: pretrained=<base>,peft=<it>
+        results = run_lm_eval(
+            model,
+            model_args,
+            [name],
+            limit=args.limit,
+            batch_size=scorer.lm_eval_batch_size,
+            gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
+            output_path=args.output_path,
+            device=args.device,
+        )
     return accuracy(results, name), results
 
 
@@ -67,6 +75,13 @@ def main(args: EvaluateArguments) -> dict[str, Any]:
     from fcot_plugin.pipeline.preflight import check_model_folder, check_writable
 
     check_model_folder(args.model, "--model")  # before lm-eval turns a typo into a long traceback
+    if args.eval_engine == "vllm":
+        from fcot_plugin.pipeline.scoring import check_vllm_scoring
+        from fcot_plugin.training.adapters import adapter_base
+        from fcot_plugin.training.architectures import student_kind
+
+        lora = adapter_base(args.model) is not None
+        check_vllm_scoring(args.model, "causal" if lora else student_kind(args.model), lora)
     if args.output_path:
         check_writable(args.output_path, "--output_path")
     local = Path(args.model).expanduser().is_dir()

@@ -245,6 +245,11 @@ def check_distill(args: Any) -> str:
         check_push_target(student_repo_ids(args.push_to_hub, student_name, args.task))
     student = resolve_student(args.student)
     check_student(student)
+    if args.eval_engine == "vllm":
+        from fcot_plugin.pipeline.scoring import check_vllm_scoring
+        from fcot_plugin.training.architectures import student_kind
+
+        check_vllm_scoring(student, student_kind(student), args.lora)
     return student
 
 

@@ -24,6 +24,30 @@ from fcot_plugin.training.defaults import PAPER_RECIPE
 #: answers took 65 s at 64, 52 s at 128 and 46 s at 256 on a 2-core CPU (docs/training.md, *Precision and speed*).
 EVAL_BATCH_SIZE = 256
 
+#: ``--eval_engine`` of ``fcot distill`` and ``fcot evaluate``
+EVAL_ENGINE_HELP = (
+    "what scores the student: hf (lm-eval's hf-regroup in this process; the faster one on a CPU) or vllm (a vLLM "
+    "server from the venv `make vllm` builds, started and stopped by fcot; decoder-only, full-weight students)"
+)
+
+VLLM_SERVER_ARGS_HELP = (
+    "more arguments for the vLLM servers fcot starts (--teacher_engine vllm, --eval_engine vllm), as one string, "
+    "e.g. '--gpu-memory-utilization 0.3' to leave GPU memory to training or to other servers"
+)
+
+
+def split_server_args(text: str | None) -> list[str]:
+    """``--vllm_server_args`` as the server's argument list (shell quoting), or one line saying what is wrong."""
+    import shlex
+
+    if not text:
+        return []
+    try:
+        return shlex.split(text)
+    except ValueError as error:
+        raise FcotError(f"--vllm_server_args {text!r} cannot be split ({error}); quote it as a shell would") from None
+
+
 #: The pipeline's stages, in order, and ``baselines``: the untrained student's scores, kept across retraining.
 STAGES = ("teacher", "curate", "train", "evaluate", "report", "push")
 BASELINES = "baselines"
@@ -165,15 +189,20 @@ class EvaluateArguments:
     precision: str = field(
         default="auto", metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32"}
     )
+    eval_engine: str = field(default="hf", metadata={"help": EVAL_ENGINE_HELP})
+    vllm_server_args: str | None = field(default=None, metadata={"help": VLLM_SERVER_ARGS_HELP})
     output_path: str | None = field(default=None, metadata={"help": "where lm-eval writes results and samples"})
     push_to_hub: bool = field(default=False, metadata={"help": "update the card of the Hub model --model"})
 
     def __post_init__(self) -> None:
         from fcot_plugin.core.precision import normalise
+        from fcot_plugin.pipeline.scoring import check_eval_engine
 
         check_task(self.task)
         check_format(self.dataset_format)
         check_ranges(self)
+        check_eval_engine(self.eval_engine)
+        split_server_args(self.vllm_server_args)
         self.precision = normalise(self.precision)
 
 
@@ -306,6 +335,12 @@ class DistillArguments:
     baselines: bool = setting(
         True, help="also score the untrained student zero-shot / zscot", feeds=Feeds(stages=("evaluate",))
     )
+    eval_engine: str = setting(
+        "hf",
+        help=EVAL_ENGINE_HELP + "; scores the student, its baselines and every epoch checkpoint validation compares, "
+        "through one server started once per run (each checkpoint's weights are swapped in)",
+        feeds=Feeds(stages=("evaluate",), baselines=True, unrecorded=("hf",)),
+    )
     # ------------------------------------------------------------------ where and how it runs (operational)
     run_dir: str | None = setting(None, help="run folder (default: runs/<task>)", feeds=Feeds())
     eval_batch_size: int = setting(
@@ -323,12 +358,17 @@ class DistillArguments:
     push_to_hub: str | None = setting(
         None, help="Hub organisation/user to push data + student to", feeds=Feeds(stages=("push",))
     )
+    vllm_server_args: str | None = setting(None, help=VLLM_SERVER_ARGS_HELP, feeds=Feeds())
     restart: bool = setting(False, help="redo every stage instead of resuming", feeds=Feeds())
 
     def __post_init__(self) -> None:
+        from fcot_plugin.pipeline.scoring import check_eval_engine
+
         check_task(self.task)
         check_format(self.format)
         check_ranges(self)
+        check_eval_engine(self.eval_engine)
+        split_server_args(self.vllm_server_args)
         self.teacher_spec = TeacherSpec.parse(self.teacher) if self.teacher_engine is None else None
         if self.teacher_engine is not None:
             check_engine_teacher(self.teacher, self.teacher_engine)

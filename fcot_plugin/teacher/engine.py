@@ -158,8 +158,11 @@ class ServedModel:
 
     def teacher_args(self, **extra: object) -> str:
         """:attr:`model_args` with more ``key=value`` pairs (``cache=...``, ``answer_max_gen_toks=...``)."""
+        return "base=local-completions," + self.completions_args(**extra)
+
+    def completions_args(self, **extra: object) -> str:
+        """Model args of lm-eval's ``--model local-completions`` for this server; ``extra`` adds or replaces keys."""
         args: dict[str, object] = {
-            "base": "local-completions",
             "base_url": self.base_url,
             "model": self.model,
             "tokenizer": self.tokenizer,
@@ -360,7 +363,7 @@ def engine_command(
     port: int,
     *,
     dtype: str,
-    max_model_len: int,
+    max_model_len: int | None,
     enforce_eager: bool,
     device: str | None,
     extra_args: Sequence[str],
@@ -368,21 +371,29 @@ def engine_command(
     """The server's command line."""
     if engine == "vllm":
         command = [str(vllm_python()), "-m", VLLM_MODULE, "--model", model, "--served-model-name", name]
-        command += ["--dtype", dtype, "--max-model-len", str(max_model_len), "--host", HOST, "--port", str(port)]
+        command += ["--dtype", dtype, "--host", HOST, "--port", str(port)]
+        if max_model_len is not None:
+            command += ["--max-model-len", str(max_model_len)]
         if enforce_eager:
             command.append("--enforce-eager")
     else:
-        command = [sys.executable, "-m", "transformers.cli.transformers", "serve", name, "--host", HOST]
+        command = [sys.executable, "-m", "transformers.cli.transformers", "serve", model, "--host", HOST]
         command += ["--port", str(port), "--device", device or "auto", "--dtype", dtype, "--log-level", "warning"]
     return command + list(extra_args)
 
 
-def engine_environment(engine: str, *, threads: int, kv_cache_gib: int | None, cpu: bool) -> dict[str, str]:
-    """The server's environment: this one, with the thread count and (vLLM on CPU) the KV cache size."""
+def engine_environment(
+    engine: str, *, threads: int, kv_cache_gib: int | None, cpu: bool, weight_swaps: bool = False
+) -> dict[str, str]:
+    """The server's environment: this one, with the thread count and (vLLM on CPU) the KV cache size.
+    ``weight_swaps``: vLLM's development endpoints (``/collective_rpc``, ``/reset_prefix_cache``), which
+    :func:`swap_weights` needs; the server listens on 127.0.0.1 only."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     if engine == "vllm":
         env.pop("PYTHONPATH", None)  # another environment: nothing of this one's import path
+        if weight_swaps:
+            env["VLLM_SERVER_DEV_MODE"] = "1"
         env.pop("PYTHONHOME", None)
         if cpu:
             space = kv_cache_gib or env.get("VLLM_CPU_KVCACHE_SPACE") or default_kv_cache_gib()
@@ -410,8 +421,10 @@ def served_model(
     log_file: str | os.PathLike | None = None,
     *,
     dtype: str = "float32",
-    max_model_len: int = 2048,
+    max_model_len: int | None = 2048,
     tokenizer: str | os.PathLike | None = None,
+    served_name: str | None = None,
+    weight_swaps: bool = False,
     port: int | None = None,
     threads: int | None = None,
     kv_cache_gib: int | None = None,
@@ -433,7 +446,9 @@ def served_model(
     may use) becomes ``OMP_NUM_THREADS``; ``kv_cache_gib`` becomes ``VLLM_CPU_KVCACHE_SPACE`` (vllm-cpu only;
     default: the environment's, else an eighth of the available memory, 1 to 8 GiB). ``device`` is
     ``transformers serve``'s (default ``auto``). ``progress`` gets a line every ~10 s while the model loads
-    (None: silent).
+    (None: silent). ``max_model_len`` None: the model's own context length. ``served_name``: the model's name in
+    requests (default: as above). ``weight_swaps`` (vLLM only) lets :func:`swap_weights` load other weights of the
+    same architecture into the running server.
     """
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
@@ -442,16 +457,20 @@ def served_model(
 
         if importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None:
             raise EngineError("`transformers serve` needs transformers[serving]: pip install 'transformers[serving]'")
-    name = _model_name(model)
+    if (weight_swaps or served_name is not None) and engine != "vllm":
+        raise EngineError(f"only vllm swaps weights or renames the model in a running server, not {engine}")
+    model_path = _model_name(model)
+    name = _model_name(served_name) if served_name is not None else model_path
     cpu = engine == "vllm" and vllm_is_cpu_build(vllm_python())
     if enforce_eager is None:
         enforce_eager = cpu
     port = port or free_port()
     log_path = Path(log_file) if log_file is not None else Path(tempfile.gettempdir()) / f"fcot-{engine}-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = engine_command(engine, name, name, port, dtype=dtype, max_model_len=max_model_len,
+    command = engine_command(engine, model_path, name, port, dtype=dtype, max_model_len=max_model_len,
                              enforce_eager=enforce_eager, device=device, extra_args=extra_args)  # fmt: skip
-    env = engine_environment(engine, threads=threads or cpu_count(), kv_cache_gib=kv_cache_gib, cpu=cpu)
+    env = engine_environment(engine, threads=threads or cpu_count(), kv_cache_gib=kv_cache_gib, cpu=cpu,
+                             weight_swaps=weight_swaps)  # fmt: skip
     say = progress or (lambda line: None)
     base = f"http://{HOST}:{port}/v1"
     with log_path.open("ab") as log:
@@ -469,14 +488,14 @@ def served_model(
         with _stop_on_sigterm(lambda: stop_group(process)):
             started = time.monotonic()
             next_report = started + PROGRESS_EVERY
-            say(f"starting {engine} for {name} on port {port} (pid {process.pid}, log {log_path})")
+            say(f"starting {engine} for {model_path} on port {port} (pid {process.pid}, log {log_path})")
             while True:
                 code = process.poll()
                 if code is not None:
                     last = " | ".join(_tail(log_path, 3)) or "(empty)"
                     raise EngineError(
-                        f"the {engine} server for {name} exited with code {code} during start-up; see {log_path}, "
-                        f"which ends: {last}"
+                        f"the {engine} server for {model_path} exited with code {code} during start-up; see "
+                        f"{log_path}, which ends: {last}"
                     )
                 served = _served_names(f"{base}/models")
                 if served is not None and name in served:
@@ -484,19 +503,23 @@ def served_model(
                 now = time.monotonic()
                 if now - started > start_timeout:
                     raise EngineError(
-                        f"the {engine} server for {name} did not serve it within {start_timeout:g} s; see {log_path}"
-                        f" (last line: {' '.join(_tail(log_path)) or '(empty)'})"
+                        f"the {engine} server for {model_path} did not serve it within {start_timeout:g} s; see "
+                        f"{log_path} (last line: {' '.join(_tail(log_path)) or '(empty)'})"
                     )
                 if now >= next_report:
-                    say(f"{engine} loading {name}: {now - started:.0f} s; log: {' '.join(_tail(log_path))[:200]}")
+                    say(
+                        f"{engine} loading {model_path}: {now - started:.0f} s; log: {' '.join(_tail(log_path))[:200]}"
+                    )
                     next_report = now + PROGRESS_EVERY
                 time.sleep(0.5)
-            say(f"{engine} serves {name} at {base}/completions (ready after {time.monotonic() - started:.0f} s)")
+            called = f" as {name}" if name != model_path else ""
+            say(f"{engine} serves {model_path}{called} at {base}/completions (ready after "
+                f"{time.monotonic() - started:.0f} s)")  # fmt: skip
             yield ServedModel(
                 engine=engine,
                 model=name,
                 base_url=f"{base}/completions",
-                tokenizer=_model_name(tokenizer) if tokenizer is not None else name,
+                tokenizer=_model_name(tokenizer) if tokenizer is not None else model_path,
                 port=port,
                 pid=process.pid,
                 log_file=log_path,
@@ -506,3 +529,45 @@ def served_model(
     finally:
         stop_group(process, STOP_GRACE)
         atexit.unregister(at_exit)
+
+
+# ------------------------------------------------------------------------------------- weights of a running server
+
+SWAP_TIMEOUT = 600.0  # seconds a weight swap may take (a 135M model: 3-4 s on 2 CPU cores)
+
+
+def swap_weights(served: ServedModel, weights: str | os.PathLike) -> float:
+    """Load ``weights`` (a folder or Hub id of the served architecture) into the running vLLM server, in place,
+    and empty its prefix cache, so no answer reuses attention state computed by the previous weights. Needs a
+    server started with ``weight_swaps=True``; nothing may be in flight. Returns the seconds it took.
+
+    This is vLLM's own in-place reload (``reload_weights`` through ``POST /collective_rpc``), a few seconds
+    against the tens of seconds of a new server's start-up.
+    """
+    import requests
+
+    if served.engine != "vllm":
+        raise EngineError(f"only vllm swaps weights in a running server, not {served.engine}")
+    root = served.base_url.rsplit("/v1/", 1)[0]
+    path = _model_name(weights)
+    started = time.monotonic()
+    try:
+        answer = requests.post(f"{root}/collective_rpc", timeout=SWAP_TIMEOUT,
+                               json={"method": "reload_weights", "kwargs": {"weights_path": path}})  # fmt: skip
+        if answer.status_code == 404:
+            raise EngineError("the vLLM server has no /collective_rpc: start it with weight_swaps=True")
+        if not answer.ok:
+            raise EngineError(
+                f"vLLM could not load {path} into the served model (HTTP {answer.status_code}): it must hold "
+                f"safetensors weights of the same architecture; see {served.log_file}"
+            )
+        deadline = time.monotonic() + 60
+        while not requests.post(f"{root}/reset_prefix_cache", timeout=60).json().get("success"):
+            if time.monotonic() > deadline:  # pragma: no cover - only while requests are in flight
+                raise EngineError(f"vLLM did not empty its prefix cache after loading {path}; see {served.log_file}")
+            time.sleep(0.5)
+    except requests.exceptions.RequestException as error:
+        raise EngineError(
+            f"the vLLM server stopped answering while loading {path} ({type(error).__name__}); see {served.log_file}"
+        ) from None
+    return time.monotonic() - started
