@@ -129,7 +129,8 @@ def timed_vllm_evaluation(args: EvalSpeedArguments, student: str, dtype: str, to
         run = timed_evaluation(args, model, model_args, scorer.lm_eval_batch_size, tokenizer, scratch / "vllm")
         shutil.copytree(student, scratch / "same-weights")  # a checkpoint's swap: another folder, same shapes
         scorer.lm_eval_model(scratch / "same-weights")
-    run.update(model="local-completions (vLLM)", start_up_seconds=round(scorer.start_up_seconds, 1),
+    run.update(model="local-completions (vLLM)", batch_size=f"{args.batch_size} in flight",
+               start_up_seconds=round(scorer.start_up_seconds, 1),
                swap_seconds=round(scorer.swap_seconds[0], 1))  # fmt: skip
     return run
 
