@@ -149,10 +149,10 @@ def test_resume_state_goes_but_weights_stay(tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_selection_resumes_without_scoring_an_epoch_twice(tiny_model, tmp_path, monkeypatch):
-    from fcot_plugin.pipeline import distill as pipeline
+    from fcot_plugin.pipeline import scoring  # every student evaluation goes through its scorer
 
     run_dir = tmp_path / "run"
-    real_run_lm_eval = pipeline.run_lm_eval
+    real_run_lm_eval = scoring.run_lm_eval
     calls = []
 
     def interrupted_at_epoch_two(*args, **kwargs):
@@ -162,12 +162,12 @@ def test_an_interrupted_selection_resumes_without_scoring_an_epoch_twice(tiny_mo
         return real_run_lm_eval(*args, **kwargs)
 
     args = tiny_args(tiny_model, run_dir, train_limit=8, epochs=2, validation_size=2, baselines=False)
-    monkeypatch.setattr(pipeline, "run_lm_eval", interrupted_at_epoch_two)
+    monkeypatch.setattr(scoring, "run_lm_eval", interrupted_at_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         distill(args)
     assert set(RunFolder(run_dir).stage_records()) == {"teacher", "curate"}
 
-    monkeypatch.setattr(pipeline, "run_lm_eval", real_run_lm_eval)
+    monkeypatch.setattr(scoring, "run_lm_eval", real_run_lm_eval)
     distill(args)
     selection = RunFolder(run_dir).results("train")["selection"]
     assert [entry["epoch"] for entry in selection["curve"]] == [1, 2]

@@ -122,8 +122,10 @@ def test_a_baseline_is_reused_only_under_the_settings_it_was_scored_with(tiny_mo
 
 
 def test_interrupted_evaluation_resumes_where_it_stopped(tiny_model, tmp_path, monkeypatch):
+    from fcot_plugin.pipeline import scoring  # every student evaluation goes through its scorer
+
     run_dir = tmp_path / "run"
-    real_run_lm_eval = pipeline.run_lm_eval
+    real_run_lm_eval = scoring.run_lm_eval
     calls = []
 
     def interrupted_after_first(*args, **kwargs):
@@ -132,7 +134,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(tiny_model, tmp_path, m
             raise KeyboardInterrupt
         return real_run_lm_eval(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "run_lm_eval", interrupted_after_first)
+    monkeypatch.setattr(scoring, "run_lm_eval", interrupted_after_first)
     with pytest.raises(KeyboardInterrupt):
         distill(tiny_args(tiny_model, run_dir))
     done = set(RunFolder(run_dir).stage_records())
@@ -140,7 +142,7 @@ def test_interrupted_evaluation_resumes_where_it_stopped(tiny_model, tmp_path, m
     assert not (run_dir / "report.md").exists()
 
     calls.clear()
-    monkeypatch.setattr(pipeline, "run_lm_eval", real_run_lm_eval)
+    monkeypatch.setattr(scoring, "run_lm_eval", real_run_lm_eval)
     distill(tiny_args(tiny_model, run_dir))
     student_results = sorted((run_dir / "eval" / "student").rglob("results_*.json"))
     assert len(student_results) == 1  # the finished student evaluation was reused, not repeated

@@ -332,14 +332,10 @@ def select_epoch(run: Run) -> dict[str, Any]:
         if finished:
             results, _ = finished
         else:
-            scorer = run.scorer()
-            model, model_args = scorer.lm_eval_model(checkpoints[epoch])
-            results = run_lm_eval(
-                model,
-                model_args,
-                [task],
-                batch_size=scorer.lm_eval_batch_size,
-                gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
+            results = run.scorer().score(
+                checkpoints[epoch],
+                task,
+                max_gen_toks=args.max_gen_toks,
                 output_path=folder.validation_dir(epoch),
                 metadata={"fcot_data": str(folder.data_dir / validation.ROWS_FILE)},
                 device=args.device,
@@ -379,18 +375,12 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
         if finished:  # a student's: before an interruption of this same stage (else moved aside)
             results, _ = finished
         else:
-            scorer = run.scorer()
-            model, model_args = scorer.lm_eval_model(path, zscot=zscot)  # hf + LoRA: pretrained=<base>,peft=<it>
-            gen_kwargs = (
-                f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks and name not in BASELINE_NAMES else None
-            )
-            results = run_lm_eval(
-                model,
-                model_args,
-                [task],
+            results = run.scorer().score(  # hf + a LoRA student: pretrained=<base>,peft=<adapter>
+                path,
+                task,
+                zscot=zscot,
+                max_gen_toks=args.max_gen_toks if name not in BASELINE_NAMES else None,
                 limit=args.eval_limit,
-                batch_size=scorer.lm_eval_batch_size,
-                gen_kwargs=gen_kwargs,
                 output_path=out,
                 device=args.device,
             )

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fcot_plugin.harness.runner import accuracy, run_lm_eval
+from fcot_plugin.harness.runner import accuracy
 from fcot_plugin.pipeline.settings import EvaluateArguments, split_server_args
 from fcot_plugin.tasks.names import student_task
 
@@ -28,17 +28,8 @@ def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
     server_args = split_server_args(args.vllm_server_args)
     with make_scorer(args.eval_engine, precision.torch_dtype_name, args.batch_size, log_file, args.device,
                      server_args) as scorer:  # fmt: skip
-        model, model_args = scorer.lm_eval_model(args.model)  # hf + a LoRA folder: pretrained=<base>,peft=<it>
-        results = run_lm_eval(
-            model,
-            model_args,
-            [name],
-            limit=args.limit,
-            batch_size=scorer.lm_eval_batch_size,
-            gen_kwargs=f"max_gen_toks={args.max_gen_toks}" if args.max_gen_toks else None,
-            output_path=args.output_path,
-            device=args.device,
-        )
+        results = scorer.score(args.model, name, max_gen_toks=args.max_gen_toks, limit=args.limit,
+                               output_path=args.output_path, device=args.device)  # fmt: skip
     return accuracy(results, name), results
 
 

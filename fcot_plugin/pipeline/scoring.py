@@ -16,9 +16,11 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.harness.runner import run_lm_eval
 from fcot_plugin.training.adapters import adapter_base, lm_eval_model_args
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,22 @@ class Scorer:
     def lm_eval_batch_size(self) -> int:
         """lm-eval's ``batch_size``: the rows ``hf-regroup`` decodes at once."""
         return self.batch_size
+
+    def score(
+        self,
+        weights: str | Path,
+        task: str,
+        *,
+        zscot: bool = False,
+        max_gen_toks: int | None = None,
+        **lm_eval_options: Any,
+    ) -> dict[str, Any]:
+        """lm-eval's results for ``weights`` on ``task`` (``run_lm_eval``'s ``limit``, ``output_path``,
+        ``metadata`` and ``device`` pass through); ``max_gen_toks`` overrides the task's budget."""
+        model, model_args = self.lm_eval_model(weights, zscot=zscot)
+        gen_kwargs = f"max_gen_toks={max_gen_toks}" if max_gen_toks else None
+        return run_lm_eval(model, model_args, [task], batch_size=self.lm_eval_batch_size, gen_kwargs=gen_kwargs,
+                           **lm_eval_options)  # fmt: skip
 
     def close(self) -> None:
         """Nothing runs outside this process."""
