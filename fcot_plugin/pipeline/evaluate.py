@@ -63,16 +63,13 @@ def write_result_to_card(args: EvaluateArguments, value: float) -> str:
 def main(args: EvaluateArguments) -> dict[str, Any]:
     """Evaluate; update the local card, or the Hub card with --push_to_hub (token checked first)."""
     from fcot_plugin.hub.push import require_hub_token
-    from fcot_plugin.pipeline.preflight import check_model_folder, check_writable
+    from fcot_plugin.pipeline.preflight import check_model_folder, check_vllm_scoring, check_writable
 
     check_model_folder(args.model, "--model")  # before lm-eval turns a typo into a long traceback
     if args.eval_engine == "vllm":
-        from fcot_plugin.pipeline.scoring import check_vllm_scoring
         from fcot_plugin.training.adapters import adapter_base
-        from fcot_plugin.training.architectures import student_kind
 
-        lora = adapter_base(args.model) is not None
-        check_vllm_scoring(args.model, "causal" if lora else student_kind(args.model), lora)
+        check_vllm_scoring(args.model, lora=adapter_base(args.model) is not None)
     if args.output_path:
         check_writable(args.output_path, "--output_path")
     local = Path(args.model).expanduser().is_dir()

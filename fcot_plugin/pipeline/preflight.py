@@ -31,6 +31,11 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"
                     "vocab.txt")  # fmt: skip
 
 
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved tokenizer (one of the files any kind of tokenizer writes)."""
+    return any((folder / name).is_file() for name in _TOKENIZER_FILES)
+
+
 def check_readable_weights(folder: Path, what: str) -> None:
     """Every safetensors file's header parses and its tensors fit the file: a truncated download or copy is named."""
     from safetensors import SafetensorError, safe_open
@@ -74,7 +79,7 @@ def check_model_folder(path: str, what: str, needs_tokenizer: bool = True, conte
 def check_model_contents(folder: Path, what: str, needs_tokenizer: bool = True) -> None:
     """Weights that read whole and, unless it comes from elsewhere, a tokenizer."""
     check_readable_weights(folder, what)
-    if needs_tokenizer and not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+    if needs_tokenizer and not has_tokenizer(folder):
         raise FcotError(
             f"{what} {str(folder)!r} has no tokenizer (no tokenizer.json or tokenizer_config.json); save it beside "
             f"the model with tokenizer.save_pretrained({str(folder)!r})"
@@ -228,6 +233,25 @@ def check_writable(folder: str | Path, what: str) -> None:
         raise FcotError(f"{what} {path} cannot be written ({existing} is read-only); pass a folder you can write")
 
 
+def check_vllm_scoring(student: str, lora: bool) -> None:
+    """What vLLM scoring needs, before anything runs: its venv, a causal LM, full weights. ``lora``: the student
+    is (or will be trained as) an adapter of ``student``."""
+    from fcot_plugin.teacher.engine import vllm_python
+    from fcot_plugin.training.architectures import student_kind
+
+    if not lora and student_kind(student) != "causal":
+        raise FcotError(
+            f"--eval_engine vllm scores decoder-only students; {student} is an encoder-decoder model: pass "
+            "--eval_engine hf"
+        )
+    if lora:
+        raise FcotError(
+            "--eval_engine vllm swaps full weights into its server, and a --lora student is an adapter: pass "
+            "--eval_engine hf, or train without --lora"
+        )
+    vllm_python()  # one line saying `make vllm` when there is no venv
+
+
 def check_distill(args: Any) -> str:
     """Every check of ``fcot distill`` that can fail before the first stage; returns the student to load."""
     from fcot_plugin.training.students import resolve_student
@@ -246,10 +270,7 @@ def check_distill(args: Any) -> str:
     student = resolve_student(args.student)
     check_student(student)
     if args.eval_engine == "vllm":
-        from fcot_plugin.pipeline.scoring import check_vllm_scoring
-        from fcot_plugin.training.architectures import student_kind
-
-        check_vllm_scoring(student, student_kind(student), args.lora)
+        check_vllm_scoring(student, args.lora)
     return student
 
 

@@ -30,29 +30,11 @@ logger = logging.getLogger(__name__)
 EVAL_ENGINES = ("hf", "vllm")
 #: what the vLLM server calls the model it serves, whichever weights it holds at the moment
 SERVED_NAME = "fcot-scored-model"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def check_eval_engine(engine: str) -> None:
     if engine not in EVAL_ENGINES:
         raise FcotError(f"unknown --eval_engine {engine!r}; choose one of: {', '.join(EVAL_ENGINES)}")
-
-
-def check_vllm_scoring(student: str, kind: str, lora: bool) -> None:
-    """What vLLM scoring needs, before anything runs: its venv, a causal LM, full weights."""
-    from fcot_plugin.teacher.engine import vllm_python
-
-    if kind != "causal":
-        raise FcotError(
-            f"--eval_engine vllm scores decoder-only students; {student} is an encoder-decoder model: pass "
-            "--eval_engine hf"
-        )
-    if lora:
-        raise FcotError(
-            "--eval_engine vllm swaps full weights into its server, and a --lora student is an adapter: pass "
-            "--eval_engine hf, or train without --lora"
-        )
-    vllm_python()  # one line saying `make vllm` when there is no venv
 
 
 class Scorer:
@@ -165,8 +147,10 @@ class VllmScorer(Scorer):
 
     def _tokenizer(self, path: str) -> str:
         """The scored folder's tokenizer; a checkpoint saved without one uses the first model's."""
+        from fcot_plugin.pipeline.preflight import has_tokenizer
+
         local = Path(path)
-        if not local.is_dir() or any((local / name).is_file() for name in TOKENIZER_FILES):
+        if not local.is_dir() or has_tokenizer(local):
             return path
         return self._served.tokenizer
 
