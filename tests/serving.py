@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from fcot_plugin.teacher.engine import free_port, served_model
 
-__all__ = ["build_served_model", "free_port", "sampling_model", "transformers_serve"]
+__all__ = ["build_served_model", "cache_rows", "free_port", "killed_once_cached", "sampling_model",
+           "transformers_serve"]  # fmt: skip
 
 
 def sampling_model(source: Path, target: Path) -> Path:
@@ -46,3 +51,27 @@ def transformers_serve(model: Path, log: Path, port: int | None = None, timeout:
     with served_model(model, "transformers", log, port=port, dtype="auto", device="cpu", start_timeout=timeout,
                       progress=None) as served:  # fmt: skip
         yield served.base_url
+
+
+def cache_rows(path: Path) -> dict[str, tuple[int, str]]:
+    """The teacher cache's entries, read as another process would (empty while the file is being created)."""
+    if not path.is_file():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return {key: (stage, text) for key, stage, text in db.execute("SELECT key, stage, text FROM responses")}
+    except sqlite3.OperationalError:  # no table yet, or locked for a moment
+        return {}
+
+
+def killed_once_cached(command: list[str], cwd: Path, cache: Path, responses: int, timeout: float) -> int:
+    """Run ``command`` in ``cwd`` and SIGKILL it as soon as ``cache`` holds ``responses`` responses (a teacher killed
+    mid-run); returns its exit code, ``-SIGKILL`` unless it finished first."""
+    run = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.poll() is None:
+        if len(cache_rows(cache)) >= responses:
+            run.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.1)
+    return run.wait()

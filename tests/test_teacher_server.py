@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from serving import build_served_model, free_port, sampling_model, transformers_serve
+from serving import build_served_model, cache_rows, free_port, killed_once_cached, sampling_model, transformers_serve
 
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.teacher.cache import CacheMismatchError
@@ -51,17 +50,6 @@ def results_and_samples(out: Path) -> tuple[dict, list[dict]]:
     results = json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())
     samples = [json.loads(line) for line in sorted(out.rglob("samples_*.jsonl"))[-1].read_text().splitlines()]
     return results, samples
-
-
-def cache_rows(path: Path) -> dict[str, tuple[int, str]]:
-    """The cache's entries, read as another process would (empty while the file is being created)."""
-    if not path.is_file():
-        return {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        try:
-            return {key: (stage, text) for key, stage, text in db.execute("SELECT key, stage, text FROM responses")}
-        except sqlite3.OperationalError:  # no table yet
-            return {}
 
 
 @pytest.mark.slow
@@ -104,15 +92,8 @@ def test_serve_sampled_teacher_killed_mid_run_restarts_where_it_stopped(server, 
                "--tasks", "fcot_coin_flip_teacher_diverse", "--metadata", '{"fcot_samples": 3}', "--limit", "3",
                "--gen_kwargs", "max_gen_toks=12", "--use_cache", str(tmp_path / "cache" / "teacher"),
                "--log_samples", "--output_path", "out"]  # fmt: skip
-    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and run.poll() is None:
-        if len(cache_rows(cache)) >= 2:
-            run.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.1)
-    run.wait()
-    assert run.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    code = killed_once_cached(command, tmp_path, cache, responses=2, timeout=300)
+    assert code == -signal.SIGKILL, "the run finished before it could be killed"
     before = cache_rows(cache)
     finished_rationales = [text for stage, text in before.values() if stage == 1]
     finished_answers = sum(stage == 2 for stage, _ in before.values())

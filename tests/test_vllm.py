@@ -13,13 +13,13 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from serving import cache_rows, killed_once_cached
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.teacher.engine import EngineError, served_model, vllm_python
@@ -65,17 +65,6 @@ def server(vllm_env, student, tmp_path_factory):
 
 
 # -------------------------------------------------------------------------------------------------- helpers
-
-
-def cache_rows(path: Path) -> dict[str, tuple[int, str]]:
-    """The cache's entries, read as another process would (empty while the file is being created)."""
-    if not path.is_file():
-        return {}
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            return {key: (stage, text) for key, stage, text in db.execute("SELECT key, stage, text FROM responses")}
-    except sqlite3.OperationalError:  # no table yet, or locked for a moment
-        return {}
 
 
 def samples_of(out: Path) -> tuple[dict, list[dict]]:
@@ -290,15 +279,8 @@ def test_vllm_teacher_killed_mid_run_regenerates_nothing_it_kept(server, tmp_pat
     rows = cache.with_name("teacher_rank0.fcot.sqlite")
     total = SAMPLES * QUESTIONS
     command = teacher_command(server.teacher_args(answer_max_gen_toks=8, num_concurrent=2), cache, "out")
-    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and run.poll() is None:
-        if len(cache_rows(rows)) >= 3:
-            run.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.1)
-    run.wait()
-    assert run.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    code = killed_once_cached(command, tmp_path, rows, responses=3, timeout=600)
+    assert code == -signal.SIGKILL, "the run finished before it could be killed"
     before = cache_rows(rows)
     kept_rationales = sum(stage == 1 for stage, _ in before.values())
     kept_answers = sum(stage == 2 for stage, _ in before.values())
