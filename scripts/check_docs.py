@@ -3,7 +3,8 @@
 
     python scripts/check_docs.py          # one line per problem, exit 1 if there is any
 
-Checked files: README.md, docs/*.md, benchmarks/README.md, ds_configs/README.md and task_configs/README.md.
+Checked files: README.md, CONTRIBUTING.md, docs/*.md and the READMEs of benchmarks/, ds_configs/, recipes/ and
+task_configs/.
 
 1. README.md is at most 300 lines.
 2. Every repository path named inside backticks (inline code or fenced blocks) exists, as does every dotted
@@ -33,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 300
-DOC_PATTERNS = ("README.md", "docs/*.md", "benchmarks/README.md", "ds_configs/README.md", "task_configs/README.md")
+DOC_PATTERNS = ("README.md", "CONTRIBUTING.md", "docs/*.md", "*/README.md")
 PATH_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".md", ".jsonl", ".sh", ".cff", ".toml", ".txt", ".png", ".csv")
 
 # Paths the docs describe as outputs of a run, never files of the repository: the run folder's layout
