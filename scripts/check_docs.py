@@ -3,17 +3,17 @@
 
     python scripts/check_docs.py          # one line per problem, exit 1 if there is any
 
-Checked files: README.md, docs/*.md, benchmarks/README.md, ds_configs/README.md and task_configs/README.md.
+Checked files: README.md, CONTRIBUTING.md, docs/*.md and the READMEs of benchmarks/, ds_configs/, recipes/ and
+task_configs/.
 
 1. README.md is at most 300 lines.
 2. Every repository path named inside backticks (inline code or fenced blocks) exists, as does every dotted
    ``fcot_plugin.x.y`` module (and the first attribute named after a module, e.g. ``fcot_plugin.tasks.answers
    .extract_answer``); relative Markdown links and their ``#anchors`` resolve.
-3. Every ``--flag`` given to a command in a code line exists: ``fcot distill|curate|evaluate`` (their argument
-   dataclasses), ``python benchmarks/<name>.py`` (the script's ``HfArgumentParser`` dataclass),
-   ``recipes/sft.py`` / ``-m fcot_plugin.train`` (the recipe's ``TrlParser``), ``accelerate launch``
-   (accelerate's own parser) and ``fcot-eval`` / ``lm_eval`` (lm-eval's own parser).
-4. No doc names an issue number or a machine's time budget: the docs speak to users about the project.
+3. Every ``--flag`` given to a command in a code line exists: ``fcot <command>`` (its argument dataclass),
+   ``python benchmarks/<name>.py`` (the script's ``HfArgumentParser`` dataclass), ``recipes/sft.py`` /
+   ``-m fcot_plugin.train`` (the recipe's ``TrlParser``), ``accelerate launch`` (accelerate's own parser) and
+   ``fcot-eval`` / ``lm_eval`` (lm-eval's own parser).
 
 The functions take the text and its repository-relative name, so tests can plant problems in copies.
 """
@@ -34,14 +34,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 300
-DOC_PATTERNS = ("README.md", "docs/*.md", "benchmarks/README.md", "ds_configs/README.md", "task_configs/README.md")
+DOC_PATTERNS = ("README.md", "CONTRIBUTING.md", "docs/*.md", "*/README.md")
 PATH_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".md", ".jsonl", ".sh", ".cff", ".toml", ".txt", ".png", ".csv")
 
 # Paths the docs describe as outputs of a run, never files of the repository: the run folder's layout
 # (fcot_plugin/pipeline/run_folder.py), what training, curation and lm-eval write, and git-ignored folders.
 OUTPUT_FOLDERS = {"runs", "outputs", "build", "dist", ".previous", ".whl", ".gguf", "__pycache__"}
 OUTPUT_FILES = {
-    "config.json", "train.yaml", "report.md", "report.json", "accuracy.png", "epochs.png", "baseline.json",
+    "config.json", "train.yaml", "report.md", "report.json", "report.html", "accuracy.png", "epochs.png",
+    "baseline.json", "curation_decisions.jsonl",
     "accounting.json", "validation.json", "validation.jsonl", "fcot_curation.json", "dataset_dict.json",
     "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json",
 }  # fmt: skip
@@ -50,17 +51,6 @@ OUTPUT_FILES = {
 MODULE_ALIASES = {"fcot_plugin.task_configs": "task_configs"}
 
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console", "zsh"}
-ISSUE_PATTERNS = (
-    re.compile(r"\b(?:issue|issues|pull request|PR)\s*#?\s*\d+", re.IGNORECASE),
-    re.compile(r"(?<![\w&#/])#\d+\b"),
-)
-LOAN_PATTERN = re.compile(r"\b(?:loan|loans|loaned|lent|lend|lending|borrowed)\b", re.IGNORECASE)
-BUDGET_PATTERN = re.compile(
-    r"\bbudget\b.{0,80}\b(?:GPU|H100|H200|device|accelerator)s?\b|"
-    r"\b(?:GPU|H100|H200|device|accelerator)s?\b.{0,80}\bbudget\b|"
-    r"\b\d+\s*(?:-\s*)?minutes? of (?:GPU|device|accelerator) time\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, order=True)
@@ -360,46 +350,11 @@ def _options(parser) -> set[str]:
     return {option for option in parser._option_string_actions if option.startswith("--")}
 
 
-def _import_first(*names: str):
-    errors = []
-    for name in names:
-        try:
-            return importlib.import_module(name)
-        except Exception as error:  # noqa: BLE001 - any import failure means: try the next location
-            errors.append(f"{name}: {type(error).__name__}: {error}")
-    raise FlagError("; ".join(errors))
-
-
-def _field_flags(name: str, default: object) -> set[str]:
-    """The options ``HfArgumentParser`` makes of one dataclass field (``--no_x`` for a bool that defaults to True)."""
-    flags = {f"--{name}", f"--{name.replace('_', '-')}"}
-    if default is True:
-        flags |= {f"--no_{name}", f"--no-{name.replace('_', '-')}"}
-    return flags
-
-
 def _dataclass_options(classes: tuple[type, ...]) -> set[str]:
-    """The options the commands' parser accepts for ``classes``: fcot's own ``settings_parser`` (an
-    ``HfArgumentParser`` that drops fcot's field metadata), else ``HfArgumentParser``, else the fields themselves."""
-    try:
-        from fcot_plugin.core.command_line import settings_parser
+    """The options fcot's ``settings_parser`` (an ``HfArgumentParser``) makes of ``classes``."""
+    from fcot_plugin.core.command_line import settings_parser
 
-        return _options(settings_parser(classes))
-    except Exception:  # noqa: BLE001 - not there (yet): build transformers' parser
-        pass
-    try:
-        from transformers import HfArgumentParser
-
-        return _options(HfArgumentParser(classes))
-    except Exception:  # noqa: BLE001 - e.g. field metadata argparse does not take: read the fields themselves
-        import dataclasses
-
-        flags = {"--help"}
-        for cls in classes:
-            for field in dataclasses.fields(cls):
-                if field.init:
-                    flags |= _field_flags(field.name, field.default)
-        return flags
+    return _options(settings_parser(classes))
 
 
 def _argument_classes(script: Path) -> list[str]:
@@ -421,7 +376,6 @@ def _argument_classes(script: Path) -> list[str]:
 class Commands:
     """The options each documented command accepts, read from the code that parses them (built on first use)."""
 
-    FCOT_CLASSES = {"distill": "DistillArguments", "curate": "CurateArguments", "evaluate": "EvaluateArguments"}
     COMMON = {"--help", "--debug"}  # every fcot command and script: --debug shows an error's traceback
 
     def __init__(self, root: Path = ROOT):
@@ -429,10 +383,13 @@ class Commands:
 
     @functools.cache  # noqa: B019 - one instance per run
     def fcot(self, command: str) -> set[str]:
-        if command not in self.FCOT_CLASSES:
-            raise FlagError(f"`fcot {command}` is not an fcot command (distill, curate, evaluate)")
-        module = _import_first("fcot_plugin.pipeline.settings", "fcot_plugin.configs")
-        return _dataclass_options((getattr(module, self.FCOT_CLASSES[command]),)) | self.COMMON
+        """``fcot <command>`` parses ``<Command>Arguments`` of :mod:`fcot_plugin.pipeline.settings`."""
+        from fcot_plugin.cli.fcot import COMMANDS
+        from fcot_plugin.pipeline import settings
+
+        if command not in COMMANDS:
+            raise FlagError(f"`fcot {command}` is not an fcot command ({', '.join(COMMANDS)})")
+        return _dataclass_options((getattr(settings, f"{command.capitalize()}Arguments"),)) | self.COMMON
 
     @functools.cache  # noqa: B019
     def benchmark(self, script: str) -> set[str]:
@@ -453,8 +410,9 @@ class Commands:
 
     @functools.cache  # noqa: B019
     def sft(self) -> set[str]:
-        config = _import_first("fcot_plugin.training.config", "fcot_plugin.sft_config")
         from trl import ModelConfig, TrlParser
+
+        from fcot_plugin.training import config
 
         parser = TrlParser((config.FcotScriptArguments, config.FcotSFTConfig, ModelConfig))
         return _options(parser) | self.COMMON | {"--config"}  # TrlParser reads --config itself
@@ -566,22 +524,6 @@ def check_flags(text: str, doc: str, commands: Commands | None = None) -> list[P
     return problems
 
 
-# ------------------------------------------------------------------------------------- rule 4: speak to users
-
-
-def check_wording(text: str, doc: str) -> list[Problem]:
-    """Rule 4: no issue numbers, no machine loans or time budgets of a borrowed GPU."""
-    problems = []
-    for number, line in enumerate(text.splitlines(), 1):
-        for pattern in ISSUE_PATTERNS:
-            for match in pattern.finditer(line):
-                problems.append(Problem(doc, number, f"names an issue: {match.group(0)!r}"))
-        for pattern in (LOAN_PATTERN, BUDGET_PATTERN):
-            for match in pattern.finditer(line):
-                problems.append(Problem(doc, number, f"names a machine loan or budget: {match.group(0)!r}"))
-    return problems
-
-
 # ------------------------------------------------------------------------------------------------------ driver
 
 
@@ -591,7 +533,7 @@ def doc_files(root: Path = ROOT) -> list[str]:
 
 
 def check_doc(text: str, doc: str, root: Path = ROOT, commands: Commands | None = None) -> list[Problem]:
-    return sorted(check_paths(text, doc, root) + check_flags(text, doc, commands) + check_wording(text, doc))
+    return sorted(check_paths(text, doc, root) + check_flags(text, doc, commands))
 
 
 def check(root: Path = ROOT) -> list[Problem]:

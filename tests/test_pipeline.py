@@ -249,7 +249,8 @@ def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_
     assert {path.name for path in second.iterdir()} >= {"config.json", "stages", "teacher", "data", "student", "eval"}
     # run 2 moved the D=4 teacher run and everything made from it, stage by stage (its settings stayed current)
     assert {path.name for path in first.iterdir()} == {"teacher", "data", "train.yaml", "student", "eval", "stages",
-                                                       "report.md", "report.json", "accuracy.png"}  # fmt: skip
+                                                       "report.md", "report.json", "report.html",
+                                                       "accuracy.png"}  # fmt: skip
     assert sorted(path.stem for path in (run_dir / "stages").glob("*.json")) == sorted(
         ["teacher", "curate", "train", "evaluate", "report"]
     )

@@ -9,6 +9,7 @@
 # folder without weights) and logs.tgz under $OUT; rebuild the table here with
 # `python benchmarks/paper_table.py --from_run_folders --runs_dir <unpacked> ...`.
 #
+# BUDGET_S=<seconds> stops the tasks after that long (default: no limit; a 20-epoch run takes hours).
 # EVAL_ENGINE=vllm scores every epoch checkpoint through one vLLM server per task (weights swapped in, no start-up
 # per checkpoint); the machine then needs vLLM's venv (`make vllm`, or FCOT_VLLM_VENV naming one already there).
 #
@@ -17,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-/tmp/paper_table_20}"
 parts="${GGUF_PARTS:-/tmp/gguf}"
-budget="${BUDGET_S:-510}"  # seconds for the tasks; whatever finished by then is collected
+budget="${BUDGET_S:-0}"  # seconds for the tasks (0: no limit); with a limit, whatever finished by then is collected
 epochs="${EPOCHS:-20}"
 tasks="${TASKS:-date_understanding addsub single_eq svamp multiarith tracking_shuffled_objects last_letter_concatenation coin_flip strategy_qa}"
 work="${WORK:-/tmp/pt20}"

@@ -1,5 +1,5 @@
-"""``fcot <command> [options]``: ``distill`` (the whole pipeline), ``curate`` (teacher samples → training data)
-and ``evaluate`` (student → accuracy in its model card).
+"""``fcot <command> [options]``: ``distill`` (the whole pipeline), ``curate`` (teacher samples → training data),
+``evaluate`` (student → accuracy in its model card) and ``report`` (a run folder's report.md and report.html).
 
 Each command's options are a typed dataclass in :mod:`fcot_plugin.pipeline.settings`, parsed by
 ``HfArgumentParser`` (``fcot <command> --help`` lists them).
@@ -82,10 +82,29 @@ def _distill(argv: list[str]) -> None:
     distill_main(args)
 
 
+def _report(argv: list[str]) -> None:
+    from fcot_plugin.core.command_line import parse_or_fail, settings_parser
+    from fcot_plugin.pipeline.settings import ReportArguments
+
+    parser = settings_parser(ReportArguments, prog="fcot report", formatter_class=HelpFormatter)
+    parser.add_argument("run_dir", nargs="?", default=argparse.SUPPRESS, metavar="RUN_DIR", help="the run folder")
+    (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(argv))
+
+    from fcot_plugin.pipeline.report import report_command
+
+    html = report_command(args.run_dir)
+    print(f"wrote {html} (and report.md beside it)")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(html.resolve().as_uri())
+
+
 COMMANDS = {
     "distill": (_distill, "teacher -> curation -> SFT -> evaluation -> report, resumable, offline by default"),
     "curate": (_curate, "teacher samples (or 'paper') -> prompt/completion dataset with a card"),
     "evaluate": (_evaluate, "score a student with fcot_<task> and write the result into its model card"),
+    "report": (_report, "write a run folder's report.md and report.html again (--open: open it in the browser)"),
 }
 
 

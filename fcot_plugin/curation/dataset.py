@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.curation.decisions import Decisions
 from fcot_plugin.curation.responses import (
     CurationError,
     TeacherInfo,
@@ -46,26 +47,35 @@ class CurationStats:
 
 
 def fine_tune_cot_rows(
-    task: str, responses: Iterable[TeacherResponse], deduplicate: bool = True
+    task: str, responses: Iterable[TeacherResponse], deduplicate: bool = True, decisions: Decisions | None = None
 ) -> tuple[list[dict[str, Any]], CurationStats]:
-    """Keep correct rationales and format them; one row per distinct correct rationale."""
+    """Keep correct rationales and format them; one row per distinct correct rationale.
+
+    ``decisions``, when given, records every rationale with the reason it was kept or rejected.
+    """
     stats = CurationStats()
+    decisions = decisions if decisions is not None else Decisions()
     rows, questions, covered, seen = [], set(), set(), set()
     for item in responses:
         questions.add(item.sample_index)
         stats.rationales += 1
-        if not is_correct(task, extract_answer(task, item.response), item.answer):
+        predicted = extract_answer(task, item.response)
+        if not is_correct(task, predicted, item.answer):
+            decisions.add(item, "no_answer" if predicted is None else "wrong_answer", predicted, False)
             continue
         stats.correct += 1
         parts = split_rationale(item.response)
         rationale = (parts[0] if parts else item.response).strip()
         if not rationale:
+            decisions.add(item, "no_rationale", predicted, True)
             continue
         key = (item.sample_index, rationale)
         if deduplicate and key in seen:
             stats.duplicates += 1
+            decisions.add(item, "duplicate", predicted, True)
             continue
         seen.add(key)
+        decisions.add(item, "kept", predicted, True)
         covered.add(item.sample_index)
         rows.append(
             {
@@ -103,6 +113,7 @@ class CurationResult:
     rows: list[dict[str, Any]]
     stats: CurationStats
     teacher: TeacherInfo
+    decisions: Decisions | None = None  # per rationale, kept or why not (absent for vanilla: no rationale is used)
 
 
 def curate(
@@ -124,11 +135,16 @@ def curate(
         raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
     held_out = set(held_out)
+    decisions = None if format == "vanilla" else Decisions()
+    for item in responses:
+        if item.sample_index in held_out and decisions is not None:
+            predicted = extract_answer(task, item.response)
+            decisions.add(item, "held_out", predicted, is_correct(task, predicted, item.answer))
     responses = [item for item in responses if item.sample_index not in held_out]
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:
-        rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate)
+        rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate, decisions=decisions)
     stats.held_out = len(held_out)
     if not rows:
         raise CurationError(
@@ -136,7 +152,7 @@ def curate(
             f"answer, so there is nothing to train on and nothing was written. Check the teacher's outputs in "
             f"the samples file (a stronger teacher, more samples with fcot_samples, or answer_trigger=typed help)"
         )
-    return CurationResult(task, format, rows, stats, teacher)
+    return CurationResult(task, format, rows, stats, teacher, decisions)
 
 
 def train_question_count(task: str) -> int | None:
@@ -176,6 +192,8 @@ def save_dataset(
         datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
         (staging / "README.md").write_text(str(dataset_card(curation_summary(result))), encoding="utf-8")
         (staging / "fcot_curation.json").write_text(json.dumps(curation_summary(result), indent=2) + "\n")
+        if result.decisions is not None:
+            result.decisions.write(staging)
         if before_rename is not None:
             before_rename(staging)
         if out.exists():

@@ -1,4 +1,4 @@
-"""``report.md`` and ``accuracy.png`` of a run folder, from the lm-eval results files it holds.
+"""``report.md``, ``report.html`` and ``accuracy.png`` of a run folder, from the lm-eval results files it holds.
 
 Every student and baseline number is read from a results file written by lm-eval (or from the stage records that
 point at them), so the report cannot disagree with the evaluation. The one exception is the paper teacher's row:
@@ -12,9 +12,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from fcot_plugin.curation.responses import paper_responses
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count
+from fcot_plugin.pipeline.report_html import write_html
 from fcot_plugin.pipeline.run_folder import RunFolder
 from fcot_plugin.pipeline.settings import uses_paper_teacher
 from fcot_plugin.tasks.answers import extract_answer, is_correct
@@ -281,4 +283,17 @@ def write_report(run_dir: str | Path) -> dict[str, Any]:
     plot(data, folder.plot)
     if data["epochs"]:
         plot_epochs(data, folder.epochs_plot)
-    return {"report": str(folder.report_md), "rows": data["rows"]}
+    write_html(folder.path, data)  # after the plots: the page inlines them
+    return {"report": str(folder.report_md), "html": str(folder.report_html), "rows": data["rows"]}
+
+
+def report_command(run_dir: str | Path) -> Path:
+    """``fcot report RUN_DIR``: the report of a run folder whose evaluate stage finished; returns report.html."""
+    folder = RunFolder(run_dir)
+    if not folder.stage_file("evaluate").is_file():
+        raise FcotError(
+            f"{folder.path} holds no finished fcot distill run (no {folder.stage_file('evaluate')}); give the "
+            f"--run_dir of a finished run, or finish this one with the same fcot distill command"
+        )
+    write_report(folder.path)
+    return folder.report_html

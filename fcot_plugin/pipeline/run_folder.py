@@ -16,6 +16,8 @@ the layout lives here only::
     baselines/<name>/       the untrained student's (zeroshot, zscot) and baseline.json, the settings they were
                             scored under: kept while those hold, so training longer does not score them again
     report.md, report.json, accuracy.png, epochs.png (validation accuracy per epoch)
+    report.html             one self-contained page: the accuracies, every teacher rationale kept or rejected
+                            with the reason, and the student's test outputs before and after training
     stages/<stage>.json     written when a stage finishes: its results, and under "fcot_stage" its fingerprint
     stages/<stage>.started.json   written when a stage starts: an interrupted stage resumes only under it
     .previous/<time>/       outputs that a --restart or a changed setting replaced (moved here, never reused)
@@ -56,7 +58,7 @@ STAGE_OUTPUTS = {
     "curate": ("data",),
     "train": ("train.yaml", "student", "validation"),
     "evaluate": ("eval",),
-    "report": ("report.md", "report.json", "accuracy.png", "epochs.png"),
+    "report": ("report.md", "report.json", "report.html", "accuracy.png", "epochs.png"),
     "push": (),
 }
 # The stages whose outputs each stage reads.
@@ -148,6 +150,10 @@ class RunFolder:
     @property
     def report_json(self) -> Path:
         return self.path / "report.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / "report.html"
 
     @property
     def plot(self) -> Path:

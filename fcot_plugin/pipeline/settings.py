@@ -206,6 +206,20 @@ class EvaluateArguments:
         self.precision = normalise(self.precision)
 
 
+@dataclass
+class ReportArguments:
+    """``fcot report RUN_DIR``: a run folder's report.md, report.html and plots, written again from its records."""
+
+    run_dir: str | None = field(
+        default=None, metadata={"help": "the run folder of an fcot distill run (or give it as the first argument)"}
+    )
+    open: bool = field(default=False, metadata={"help": "open report.html in the web browser once it is written"})
+
+    def __post_init__(self) -> None:
+        if self.run_dir is None:
+            raise FcotError("name the run folder: fcot report RUN_DIR (e.g. fcot report runs/coin_flip --open)")
+
+
 TEACHER, STUDENT = ("teacher",), ("train", "evaluate")
 
 
