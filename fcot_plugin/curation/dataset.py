@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.curation.decontaminate import remove_overlap
 from fcot_plugin.curation.responses import (
     CurationError,
     TeacherInfo,
@@ -38,6 +39,7 @@ class CurationStats:
     rows: int = 0
     questions_covered: int = 0
     held_out: int = 0  # train questions kept out of training for epoch selection (fcot distill --epochs N)
+    overlap: int = 0  # train questions dropped because the test split asks them too (curation.decontaminate)
 
     @property
     def filter_rate(self) -> float:
@@ -125,11 +127,13 @@ def curate(
     responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
     held_out = set(held_out)
     responses = [item for item in responses if item.sample_index not in held_out]
+    responses, overlapping = remove_overlap(responses, [row["question"] for row in load_rows(task, "test")])
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:
         rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate)
     stats.held_out = len(held_out)
+    stats.overlap = len({item.sample_index for item in overlapping})  # reason "overlap": asked by the test split
     if not rows:
         raise CurationError(
             f"{task}: none of {stats.rationales} teacher rationales for {stats.questions} questions had a correct "
@@ -200,3 +204,13 @@ def curation_summary(result: CurationResult) -> dict[str, Any]:
         "teacher": asdict(result.teacher),
         "stats": {**asdict(result.stats), "filter_rate": round(result.stats.filter_rate, 4)},
     }
+
+
+def curation_line(result: CurationResult) -> str:
+    """The one-line account of a curation, as ``fcot curate`` prints it and ``fcot distill`` logs it."""
+    stats = result.stats
+    return (
+        f"{result.task}: {stats.questions} questions, {stats.rationales} teacher rationales, {stats.correct} correct "
+        f"(filter rate {stats.filter_rate:.1%}), {stats.duplicates} duplicates removed, {stats.overlap} rows "
+        f"overlapping the test split removed -> {stats.rows} rows covering {stats.questions_covered} questions"
+    )
