@@ -42,7 +42,9 @@ def _curate(argv: list[str]) -> None:
         from fcot_plugin.hub.push import check_push_target
 
         check_push_target(args.push_to_hub)  # before anything is written: the id, the token, the right to write
-    result = curate(args.task, args.samples, args.format, args.deduplicate, args.all_completions)
+    result = curate(
+        args.task, args.samples, args.format, args.deduplicate, args.all_completions, decontaminate=args.decontaminate
+    )
     print(curation_line(result))
     pushed: list[str] = []
 

@@ -115,11 +115,14 @@ def curate(
     all_completions: bool = False,
     question_limit: int | None = None,
     held_out: Collection[int] = (),
+    decontaminate: bool = True,
 ) -> CurationResult:
     """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
 
     ``question_limit`` keeps the first N questions only (quick runs and tests); the questions in ``held_out``
     (sample indices: a validation slice) are dropped before anything else, so no row of them is trained on.
+    ``decontaminate`` drops the train questions the test split asks too (MultiArith's paper split has 5, StrategyQA's
+    1); ``False`` reproduces the paper's training sets exactly.
     """
     get_task(task)
     if format not in FORMATS:
@@ -127,7 +130,8 @@ def curate(
     responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
     held_out = set(held_out)
     responses = [item for item in responses if item.sample_index not in held_out]
-    responses, overlapping = remove_overlap(responses, [row["question"] for row in load_rows(task, "test")])
+    test_questions = [row["question"] for row in load_rows(task, "test")] if decontaminate else []
+    responses, overlapping = remove_overlap(responses, test_questions)
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:

@@ -163,6 +163,11 @@ class CurateArguments:
     out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
     format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
     deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
+    decontaminate: bool = field(
+        default=True,
+        metadata={"help": "drop train questions the test split asks too; false reproduces the paper's training sets "
+                  "exactly (MultiArith's has 5 such questions, StrategyQA's 1)"},
+    )  # fmt: skip
     all_completions: bool = field(
         default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
     )
@@ -214,8 +219,10 @@ TEACHER, STUDENT = ("teacher",), ("train", "evaluate")
 OWN_DATA = ("teacher", "curate", "evaluate", "report")
 
 
-def own_data_setting(default: Any, help: str) -> Any:  # noqa: A002
-    return setting(default, help=help, feeds=Feeds(stages=OWN_DATA, baselines=True, unrecorded=(default,)))
+def own_data_setting(default: Any, help: str, range: Range | None = None) -> Any:  # noqa: A002
+    return setting(
+        default, help=help, feeds=Feeds(stages=OWN_DATA, baselines=True, unrecorded=(default,)), range=range
+    )
 
 
 @dataclass
@@ -243,8 +250,10 @@ class OwnDataArguments:
     test_split: str | None = own_data_setting(
         None, "the source's own test split (default: a seeded --test_size fraction of --dataset_split)"
     )
-    test_size: float = own_data_setting(0.2, "without --test_split: the fraction of rows held out as the test split")
-    test_seed: int = own_data_setting(0, "without --test_split: the seed of the held-out test rows")
+    test_size: float = own_data_setting(
+        0.2, "without --test_split: the fraction of rows held out as the test split (0-1)", range=POSITIVE
+    )
+    test_seed: int = own_data_setting(0, "without --test_split: the seed of the held-out test rows", NON_NEGATIVE)
 
     def own_data(self):
         """The options as :class:`~fcot_plugin.tasks.own_data.OwnData` (None without --dataset)."""
