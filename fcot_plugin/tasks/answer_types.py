@@ -83,7 +83,7 @@ def normalize_text(text: str) -> str:
 
 def _text_candidates(text: str) -> list[str]:
     """Each non-empty line is a candidate answer, up to its first sentence end."""
-    lines = (re.split(r"(?<=[^\d])\.(?:\s|$)", line, maxsplit=1)[0] for line in text.splitlines())
+    lines = (re.split(r"\.(?=\s|$)", line, maxsplit=1)[0] for line in text.splitlines())
     return [normal for normal in (normalize_text(line) for line in lines) if normal]
 
 
