@@ -9,7 +9,7 @@ Checked files: README.md, docs/*.md, benchmarks/README.md, ds_configs/README.md 
 2. Every repository path named inside backticks (inline code or fenced blocks) exists, as does every dotted
    ``fcot_plugin.x.y`` module (and the first attribute named after a module, e.g. ``fcot_plugin.tasks.answers
    .extract_answer``); relative Markdown links and their ``#anchors`` resolve.
-3. Every ``--flag`` given to a command in a code line exists: ``fcot distill|curate|evaluate`` (their argument
+3. Every ``--flag`` given to a command in a code line exists: ``fcot distill|curate|evaluate|task`` (their argument
    dataclasses), ``python benchmarks/<name>.py`` (the script's ``HfArgumentParser`` dataclass),
    ``recipes/sft.py`` / ``-m fcot_plugin.train`` (the recipe's ``TrlParser``), ``accelerate launch``
    (accelerate's own parser) and ``fcot-eval`` / ``lm_eval`` (lm-eval's own parser).
@@ -43,7 +43,7 @@ OUTPUT_FOLDERS = {"runs", "outputs", "build", "dist", ".previous", ".whl", ".ggu
 OUTPUT_FILES = {
     "config.json", "train.yaml", "report.md", "report.json", "accuracy.png", "epochs.png", "baseline.json",
     "accounting.json", "validation.json", "validation.jsonl", "fcot_curation.json", "dataset_dict.json",
-    "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json",
+    "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json", "fcot_task.json",
 }  # fmt: skip
 
 # The package maps this import name onto a top-level folder (pyproject.toml's package-dir).
@@ -421,7 +421,12 @@ def _argument_classes(script: Path) -> list[str]:
 class Commands:
     """The options each documented command accepts, read from the code that parses them (built on first use)."""
 
-    FCOT_CLASSES = {"distill": "DistillArguments", "curate": "CurateArguments", "evaluate": "EvaluateArguments"}
+    FCOT_CLASSES = {
+        "distill": "DistillArguments",
+        "curate": "CurateArguments",
+        "evaluate": "EvaluateArguments",
+        "task": "TaskArguments",
+    }
     COMMON = {"--help", "--debug"}  # every fcot command and script: --debug shows an error's traceback
 
     def __init__(self, root: Path = ROOT):
