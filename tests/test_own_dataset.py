@@ -209,7 +209,7 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path):
     assert stats["correct"] == stats["rows"] == len(train) - 1 and stats["overlap"] == 0
     assert not test_questions & {row["question"] for row in train}
     report = json.loads((run_dir / "report.json").read_text())
-    assert any(row["name"] == "student" and row["n"] == 2 for row in report["rows"])
+    assert any(row["key"] == "student" and row["n"] == 2 for row in report["rows"])
     dataset_card = (run_dir / "data" / "README.md").read_text()
     model_card = (run_dir / "student" / "README.md").read_text()
     for card in (dataset_card, model_card):
@@ -246,3 +246,34 @@ def test_planted_duplicates_of_test_questions_are_not_trained_on(tiny_model, tmp
     stats = json.loads((run_dir / "stages" / "curate.json").read_text())["stats"]
     assert stats["overlap"] == 3 and stats["rows"] == 10
     assert "3 rows overlapping the test split removed" in (run_dir / "data" / "README.md").read_text()
+
+
+# ---------------------------------------------------------------------- a Hub dataset id (the local test Hub)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    from hub_server import local_hub_session
+
+    with local_hub_session(tmp_path, monkeypatch) as session:
+        yield session
+
+
+def test_hub_dataset_id_with_its_own_test_split_revision_and_license(hub, tmp_path, capsys):
+    import datasets
+    from huggingface_hub import DatasetCard, HfApi
+
+    splits = {"train": yes_no_rows(10), "validation": yes_no_rows(14)[10:]}
+    datasets.DatasetDict({name: datasets.Dataset.from_list(rows) for name, rows in splits.items()}).push_to_hub(
+        "user/parity"
+    )
+    DatasetCard("---\nlicense: apache-2.0\n---\n# Parity\n").push_to_hub("user/parity", repo_type="dataset")
+    out = tmp_path / "tasks"
+    main(["task", "--dataset", "user/parity", "--answer_type", "yes_no", "--test_split", "validation", "--out",
+          str(out)])  # fmt: skip
+    assert "fcot_parity (yes_no): 10 train and 4 test questions" in capsys.readouterr().out
+    source = json.loads((out / "fcot_task.json").read_text())["provenance"]
+    assert source["revision"] == HfApi().dataset_info("user/parity").sha and source["license"] == "apache-2.0"
+    assert source["test"] == "the source's 'validation' split"
+    assert [row["answer"] for row in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())] == [
+        "yes", "no", "yes", "no"]  # fmt: skip

@@ -134,16 +134,18 @@ def _content_hash(path: Path) -> str:
 
 
 def _hub_details(repo_id: str) -> dict[str, Any]:
-    """The Hub revision and license of a dataset, where the Hub says (offline: unknown)."""
-    try:
-        from huggingface_hub import HfApi
+    """The Hub revision of a dataset and the license its card states, where the Hub says (offline: unknown)."""
+    from huggingface_hub import DatasetCard, HfApi
 
-        info = HfApi().dataset_info(repo_id)
+    try:
+        details: dict[str, Any] = {"revision": HfApi().dataset_info(repo_id).sha}
     except Exception:  # noqa: BLE001 - provenance only: an offline cache still loads the data
         return {"revision": None}
-    card = getattr(info, "card_data", None)
-    license_id = getattr(card, "license", None) if card is not None else None
-    return {"revision": info.sha, **({"license": license_id} if license_id else {})}
+    try:
+        license_id = DatasetCard.load(repo_id, repo_type="dataset").data.get("license")
+    except Exception:  # noqa: BLE001 - a dataset without a card: its license is unknown
+        license_id = None
+    return {**details, **({"license": license_id} if license_id else {})}
 
 
 # ---------------------------------------------------------------------- rows
