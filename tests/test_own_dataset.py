@@ -184,7 +184,7 @@ def write_source(path: Path, rows: list[dict]) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answer_type", sorted(E2E))
-def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path):
+def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path, caplog):
     from fcot_plugin.pipeline.distill import distill
     from fcot_plugin.pipeline.settings import DistillArguments
 
@@ -197,13 +197,12 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path):
     train = task.splits["train"]
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     run_dir = tmp_path / "run"
+    settings = dict(
+        dataset=str(source), answer_type=answer_type, **own, student=str(tiny_model), run_dir=str(run_dir), epochs=1,
+        batch_size=4, precision="fp32", max_gen_toks=8, eval_batch_size=4, eval_limit=2, baselines=False, device="cpu",
+    )  # fmt: skip
     with answer_server(answers, wrong={train[0]["question"]}) as url:
-        args = DistillArguments(
-            dataset=str(source), answer_type=answer_type, **own, teacher=teacher_args(url), student=str(tiny_model),
-            run_dir=str(run_dir), epochs=1, batch_size=4, precision="fp32", max_gen_toks=8, eval_batch_size=4,
-            eval_limit=2, baselines=False, device="cpu",
-        )  # fmt: skip
-        distill(args)
+        distill(DistillArguments(teacher=teacher_args(url), **settings))
     name = task.name
     stats = json.loads((run_dir / "stages" / "curate.json").read_text())["stats"]
     assert stats["correct"] == stats["rows"] == len(train) - 1 and stats["overlap"] == 0
@@ -215,8 +214,12 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path):
     for card in (dataset_card, model_card):
         assert "0 rows overlapping the test split removed" in card and str(source) in card
         assert "license: other" in card and "answer_type:" in card and "lm_eval:" in card
-    assert f"dataset: fcot_{name}" in model_card or f"type: fcot_{name}" in model_card or "fcot/" not in model_card
-    if answer_type == "number":  # plain lm-eval scores the generated task, from another folder
+    assert f"--include_path {(run_dir / 'tasks').resolve()} --tasks fcot_{name}" in model_card
+    if answer_type == "number":  # a second run reuses every stage; plain lm-eval scores the task from elsewhere
+        caplog.set_level("INFO")
+        with answer_server(answers) as url:
+            distill(DistillArguments(teacher=teacher_args(url), **settings))
+        assert caplog.text.count("done in an earlier run with the same settings and inputs, skipped") == 5
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         results = plain_lm_eval(run_dir / "student", run_dir / "tasks", f"fcot_{name}", elsewhere)
@@ -277,3 +280,34 @@ def test_hub_dataset_id_with_its_own_test_split_revision_and_license(hub, tmp_pa
     assert source["test"] == "the source's 'validation' split"
     assert [row["answer"] for row in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())] == [
         "yes", "no", "yes", "no"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_model, tmp_path):
+    import datasets
+    from huggingface_hub import DatasetCard, HfApi, ModelCard
+
+    from fcot_plugin.pipeline.distill import distill
+    from fcot_plugin.pipeline.settings import DistillArguments
+
+    rows = [{**row, "answer": "yes" if row["answer"] else "no"} for row in yes_no_rows(14)]
+    datasets.Dataset.from_list(rows).push_to_hub("user/parity")
+    DatasetCard("---\nlicense: apache-2.0\n---\n# Parity\n").push_to_hub("user/parity", repo_type="dataset")
+    revision = HfApi().dataset_info("user/parity").sha
+    task = build_task(OwnData("user/parity", "yes_no"))
+    answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
+    with answer_server(answers) as url:
+        distill(DistillArguments(
+            dataset="user/parity", answer_type="yes_no", teacher=teacher_args(url), student=str(tiny_model),
+            run_dir=str(tmp_path / "run"), epochs=1, batch_size=4, precision="fp32", max_gen_toks=8,
+            eval_batch_size=4, eval_limit=2, baselines=False, device="cpu", push_to_hub="user",
+        ))  # fmt: skip
+    name = f"{tiny_model.name}-fcot-parity"
+    card = ModelCard.load(f"user/{name}")
+    (result,) = card.data.eval_results
+    assert (result.dataset_type, result.dataset_revision) == ("user/parity", revision)
+    assert result.metric_name == "fcot_parity acc (first 2 questions)"
+    data_card = DatasetCard.load(f"user/{name}-data", repo_type="dataset")
+    for pushed in (card, data_card):
+        assert pushed.data.license == "apache-2.0" and pushed.data.fcot["source"]["revision"] == revision
+        assert "0 rows overlapping the test split removed" in pushed.text

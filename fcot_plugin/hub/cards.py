@@ -160,6 +160,9 @@ def dataset_card(summary: dict[str, Any]) -> DatasetCard:
         else None,
         stats=summary["stats"],
         provenance=provenance_markdown(record, shipped=spec.folder is None),
+        split_text=f"the train split of `{record['source']['dataset']}`"
+        if spec.folder
+        else f"the paper's {spec.title} train split",
         paper=PAPER,
         paper_url=PAPER_URL,
         citation=CITATION,
@@ -175,15 +178,18 @@ def eval_result(task: str, accuracy: float, limit: int | None = None, dataset_fo
     spec = get_task(task)
     subset = f" (first {limit} questions)" if limit else ""
     dataset_type, dataset_name = f"fcot/{task}", f"{spec.title} (Fine-tune-CoT test split)"
+    revision = None
     if spec.folder:  # the user's own dataset: its Hub id or file, and the lm-eval task that holds its test split
         source = read_task_folder(spec.folder)["provenance"]
         dataset_type = source["dataset"] if source.get("revision") is not None else task_name(task)
         dataset_name = f"{Path(source['dataset']).name} ({source.get('test', 'test split')})"
+        revision = source.get("revision")
     return EvalResult(
         task_type="text-generation",
         task_name="Chain-of-thought reasoning",
         dataset_type=dataset_type,
         dataset_name=dataset_name,
+        dataset_revision=revision,
         dataset_split="test",
         metric_type="accuracy",
         metric_value=round(float(accuracy), 4),
@@ -200,6 +206,7 @@ def evaluation_section(
     """The card's evaluation section: one table row per ``model-index`` entry, or how to add one."""
     if not eval_results:
         vanilla = f" --dataset_format {dataset_format}" if dataset_format != "fcot" else ""
+        task = get_task(task).folder or task  # a task of your own is named by its folder
         return (
             f"{EVALUATION_HEADING}\n\nNot evaluated yet: `fcot evaluate --model {model_name} --task {task}{vanilla}` "
             f"adds the results."
@@ -254,6 +261,7 @@ def model_card(
         completion_format="` {rationale} --> {answer}`" if fcot else "` {answer}`",
         evaluation_section=evaluation_section(eval_results, model_name, task, dataset_format),
         lm_eval_task=student_task(task, dataset_format),
+        include_path=get_task(task).folder,  # a task of your own: lm-eval reads its folder
         hyperparameters=hyperparameters,
         architecture=architecture,
         encoder_decoder=encoder_decoder,
