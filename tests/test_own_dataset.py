@@ -311,3 +311,42 @@ def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_mode
     for pushed in (card, data_card):
         assert pushed.data.license == "apache-2.0" and pushed.data.fcot["source"]["revision"] == revision
         assert "0 rows overlapping the test split removed" in pushed.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ["t5_epochs", "lora_restart"])
+def test_distill_own_dataset_with_other_students(student, tiny_model, tiny_t5, tmp_path, caplog):
+    """A T5 student with the epoch chosen on validation, and a LoRA student run again with --restart."""
+    from fcot_plugin.pipeline.distill import distill
+    from fcot_plugin.pipeline.settings import DistillArguments
+
+    source = write_jsonl(tmp_path / "apples.jsonl", number_rows(16))
+    task = build_task(OwnData(str(source), "number"))
+    answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
+    settings = dict(
+        dataset=str(source),
+        answer_type="number",
+        run_dir=str(tmp_path / "run"),
+        batch_size=4,
+        precision="fp32",
+        max_gen_toks=8,
+        eval_batch_size=4,
+        eval_limit=2,
+        baselines=False,
+        device="cpu",
+    )
+    if student == "t5_epochs":
+        settings.update(student=str(tiny_t5), epochs=2, validation_size=2)
+    else:
+        settings.update(student=str(tiny_model), epochs=1, lora=True)
+    with answer_server(answers) as url:
+        run_dir = distill(DistillArguments(teacher=teacher_args(url), **settings))
+        if student == "lora_restart":
+            caplog.set_level("INFO")
+            distill(DistillArguments(teacher=teacher_args(url), restart=True, **settings))
+            assert "--restart: earlier outputs moved to" in caplog.text
+            assert (run_dir / "tasks" / "fcot_apples.yaml").is_file() and list((run_dir / ".previous").glob("*/tasks"))
+    stages = {path.stem: json.loads(path.read_text()) for path in (run_dir / "stages").glob("*.json")}
+    if student == "t5_epochs":
+        assert [point["n"] for point in stages["train"]["selection"]["curve"]] == [2, 2]
+    assert stages["evaluate"]["student"]["n"] == 2
