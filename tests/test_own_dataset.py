@@ -207,6 +207,8 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path, caplo
     stats = json.loads((run_dir / "stages" / "curate.json").read_text())["stats"]
     assert stats["correct"] == stats["rows"] == len(train) - 1 and stats["overlap"] == 0
     assert not test_questions & {row["question"] for row in train}
+    samples = next((run_dir / "teacher").rglob("samples_*.jsonl")).read_text()
+    assert get_answer_type(task.answer_type).trigger in samples  # Kojima's trigger of the type
     report = json.loads((run_dir / "report.json").read_text())
     assert any(row["key"] == "student" and row["n"] == 2 for row in report["rows"])
     dataset_card = (run_dir / "data" / "README.md").read_text()

@@ -212,7 +212,10 @@ def teacher_through(run: Run, spec: TeacherSpec) -> dict[str, Any]:
     teacher_dir = run.folder.teacher_dir
     # zscot's own default base (hf-regroup) unless it names one. Every finished response is cached as it arrives:
     # a killed teacher stage restarts where it stopped.
-    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"))
+    # a dataset of your own: Kojima's trigger of its answer type (e.g. "among A through D") unless --teacher sets one
+    typed = {"answer_trigger": "typed"} if args.dataset else {}
+    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"),
+                                 **typed)  # fmt: skip
     metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
     results = run_lm_eval(
         "zscot",
