@@ -7,6 +7,7 @@ results by ``EvalResult``, so the Hub renders base model, datasets and eval resu
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def provenance(summary: dict[str, Any]) -> dict[str, Any]:
         "license": source.get("license") or "other",
         "teacher": teacher.get("name"),
         "prompt_template": teacher_stage1("{question}"),
-        "answer_trigger": {"default": DEFAULT_ANSWER_TRIGGER.strip(), "typed": answer_type.trigger},
+        "answer_trigger": used_trigger(teacher.get("name") or "", answer_type.trigger),
         "samples_per_question": teacher.get("samples_per_question"),
         "temperature": teacher.get("temperature"),
         "kept": stats.get("rows"),
@@ -81,6 +82,14 @@ def provenance(summary: dict[str, Any]) -> dict[str, Any]:
         "overlap_removed": stats.get("overlap", 0),
         "versions": package_versions(),
     }
+
+
+def used_trigger(teacher: str, typed: str) -> str:
+    """The answer trigger a teacher's rationales were asked with, read from its recorded model args."""
+    match = re.search(r"answer_trigger=([^,)]*)", teacher)
+    if match is None:
+        return "each rationale's own (released with it)" if "davinci" in teacher else DEFAULT_ANSWER_TRIGGER.strip()
+    return typed if match.group(1) == "typed" else match.group(1).replace("\\n", "").strip()
 
 
 def license_note(record: dict[str, Any], shipped: bool) -> str:
@@ -103,8 +112,7 @@ def provenance_markdown(record: dict[str, Any], shipped: bool) -> str:
         ("license", license_note(record, shipped)),
         ("teacher", f"`{record['teacher']}`" if record["teacher"] else None),
         ("prompt template", f"`{record['prompt_template']!r}`"),
-        ("answer trigger", f"`{record['answer_trigger']['default']}` (zscot's default; `answer_trigger=typed`: "
-                           f"`{record['answer_trigger']['typed']}`)"),
+        ("answer trigger", record["answer_trigger"]),
         ("D, T", f"{record['samples_per_question']}, {record['temperature']}"),
         ("rationales kept / rejected", f"{record['kept']} / {record['rejected']}"),
         ("test-split overlap", f"{record['overlap_removed']} rows overlapping the test split removed"),
