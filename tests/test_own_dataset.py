@@ -19,8 +19,9 @@ from one_line import one_line_error
 
 from fcot_plugin.cli.fcot import main
 from fcot_plugin.curation.decontaminate import remove_overlap
+from fcot_plugin.pipeline.settings import OwnDataArguments
 from fcot_plugin.tasks.answer_types import get_answer_type
-from fcot_plugin.tasks.own_data import OwnData, build_task
+from fcot_plugin.tasks.own_data import build_task
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -66,7 +67,8 @@ def test_each_answer_type_declares_trigger_extraction_and_comparison():
 
 def test_choices_are_rendered_as_the_paper_renders_them(tmp_path):
     source = write_jsonl(tmp_path / "pick.jsonl", choice_rows())
-    task = build_task(OwnData(str(source), "choice", question_field="q", answer_field="a", choices_field="options"))
+    options = {"question_field": "q", "answer_field": "a", "choices_field": "options"}
+    task = build_task(OwnDataArguments(dataset=str(source), answer_type="choice", **options))
     row = task.splits["train"][0] if task.splits["train"][0]["sample_index"] == 0 else task.splits["test"][0]
     assert row["question"] == "Which is larger than 3? Answer choices: (A) 2, (B) 4, (C) 1." and row["answer"] == "B"
     assert task.answer_type == "A-C"
@@ -192,7 +194,7 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path, caplo
     source = write_source(tmp_path / file_name, rows)
     options = dict(zip(extra[::2], extra[1::2], strict=True))
     own = {key.lstrip("-"): value for key, value in options.items()}
-    task = build_task(OwnData(str(source), answer_type, **own))
+    task = build_task(OwnDataArguments(dataset=str(source), answer_type=answer_type, **own))
     test_questions = {row["question"] for row in task.splits["test"]}
     train = task.splits["train"]
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
@@ -239,7 +241,7 @@ def test_planted_duplicates_of_test_questions_are_not_trained_on(tiny_model, tmp
     planted = [{"question": row["question"].upper() + "  ", "answer": row["answer"]} for row in test[:3]]
     write_jsonl(folder / "train.jsonl", train + planted)
     write_jsonl(folder / "test.jsonl", test)
-    task = build_task(OwnData(str(folder), "number", test_split="test"))
+    task = build_task(OwnDataArguments(dataset=str(folder), answer_type="number", test_split="test"))
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     run_dir = tmp_path / "run"
     with answer_server(answers) as url:
@@ -296,7 +298,7 @@ def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_mode
     datasets.Dataset.from_list(rows).push_to_hub("user/parity")
     DatasetCard("---\nlicense: apache-2.0\n---\n# Parity\n").push_to_hub("user/parity", repo_type="dataset")
     revision = HfApi().dataset_info("user/parity").sha
-    task = build_task(OwnData("user/parity", "yes_no"))
+    task = build_task(OwnDataArguments(dataset="user/parity", answer_type="yes_no"))
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     with answer_server(answers) as url:
         distill(DistillArguments(
@@ -323,7 +325,7 @@ def test_distill_own_dataset_with_other_students(student, tiny_model, tiny_t5, t
     from fcot_plugin.pipeline.settings import DistillArguments
 
     source = write_jsonl(tmp_path / "apples.jsonl", number_rows(16))
-    task = build_task(OwnData(str(source), "number"))
+    task = build_task(OwnDataArguments(dataset=str(source), answer_type="number"))
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     settings = dict(
         dataset=str(source),

@@ -88,7 +88,7 @@ def _task(argv: list[str]) -> None:
     from fcot_plugin.tasks.own_data import build_task
     from fcot_plugin.tasks.task_folder import write_task_folder
 
-    own = build_task(args.own_data())  # every row checked before anything is written
+    own = build_task(args)  # every row checked before anything is written
     out = write_task_folder(own.name, own.answer_type, own.splits, own.provenance, args.out)
     rows = own.provenance["rows"]
     print(f"{task_name(own.name)} ({own.answer_type}): {rows['train']} train and {rows['test']} test questions "

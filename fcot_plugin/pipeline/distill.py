@@ -431,7 +431,7 @@ def distill(args: DistillArguments) -> Path:
     """Run (or resume) every stage; returns the run folder. Nothing is written before every check passes."""
     from fcot_plugin.pipeline.report import write_report
 
-    own = build_task(args.own_data()) if args.dataset else None  # a bad row is one line before any teacher runs
+    own = build_task(args) if args.dataset else None  # a bad row is one line before any teacher runs
     student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
     run = Run(args, student, own)
     try:

@@ -255,15 +255,6 @@ class OwnDataArguments:
     )
     test_seed: int = own_data_setting(0, "without --test_split: the seed of the held-out test rows", NON_NEGATIVE)
 
-    def own_data(self):
-        """The options as :class:`~fcot_plugin.tasks.own_data.OwnData` (None without --dataset)."""
-        from fcot_plugin.tasks.own_data import OwnData
-
-        if self.dataset is None:
-            return None
-        names = [item.name for item in fields(OwnDataArguments)]
-        return OwnData(**{name: getattr(self, name) for name in names})
-
     def check_own_data(self, task: str | None) -> str | None:
         """``--task`` xor ``--dataset``; the task name (``--name`` or the source's) with --dataset."""
         from fcot_plugin.tasks.own_data import check_options
@@ -278,7 +269,7 @@ class OwnDataArguments:
             return task
         if self.answer_type is None:
             raise FcotError("--dataset needs --answer_type: number, choice, yes_no or text")
-        return check_options(self.own_data())
+        return check_options(self)
 
 
 @dataclass
@@ -288,6 +279,8 @@ class TaskArguments(OwnDataArguments):
     out: str | None = field(default=None, metadata={"help": "the folder to write (YAMLs, data, fcot_task.json)"})
 
     def __post_init__(self) -> None:
+        if self.dataset is None:
+            raise FcotError("--dataset is required: your data (a file, a folder or a Hub dataset id)")
         self.name = self.check_own_data(None)
         if self.out is None:
             raise FcotError("--out is required: the folder the task is written to (lm_eval --include_path DIR)")

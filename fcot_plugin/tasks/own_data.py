@@ -13,9 +13,9 @@ import json
 import random
 import re
 import string
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fcot_plugin.tasks.answer_types import USER_TYPES, get_answer_type, letter_type, normalize_text
 from fcot_plugin.tasks.registry import TASKS, DatasetError
@@ -25,21 +25,20 @@ _WRITTEN_CHOICES = re.compile(r"\(([A-Z])\)")
 _NAME = re.compile(r"[^a-z0-9_]+")
 
 
-@dataclass
-class OwnData:
-    """The user's options for a dataset of their own (the fields of ``fcot distill --dataset`` / ``fcot task``)."""
+class OwnDataOptions(Protocol):
+    """The options of a dataset of the user's own, declared once in ``pipeline.settings.OwnDataArguments``."""
 
     dataset: str
     answer_type: str
-    name: str | None = None
-    question_field: str = "question"
-    answer_field: str = "answer"
-    choices_field: str | None = None
-    dataset_config: str | None = None
-    dataset_split: str = "train"
-    test_split: str | None = None
-    test_size: float = 0.2
-    test_seed: int = 0
+    name: str | None
+    question_field: str
+    answer_field: str
+    choices_field: str | None
+    dataset_config: str | None
+    dataset_split: str
+    test_split: str | None
+    test_size: float
+    test_seed: int
 
 
 @dataclass
@@ -64,7 +63,7 @@ def default_name(dataset: str) -> str:
     return _NAME.sub("_", stem.lower()).strip("_") or "own"
 
 
-def check_options(options: OwnData) -> str:
+def check_options(options: OwnDataOptions) -> str:
     """The task name, once the options alone are known good (no data read yet); one line otherwise."""
     if options.answer_type not in USER_TYPES:
         raise DatasetError(f"unknown --answer_type {options.answer_type!r}; choose one of: {', '.join(USER_TYPES)}")
@@ -83,7 +82,7 @@ def check_options(options: OwnData) -> str:
 # ---------------------------------------------------------------------- loading
 
 
-def _local_splits(path: Path, options: OwnData) -> Any:
+def _local_splits(path: Path, options: OwnDataOptions) -> Any:
     import datasets
 
     if path.is_file():
@@ -100,7 +99,7 @@ def _local_splits(path: Path, options: OwnData) -> Any:
     return datasets.load_dataset("json", data_files=files)
 
 
-def load_splits(options: OwnData) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+def load_splits(options: OwnDataOptions) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
     """Every split of the source as rows, and where they came from (file hash or Hub revision)."""
     import datasets
 
@@ -171,7 +170,7 @@ def render_choices(question: str, choices: list[str]) -> str:
     return f"{question} Answer choices: {listed}."
 
 
-def _row(raw: dict[str, Any], index: int, split: str, options: OwnData) -> tuple[str, str, str | None]:
+def _row(raw: dict[str, Any], index: int, split: str, options: OwnDataOptions) -> tuple[str, str, str | None]:
     """(question, gold answer, last choice letter) of one row; one line naming the row and the fix otherwise."""
     where = f"{options.dataset} [{split}] row {index}"
     fields = [options.question_field, options.answer_field, *filter(None, [options.choices_field])]
@@ -206,7 +205,7 @@ def _row(raw: dict[str, Any], index: int, split: str, options: OwnData) -> tuple
     return question, answer.upper(), last
 
 
-def build_task(options: OwnData) -> OwnTask:
+def build_task(options: OwnDataOptions) -> OwnTask:
     """Load, check and split a dataset of the user's own; every problem is one line before anything runs."""
     name = check_options(options)
     splits, source = load_splits(options)
@@ -268,7 +267,3 @@ def carve_test(rows: list[dict[str, Any]], size: float, seed: int) -> tuple[list
     count = max(1, round(len(rows) * size))
     chosen = set(random.Random(seed).sample(range(len(rows)), count)) if len(rows) > 1 else set()
     return [r for i, r in enumerate(rows) if i not in chosen], [r for i, r in enumerate(rows) if i in chosen]
-
-
-def options_record(options: OwnData) -> dict[str, Any]:
-    return asdict(options)
