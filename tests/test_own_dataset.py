@@ -266,6 +266,7 @@ def hub(tmp_path, monkeypatch):
         yield session
 
 
+@pytest.mark.slow
 def test_hub_dataset_id_with_its_own_test_split_revision_and_license(hub, tmp_path, capsys):
     import datasets
     from huggingface_hub import DatasetCard, HfApi
