@@ -44,7 +44,7 @@ OUTPUT_FILES = {
     "config.json", "train.yaml", "report.md", "report.json", "report.html", "accuracy.png", "epochs.png",
     "baseline.json", "curation_decisions.jsonl",
     "accounting.json", "validation.json", "validation.jsonl", "fcot_curation.json", "dataset_dict.json",
-    "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json",
+    "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json", "fcot_task.json",
 }  # fmt: skip
 
 # The package maps this import name onto a top-level folder (pyproject.toml's package-dir).

@@ -31,13 +31,26 @@ REFERENCE = Path(__file__).parent / "data" / "F_zs_cot_multiarith.jsonl"  # the 
 
 @pytest.mark.parametrize("task", sorted(PAPER_ROWS))
 def test_paper_rationales_give_the_papers_training_sets(task):
-    result = curate(task, "paper")
+    result = curate(task, "paper", decontaminate=False)
     assert len(result.rows) == PAPER_ROWS[task]
-    assert result.stats.duplicates == 0
+    assert result.stats.duplicates == result.stats.overlap == 0
+
+
+# Train questions of the paper's splits that their test splits ask verbatim; every other shipped task has none.
+PAPER_OVERLAP = {"multiarith": (5, 319), "strategy_qa": (1, 856)}  # (questions dropped, rows left)
+
+
+@pytest.mark.parametrize("task", sorted(PAPER_ROWS))
+def test_curation_drops_train_questions_the_test_split_asks(task):
+    result = curate(task, "paper")
+    overlap, rows = PAPER_OVERLAP.get(task, (0, PAPER_ROWS[task]))
+    assert (result.stats.overlap, len(result.rows)) == (overlap, rows)
+    test = {row["question"] for row in load_rows(task, "test")}
+    assert not any(row["prompt"].removesuffix(" ###") in test for row in result.rows)
 
 
 def test_multiarith_matches_the_authors_fine_tune_file_in_our_format():
-    rows = curate("multiarith", "paper").rows
+    rows = curate("multiarith", "paper", decontaminate=False).rows
     reference = [json.loads(line) for line in REFERENCE.read_text().splitlines()]
     assert len(rows) == len(reference) == 323
     for row, ref in zip(rows, reference, strict=True):
@@ -48,7 +61,7 @@ def test_multiarith_matches_the_authors_fine_tune_file_in_our_format():
 
 
 def test_vanilla_format_uses_every_train_question_with_its_gold_answer():
-    rows = curate("multiarith", "paper", format="vanilla").rows
+    rows = curate("multiarith", "paper", format="vanilla", decontaminate=False).rows
     train = load_rows("multiarith", "train")
     assert len(rows) == len(train) == 420
     assert rows[0] == {
@@ -156,7 +169,8 @@ def test_fcot_curate_command(tmp_path, capsys):
 
     main(["curate", "--task", "multiarith", "--samples", "paper", "--out", str(tmp_path / "ma")])
     printed = capsys.readouterr().out
-    assert "420 questions, 420 teacher rationales, 323 correct" in printed and "323 rows" in printed
+    assert "415 questions, 415 teacher rationales, 319 correct" in printed and "-> 319 rows" in printed
+    assert "5 rows overlapping the test split removed" in printed
     with pytest.raises(SystemExit):
         main(["curate", "--task", "multiarith", "--samples", "paper", "--out", str(tmp_path / "ma")])
     err = capsys.readouterr().err

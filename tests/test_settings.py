@@ -50,6 +50,23 @@ EXPECTED = {
     "baselines": (False, {"evaluate"}),
     "eval_engine": ("vllm", {"evaluate", BASELINES}),
     "push_to_hub": ("my-org", {"push"}),
+    # a dataset of the user's own (--dataset): its questions, answers and rule feed every stage but training's
+    **{
+        name: (value, {"teacher", "curate", "evaluate", "report", BASELINES})
+        for name, value in (
+            ("dataset", "mine.csv"),
+            ("answer_type", "number"),
+            ("name", "mine"),
+            ("question_field", "q"),
+            ("answer_field", "a"),
+            ("choices_field", "options"),
+            ("dataset_config", "main"),
+            ("dataset_split", "all"),
+            ("test_split", "test"),
+            ("test_size", 0.3),
+            ("test_seed", 1),
+        )
+    },  # fmt: skip
     # operational: where and how a stage runs, never what it produces
     "eval_batch_size": (16, set()),
     "device": ("cuda", set()),

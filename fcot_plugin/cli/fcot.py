@@ -1,5 +1,6 @@
 """``fcot <command> [options]``: ``distill`` (the whole pipeline), ``curate`` (teacher samples → training data),
-``evaluate`` (student → accuracy in its model card) and ``report`` (a run folder's report.md and report.html).
+``evaluate`` (student → accuracy in its model card), ``task`` (your own data → an lm-eval task folder) and
+``report`` (a run folder's report.md and report.html).
 
 Each command's options are a typed dataclass in :mod:`fcot_plugin.pipeline.settings`, parsed by
 ``HfArgumentParser`` (``fcot <command> --help`` lists them).
@@ -32,7 +33,7 @@ def _parse(dataclass_type: type, argv: list[str], command: str):
 
 
 def _curate(argv: list[str]) -> None:
-    from fcot_plugin.curation.dataset import curate, save_dataset
+    from fcot_plugin.curation.dataset import curate, curation_line, save_dataset
     from fcot_plugin.pipeline.preflight import check_writable
     from fcot_plugin.pipeline.settings import CurateArguments
 
@@ -42,13 +43,10 @@ def _curate(argv: list[str]) -> None:
         from fcot_plugin.hub.push import check_push_target
 
         check_push_target(args.push_to_hub)  # before anything is written: the id, the token, the right to write
-    result = curate(args.task, args.samples, args.format, args.deduplicate, args.all_completions)
-    stats = result.stats
-    print(
-        f"{args.task}: {stats.questions} questions, {stats.rationales} teacher rationales, {stats.correct} correct "
-        f"(filter rate {stats.filter_rate:.1%}), {stats.duplicates} duplicates removed -> {stats.rows} rows "
-        f"covering {stats.questions_covered} questions"
+    result = curate(
+        args.task, args.samples, args.format, args.deduplicate, args.all_completions, decontaminate=args.decontaminate
     )
+    print(curation_line(result))
     pushed: list[str] = []
 
     def push(staging: Path) -> None:  # before --out exists: a failed push leaves nothing behind
@@ -100,11 +98,29 @@ def _report(argv: list[str]) -> None:
         webbrowser.open(html.resolve().as_uri())
 
 
+def _task(argv: list[str]) -> None:
+    from fcot_plugin.pipeline.settings import TaskArguments
+
+    args = _parse(TaskArguments, argv, "task")
+
+    from fcot_plugin.tasks.names import task_name
+    from fcot_plugin.tasks.own_data import build_task
+    from fcot_plugin.tasks.task_folder import write_task_folder
+
+    own = build_task(args)  # every row checked before anything is written
+    out = write_task_folder(own.name, own.answer_type, own.splits, own.provenance, args.out)
+    rows = own.provenance["rows"]
+    print(f"{task_name(own.name)} ({own.answer_type}): {rows['train']} train and {rows['test']} test questions "
+          f"-> {out}\nlm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks "
+          f"{task_name(own.name)}")  # fmt: skip
+
+
 COMMANDS = {
     "distill": (_distill, "teacher -> curation -> SFT -> evaluation -> report, resumable, offline by default"),
     "curate": (_curate, "teacher samples (or 'paper') -> prompt/completion dataset with a card"),
     "evaluate": (_evaluate, "score a student with fcot_<task> and write the result into its model card"),
     "report": (_report, "write a run folder's report.md and report.html again (--open: open it in the browser)"),
+    "task": (_task, "your own data (--dataset) as an lm-eval task folder: student, baseline and teacher tasks"),
 }
 
 

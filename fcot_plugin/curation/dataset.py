@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.curation.decisions import Decisions
+from fcot_plugin.curation.decontaminate import remove_overlap
 from fcot_plugin.curation.responses import (
     CurationError,
     TeacherInfo,
@@ -39,6 +40,7 @@ class CurationStats:
     rows: int = 0
     questions_covered: int = 0
     held_out: int = 0  # train questions kept out of training for epoch selection (fcot distill --epochs N)
+    overlap: int = 0  # train questions dropped because the test split asks them too (curation.decontaminate)
 
     @property
     def filter_rate(self) -> float:
@@ -124,11 +126,14 @@ def curate(
     all_completions: bool = False,
     question_limit: int | None = None,
     held_out: Collection[int] = (),
+    decontaminate: bool = True,
 ) -> CurationResult:
     """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
 
     ``question_limit`` keeps the first N questions only (quick runs and tests); the questions in ``held_out``
     (sample indices: a validation slice) are dropped before anything else, so no row of them is trained on.
+    ``decontaminate`` drops the train questions the test split asks too (MultiArith's paper split has 5, StrategyQA's
+    1); ``False`` reproduces the paper's training sets exactly.
     """
     get_task(task)
     if format not in FORMATS:
@@ -141,11 +146,17 @@ def curate(
             predicted = extract_answer(task, item.response)
             decisions.add(item, "held_out", predicted, is_correct(task, predicted, item.answer))
     responses = [item for item in responses if item.sample_index not in held_out]
+    test_questions = [row["question"] for row in load_rows(task, "test")] if decontaminate else []
+    responses, overlapping = remove_overlap(responses, test_questions)
+    for item in overlapping if decisions is not None else ():
+        predicted = extract_answer(task, item.response)
+        decisions.add(item, "overlap", predicted, is_correct(task, predicted, item.answer))
     if format == "vanilla":
         rows, stats = vanilla_rows(task, responses)
     else:
         rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate, decisions=decisions)
     stats.held_out = len(held_out)
+    stats.overlap = len({item.sample_index for item in overlapping})  # reason "overlap": asked by the test split
     if not rows:
         raise CurationError(
             f"{task}: none of {stats.rationales} teacher rationales for {stats.questions} questions had a correct "
@@ -218,3 +229,13 @@ def curation_summary(result: CurationResult) -> dict[str, Any]:
         "teacher": asdict(result.teacher),
         "stats": {**asdict(result.stats), "filter_rate": round(result.stats.filter_rate, 4)},
     }
+
+
+def curation_line(result: CurationResult) -> str:
+    """The one-line account of a curation, as ``fcot curate`` prints it and ``fcot distill`` logs it."""
+    stats = result.stats
+    return (
+        f"{result.task}: {stats.questions} questions, {stats.rationales} teacher rationales, {stats.correct} correct "
+        f"(filter rate {stats.filter_rate:.1%}), {stats.duplicates} duplicates removed, {stats.overlap} rows "
+        f"overlapping the test split removed -> {stats.rows} rows covering {stats.questions_covered} questions"
+    )

@@ -30,7 +30,8 @@ def run_lm_eval(
     metadata: dict[str, Any] | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """``simple_evaluate`` over fcot tasks only (fast indexing); results and samples saved like the CLI.
+    """``simple_evaluate`` over fcot tasks only (fast indexing; with the task folders of the user's own tasks this
+    process knows); results and samples saved like the CLI.
 
     lm-eval records the model args verbatim; any token in them is scrubbed from the files it wrote.
     """
@@ -42,13 +43,16 @@ def run_lm_eval(
     import fcot_plugin.harness.zscot  # noqa: F401  registers --model zscot
     from fcot_plugin.core.secrets import redact, scrub_files, secret_values
     from fcot_plugin.tasks.names import task_config_dir
+    from fcot_plugin.tasks.registry import own_task_folders
 
     tracker = EvaluationTracker(output_path=str(output_path)) if output_path else None
     results = lm_eval.simple_evaluate(
         model=model,
         model_args=model_args,
         tasks=tasks,
-        task_manager=TaskManager(include_path=str(task_config_dir()), include_defaults=False, metadata=metadata),
+        task_manager=TaskManager(
+            include_path=[str(task_config_dir()), *own_task_folders()], include_defaults=False, metadata=metadata
+        ),  # fmt: skip
         limit=limit,
         batch_size=batch_size,
         gen_kwargs=gen_kwargs,

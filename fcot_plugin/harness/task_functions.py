@@ -22,7 +22,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from fcot_plugin.tasks import prompts
 from fcot_plugin.tasks.answers import extract_answer, extract_few_shot_cot_answer, is_correct, normalize_gold
-from fcot_plugin.tasks.registry import DatasetError, get_task, load_rows
+from fcot_plugin.tasks.registry import DatasetError, get_task, load_rows, resolve_task
 from fcot_plugin.tasks.sampling import TEMPERATURE, read_sampling, refuse_greedy_repeats
 
 INVALID = "[invalid]"
@@ -31,12 +31,17 @@ INVALID = "[invalid]"
 # ---------------------------------------------------------------------- data
 
 
-def load_split(fcot_task: str, split: str, fcot_data: str | None = None, **_run_metadata: Any) -> dict[str, Any]:
+def load_split(
+    fcot_task: str, split: str, fcot_data: str | None = None, fcot_task_folder: str | None = None, **_run_metadata: Any
+) -> dict[str, Any]:
     """``custom_dataset`` hook: one split of a task as ``{split: datasets.Dataset}``.
 
-    lm-eval passes the whole run metadata (model args, version, ...) as keyword arguments; only
-    ``fcot_data`` is ours. Gold answers are checked here so a broken row fails before any generation.
+    lm-eval passes the whole run metadata (model args, version, ...) as keyword arguments; only ``fcot_data``
+    is ours. A task of the user's own names its folder (``fcot_task_folder``), which makes its answer rule known
+    to this process. Gold answers are checked here so a broken row fails before any generation.
     """
+    if fcot_task_folder is not None:
+        resolve_task(fcot_task_folder)
     rows = load_rows(fcot_task, split, source=fcot_data)
     for index, row in enumerate(rows):
         try:
@@ -112,7 +117,7 @@ def majority_answer(resps, docs) -> list[list[str]]:
         if not valid:
             votes.append([INVALID])
             continue
-        as_float = get_task(doc["fcot_task"]).answer_type == "float"
+        as_float = get_task(doc["fcot_task"]).answer_type in ("float", "number")
         counts = Counter(float(answer) if as_float else answer for answer in valid)
         top = max(counts.values())
         votes.append([next(a for a in valid if counts[float(a) if as_float else a] == top)])

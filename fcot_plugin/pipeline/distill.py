@@ -27,7 +27,7 @@ from fcot_plugin.core.files import read_json, write_json_atomic, write_text_atom
 from fcot_plugin.core.memory import release_freed_memory
 from fcot_plugin.core.precision import detect_hardware, torch_dtype_name
 from fcot_plugin.core.secrets import install_log_redaction, redact
-from fcot_plugin.curation.dataset import curate, curation_summary, save_dataset
+from fcot_plugin.curation.dataset import curate, curation_line, curation_summary, save_dataset
 from fcot_plugin.curation.responses import teacher_responses
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.pipeline import validation
@@ -51,6 +51,9 @@ from fcot_plugin.pipeline.scoring import Scorer, make_scorer
 from fcot_plugin.pipeline.settings import DistillArguments, split_server_args
 from fcot_plugin.tasks.formats import PAPER_SOURCE
 from fcot_plugin.tasks.names import student_task, task_name
+from fcot_plugin.tasks.own_data import OwnTask, build_task
+from fcot_plugin.tasks.registry import resolve_task
+from fcot_plugin.tasks.task_folder import write_task_folder
 from fcot_plugin.teacher.spec import TeacherSpec
 from fcot_plugin.training.checkpoints import epoch_checkpoints, last_complete_checkpoint
 from fcot_plugin.training.defaults import PAPER_RECIPE
@@ -66,8 +69,9 @@ class PipelineError(FcotError):
 class Run:
     """One ``fcot distill`` in its run folder: which stages to reuse, which to run again, and progress."""
 
-    def __init__(self, args: DistillArguments, student: str | None = None) -> None:
+    def __init__(self, args: DistillArguments, student: str | None = None, own: OwnTask | None = None) -> None:
         self.args = args
+        self.own = own  # a dataset of the user's own (--dataset), checked; written to tasks/ by prepare
         self.folder = RunFolder(args.run_dir)
         self.dir = self.folder.path
         self.settings = args.settings()
@@ -110,6 +114,11 @@ class Run:
                 logger.info("--restart: earlier outputs moved to %s; every stage runs again", moved)
         if self.student is not None:  # the resolved student: new weights at the same path are a new student
             self.settings["student_weights"] = student_weights(self.student, self.folder)
+        if self.own is not None:  # its lm-eval tasks and data, where the YAMLs find them from any directory
+            own = self.own
+            self.settings["dataset_digest"] = own.digest()  # a changed file is a new task
+            resolve_task(str(write_task_folder(own.name, own.answer_type, own.splits, own.provenance,
+                                               self.folder.tasks_dir)))  # fmt: skip
         if self.folder.adopt_legacy_cache():
             logger.info("the teacher cache moved to %s, where a teacher run again reads it", self.folder.teacher_cache)
         self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +212,10 @@ def teacher_through(run: Run, spec: TeacherSpec) -> dict[str, Any]:
     teacher_dir = run.folder.teacher_dir
     # zscot's own default base (hf-regroup) unless it names one. Every finished response is cached as it arrives:
     # a killed teacher stage restarts where it stopped.
-    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"))
+    # a dataset of your own: Kojima's trigger of its answer type (e.g. "among A through D") unless --teacher sets one
+    typed = {"answer_trigger": "typed"} if args.dataset else {}
+    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"),
+                                 **typed)  # fmt: skip
     metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
     results = run_lm_eval(
         "zscot",
@@ -236,6 +248,7 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
                     len(ids), len(questions), args.validation_seed)  # fmt: skip
     result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
                     held_out=[row["sample_index"] for row in held_out])  # fmt: skip
+    logger.info("curation: %s", curation_line(result))
     save_dataset(result, run.folder.data_dir, overwrite=True)
     if held_out:
         pool = result.stats.questions + len(held_out)
@@ -251,6 +264,7 @@ def training_config(run: Run, student: str) -> dict[str, Any]:
         "dtype": "float32",
         "dataset_name": str(run.folder.data_dir),
         **args.recipe_overrides(),  # task, format, epochs, learning rate, batch size, precision, seed, LoRA, ...
+        **({"task": str(run.folder.tasks_dir.resolve())} if args.dataset else {}),  # the folder names the task
         "lr_scheduler_type": "linear",
         "max_length": PAPER_RECIPE.max_length,
         "completion_only_loss": True,
@@ -417,8 +431,9 @@ def distill(args: DistillArguments) -> Path:
     """Run (or resume) every stage; returns the run folder. Nothing is written before every check passes."""
     from fcot_plugin.pipeline.report import write_report
 
+    own = build_task(args) if args.dataset else None  # a bad row is one line before any teacher runs
     student = check_distill(args)  # a wrong student or config fails now, not after a paid-for teacher run
-    run = Run(args, student)
+    run = Run(args, student, own)
     try:
         run.prepare()
         logger.info("run folder: %s", run.dir)

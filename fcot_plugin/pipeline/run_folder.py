@@ -4,6 +4,7 @@ Every reader of a run folder (the pipeline, the report, the benchmarks) goes thr
 the layout lives here only::
 
     config.json             the settings of the latest run (tokens redacted)
+    tasks/                  --dataset: the lm-eval tasks of the user's data, with the data and fcot_task.json
     teacher/                lm-eval output of the teacher (absent for the paper's rationales)
     teacher-cache.sqlite    the teacher's ledger: every response it was paid for, kept when the teacher stage runs
                             again under other settings (only --restart moves it aside, to .previous/)
@@ -83,7 +84,7 @@ _DIGEST_SKIPPED = ("README.md",)
 _DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 TEACHER_CACHE = "teacher-cache.sqlite"
 # Settings derived from a declared one (pipeline.settings): each feeds wherever its source does.
-DERIVED_SETTINGS = {"student_weights": "student"}
+DERIVED_SETTINGS = {"student_weights": "student", "dataset_digest": "dataset"}
 
 
 class RunFolder:
@@ -96,6 +97,11 @@ class RunFolder:
     @property
     def config_file(self) -> Path:
         return self.path / "config.json"
+
+    @property
+    def tasks_dir(self) -> Path:
+        """``--dataset``: the lm-eval task folder of the user's data (YAMLs, data, fcot_task.json)."""
+        return self.path / "tasks"
 
     @property
     def stages_dir(self) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 from fcot_plugin.core.command_line import FCOT_METADATA, FCOT_RANGE
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.tasks.formats import PAPER_SOURCE, check_format, check_paper_rationales
-from fcot_plugin.tasks.registry import TASKS, check_task
+from fcot_plugin.tasks.registry import TASKS, check_task, resolve_task
 from fcot_plugin.teacher.spec import TeacherSpec
 from fcot_plugin.training.defaults import PAPER_RECIPE
 
@@ -155,7 +155,7 @@ def check_train_sampling(strategy: str) -> None:
 class CurateArguments:
     """``fcot curate``: teacher samples → a prompt/completion dataset with a card."""
 
-    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}; or a task folder (fcot task --out DIR)"})
     samples: str = field(
         metadata={"help": "lm-eval output folder or samples_fcot_<task>_teacher*.jsonl file, or 'paper' for the "
                   "paper's released text-davinci-002 rationales (9 tasks)"}
@@ -163,6 +163,11 @@ class CurateArguments:
     out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
     format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
     deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
+    decontaminate: bool = field(
+        default=True,
+        metadata={"help": "drop train questions the test split asks too; false reproduces the paper's training sets "
+                  "exactly (MultiArith's has 5 such questions, StrategyQA's 1)"},
+    )  # fmt: skip
     all_completions: bool = field(
         default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
     )
@@ -171,7 +176,7 @@ class CurateArguments:
     private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
 
     def __post_init__(self) -> None:
-        check_task(self.task)
+        self.task = resolve_task(self.task)  # one of the 12, or a task folder of your own (fcot task --out DIR)
         check_format(self.format)
 
 
@@ -180,7 +185,7 @@ class EvaluateArguments:
     """``fcot evaluate``: score a student with its lm-eval task and write the result into its model card."""
 
     model: str = field(metadata={"help": "local student folder or Hub model id"})
-    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}"})
+    task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}; or a task folder (fcot task --out DIR)"})
     dataset_format: str = field(default="fcot", metadata={"help": "fcot (scored after -->) or vanilla"})
     limit: int | None = setting(None, help="score only the first N test questions", range=COUNT)
     batch_size: int = setting(EVAL_BATCH_SIZE, help="lm-eval batch size (rows decoded at once)", range=COUNT)
@@ -198,7 +203,7 @@ class EvaluateArguments:
         from fcot_plugin.core.precision import normalise
         from fcot_plugin.pipeline.scoring import check_eval_engine
 
-        check_task(self.task)
+        self.task = resolve_task(self.task)  # one of the 12, or a task folder of your own (fcot task --out DIR)
         check_format(self.dataset_format)
         check_ranges(self)
         check_eval_engine(self.eval_engine)
@@ -222,14 +227,87 @@ class ReportArguments:
 
 TEACHER, STUDENT = ("teacher",), ("train", "evaluate")
 
+# ---------------------------------------------------------------------- data of the user's own (--dataset)
+
+#: what a dataset setting feeds: the task's questions, answers and rule, hence everything (absent: a shipped task)
+OWN_DATA = ("teacher", "curate", "evaluate", "report")
+
+
+def own_data_setting(default: Any, help: str, range: Range | None = None) -> Any:  # noqa: A002
+    return setting(
+        default, help=help, feeds=Feeds(stages=OWN_DATA, baselines=True, unrecorded=(default,)), range=range
+    )
+
 
 @dataclass
-class DistillArguments:
+class OwnDataArguments:
+    """A dataset of the user's own as an fcot task (``fcot distill --dataset``, ``fcot task``)."""
+
+    dataset: str | None = own_data_setting(
+        None,
+        "your own data instead of --task: a .jsonl/.json/.csv/.parquet file, a folder of <split>.jsonl files, a "
+        "datasets.save_to_disk folder or a Hub dataset id",
+    )
+    answer_type: str | None = own_data_setting(
+        None, "with --dataset: number, choice (letters A, B, ...), yes_no or text (normalised exact match)"
+    )
+    name: str | None = own_data_setting(
+        None, "the task's name, fcot_<name> in lm-eval (default: the file stem or the dataset id's last part)"
+    )
+    question_field: str = own_data_setting("question", "the column holding the question")
+    answer_field: str = own_data_setting("answer", "the column holding the gold answer")
+    choices_field: str | None = own_data_setting(
+        None, "choice: the column holding each row's options (a list), rendered 'Answer choices: (A) ..., (B) ...'"
+    )
+    dataset_config: str | None = own_data_setting(None, "Hub dataset: its configuration (subset) name")
+    dataset_split: str = own_data_setting("train", "the split the train questions come from")
+    test_split: str | None = own_data_setting(
+        None, "the source's own test split (default: a seeded --test_size fraction of --dataset_split)"
+    )
+    test_size: float = own_data_setting(
+        0.2, "without --test_split: the fraction of rows held out as the test split (0-1)", range=POSITIVE
+    )
+    test_seed: int = own_data_setting(0, "without --test_split: the seed of the held-out test rows", NON_NEGATIVE)
+
+    def check_own_data(self, task: str | None) -> str | None:
+        """``--task`` xor ``--dataset``; the task name (``--name`` or the source's) with --dataset."""
+        from fcot_plugin.tasks.own_data import check_options
+
+        if (task is None) == (self.dataset is None):
+            raise FcotError(
+                "pass either --task (one of fcot's 12 datasets) or --dataset (your own data), not both"
+                if task
+                else "pass --task (one of fcot's 12 datasets) or --dataset (your own data)"
+            )
+        if self.dataset is None:
+            return task
+        if self.answer_type is None:
+            raise FcotError("--dataset needs --answer_type: number, choice, yes_no or text")
+        return check_options(self)
+
+
+@dataclass
+class TaskArguments(OwnDataArguments):
+    """``fcot task``: a dataset of the user's own as an lm-eval task folder, without distilling."""
+
+    out: str | None = field(default=None, metadata={"help": "the folder to write (YAMLs, data, fcot_task.json)"})
+
+    def __post_init__(self) -> None:
+        if self.dataset is None:
+            raise FcotError("--dataset is required: your data (a file, a folder or a Hub dataset id)")
+        self.name = self.check_own_data(None)
+        if self.out is None:
+            raise FcotError("--out is required: the folder the task is written to (lm_eval --include_path DIR)")
+
+
+@dataclass
+class DistillArguments(OwnDataArguments):
     """``fcot distill``: the whole paper for one task, offline by default (paper teacher, embedded student)."""
 
     # ------------------------------------------------------------------ the task and the teacher
-    task: str = setting(
-        help=f"fcot task key: {', '.join(TASKS)}",
+    task: str | None = setting(
+        None,
+        help=f"fcot task key: {', '.join(TASKS)} (or --dataset for your own data)",
         feeds=Feeds(stages=("teacher", "curate", "report"), baselines=True, recipe_key="task"),
     )
     teacher: str = setting(
@@ -378,7 +456,11 @@ class DistillArguments:
     def __post_init__(self) -> None:
         from fcot_plugin.pipeline.scoring import check_eval_engine
 
-        check_task(self.task)
+        own_name = self.check_own_data(self.task)
+        if self.dataset is not None:  # the run's task is the user's, named by --name (fcot_<name> in lm-eval)
+            self.task = self.name = own_name
+        if self.dataset is None:
+            check_task(self.task)
         check_format(self.format)
         check_ranges(self)
         check_eval_engine(self.eval_engine)
@@ -386,6 +468,11 @@ class DistillArguments:
         self.teacher_spec = TeacherSpec.parse(self.teacher) if self.teacher_engine is None else None
         if self.teacher_engine is not None:
             check_engine_teacher(self.teacher, self.teacher_engine)
+        if self.paper_teacher and self.dataset is not None:
+            raise FcotError(
+                "--dataset needs a --teacher model: the paper released rationales for its datasets only "
+                "(e.g. --teacher pretrained=Qwen/Qwen2.5-7B-Instruct or --teacher_engine transformers)"
+            )
         if self.paper_teacher and self.diverse > 1:
             raise FcotError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
         if self.paper_teacher:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from fcot_plugin.tasks.answer_types import get_answer_type
 from fcot_plugin.tasks.registry import get_task
 
 STUDENT_PREFIX = "-->"
@@ -29,30 +30,14 @@ FEW_SHOT_COT_PREFIX = "The answer is"  # how every exemplar of the authors' Few-
 
 # Kojima's generic trigger and his typed ones, e.g. " Therefore, the answer (arabic numerals) is" or
 # " Therefore, among A through E, the answer is".
-ANSWER_TRIGGER_PATTERN = re.compile(r"Therefore, (?:among A through [A-F], )?the answer(?: \([^)]*\))? is")
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_YES_NO_SEPARATORS = re.compile(r"\"|'|\n|\.|\s|:|,")
-_LAST_LETTER_DELETIONS = re.compile(r"\"|'|\n|\.|\s")
-_LETTERS = {"A-C": re.compile(r"[ABC]"), "A-E": re.compile(r"[ABCDE]"), "A-F": re.compile(r"[ABCDEF]")}
+ANSWER_TRIGGER_PATTERN = re.compile(r"Therefore, (?:among A through [A-Z], )?the answer(?: \([^)]*\))? is")
 
 NoPrefix = Literal["first", "last"]
 
 
 def answer_candidates(task: str, text: str) -> list[str]:
     """Every substring of ``text`` that has the task's answer format, in order of appearance."""
-    answer_type = get_task(task).answer_type
-    if answer_type in _LETTERS:
-        return _LETTERS[answer_type].findall(text)
-    if answer_type in ("integer", "float"):
-        return _NUMBER.findall(text.replace(",", ""))
-    if answer_type == "yes_no":
-        tokens = _YES_NO_SEPARATORS.sub(" ", text.lower()).split(" ")
-        return [token for token in tokens if token in ("yes", "no")]
-    if answer_type == "letters":
-        remaining = _LAST_LETTER_DELETIONS.sub("", text)
-        return [remaining] if remaining else []
-    raise ValueError(f"task {task!r} has unknown answer type {answer_type!r}")
+    return get_answer_type(get_task(task).answer_type).candidates(text)
 
 
 def _text_after_prefix(text: str) -> str | None:
@@ -108,35 +93,22 @@ def extract_few_shot_cot_answer(task: str, text: str | None) -> str | None:
 def normalize_gold(task: str, gold: str | int | float) -> str:
     """A dataset's gold answer in the form :func:`extract_answer` returns.
 
-    Raises ``ValueError`` naming the task when a numeric task's gold answer is not a number: that is
-    a broken dataset row, and scoring it silently as wrong would hide it.
+    Raises ``ValueError`` naming the task when the gold answer does not fit the task's answer type (a numeric
+    task's answer that is not a number, a letter outside the choices): that is a broken dataset row, and scoring
+    it silently as wrong would hide it.
     """
-    spec = get_task(task)
-    text = str(gold).strip()
-    if spec.answer_type in ("integer", "float"):
-        text = text.replace(",", "")
-        if not _NUMBER.fullmatch(text):
-            raise ValueError(
-                f"{task}: gold answer {gold!r} is not a number; fix the dataset row "
-                f"(numeric tasks need answers such as '39' or '43.0')"
-            )
-    if spec.answer_type == "yes_no":
-        text = text.lower()
-    return text
+    try:
+        return get_answer_type(get_task(task).answer_type).normalize(str(gold).strip())
+    except ValueError as error:
+        raise ValueError(f"{task}: gold answer {gold!r} {error}; fix the dataset row") from None
 
 
 def is_correct(task: str, prediction: str | None, gold: str | int | float) -> bool:
-    """Whether ``prediction`` (from :func:`extract_answer`) matches ``gold`` under the paper's rules.
+    """Whether ``prediction`` (from :func:`extract_answer`) matches ``gold`` under the task's answer type.
 
-    SingleEq, AddSub and SVAMP compare as floats within 1e-6; every other task compares exact strings
-    (MultiArith and GSM8K too, as the authors did: ``"39.0"`` is not ``"39"``).
+    SingleEq, AddSub and SVAMP (and ``number`` tasks) compare as floats within 1e-6; MultiArith and GSM8K compare
+    exact strings, as the authors did (``"39.0"`` is not ``"39"``); ``text`` compares normalised text.
     """
     if prediction is None:
         return False
-    gold_text = normalize_gold(task, gold)
-    if get_task(task).answer_type == "float":
-        try:
-            return abs(float(prediction) - float(gold_text)) <= 1e-6
-        except ValueError:
-            return False
-    return prediction == gold_text
+    return get_answer_type(get_task(task).answer_type).same(prediction, normalize_gold(task, gold))

@@ -28,13 +28,15 @@ class TaskSpec:
     ``answer_type`` picks the cleansing rule in :mod:`fcot_plugin.tasks.answers`: ``integer`` (exact string),
     ``float`` (numeric within 1e-6), ``A-C``/``A-E``/``A-F`` (first matching letter), ``yes_no`` or
     ``letters`` (case-sensitive last-letter string). ``kojima_trigger`` is Kojima et al.'s typed answer
-    trigger for the dataset, offered by ``zscot`` as an option.
+    trigger for the dataset, offered by ``zscot`` as an option. ``folder`` is set for a task of the user's own
+    (``fcot task``): its lm-eval YAMLs, ``fcot_task.json`` and ``data/<split>.jsonl`` live there.
     """
 
     key: str
     title: str
     answer_type: str
     kojima_trigger: str
+    folder: str | None = None
 
 
 _ARABIC = "Therefore, the answer (arabic numerals) is"
@@ -68,18 +70,67 @@ class DatasetError(FcotError):
     """A dataset that cannot be used as it is; the message says what is wrong and how to fix it."""
 
 
+#: the description of a task of the user's own, in its task folder (written by ``fcot task``)
+TASK_FILE = "fcot_task.json"
+_OWN_TASKS: dict[str, TaskSpec] = {}  # tasks of the user's own known to this process (see resolve_task)
+
+
 def check_task(task: str | None) -> None:
     """A task key a command was given (None: not given), or one line naming the 12."""
-    if task is not None and task not in TASKS:
+    if task is not None and task not in TASKS and task not in _OWN_TASKS:
         raise FcotError(f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}")
 
 
 def get_task(task: str) -> TaskSpec:
     """The spec of an fcot task key; a clear error listing the valid keys otherwise."""
+    spec = TASKS.get(task) or _OWN_TASKS.get(task)
+    if spec is None:
+        raise ValueError(f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}")
+    return spec
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Make a task of the user's own known to this process (its answer rule, data and YAML folder)."""
+    if spec.key in TASKS:
+        raise DatasetError(f"the task name {spec.key!r} is one of fcot's 12 datasets; pass another --name")
+    _OWN_TASKS[spec.key] = spec
+    return spec
+
+
+def read_task_folder(folder: str | Path) -> dict[str, Any]:
+    """The ``fcot_task.json`` of a task folder written by ``fcot task`` / ``fcot distill --dataset``."""
+    path = Path(folder).expanduser() / TASK_FILE
     try:
-        return TASKS[task]
-    except KeyError:
-        raise ValueError(f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path} cannot be read ({error}); write the folder again with: fcot task --out "
+                           f"{Path(folder)} --dataset ... --answer_type ...") from None  # fmt: skip
+
+
+def resolve_task(task: str | None) -> str | None:
+    """A task key: one of the 12, a task of the user's own already known, or a task folder (``fcot task
+    --out DIR``), whose task is registered here and whose key is returned; one line naming both otherwise."""
+    if task is None or task in TASKS or task in _OWN_TASKS:
+        return task
+    folder = Path(task).expanduser()
+    if not (folder / TASK_FILE).is_file():
+        raise FcotError(
+            f"unknown fcot task {task!r}; choose one of: {', '.join(TASKS)}, or a task folder written by "
+            f"`fcot task --out DIR` (or <run_dir>/tasks of `fcot distill --dataset`)"
+        )
+    description = read_task_folder(folder)
+    from fcot_plugin.tasks.answer_types import get_answer_type
+
+    answer_type = get_answer_type(description["answer_type"])
+    return register_task(
+        TaskSpec(description["task"], description["task"], answer_type.name, answer_type.trigger,
+                 str(folder.resolve()))
+    ).key  # fmt: skip
+
+
+def own_task_folders() -> list[str]:
+    """The YAML folders of the tasks of the user's own known to this process, for lm-eval's include path."""
+    return [spec.folder for spec in _OWN_TASKS.values() if spec.folder]
 
 
 def data_dir() -> Path:
@@ -187,6 +238,9 @@ def load_rows(task: str, split: str, source: str | None = None) -> list[dict[str
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if source is None and spec.key == "aqua" and split == "train":
         source = AQUA_HUB_ID
+    if source is None and spec.folder is not None:
+        path = Path(spec.folder) / "data" / f"{split}.jsonl"
+        return validate_rows(read_jsonl(path), str(path))
     if source is None:
         path = shipped_split_path(spec.key, split)
         return validate_rows(read_jsonl(path), str(path))

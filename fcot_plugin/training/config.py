@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from trl import ScriptArguments, SFTConfig
 
 from fcot_plugin.tasks.formats import check_format
-from fcot_plugin.tasks.registry import check_task
+from fcot_plugin.tasks.registry import resolve_task
 from fcot_plugin.training.defaults import PAPER_RECIPE
 
 
@@ -30,7 +30,11 @@ class FcotScriptArguments(ScriptArguments):
     ``dataset_name`` is a folder written by ``fcot curate`` or a Hub dataset id.
     """
 
-    task: str | None = field(default=None, metadata={"help": "fcot task key, for the model card and evaluation"})
+    task: str | None = field(
+        default=None,
+        metadata={"help": "fcot task key, for the model card and evaluation, or a task folder of your own data "
+                  "(fcot task --out DIR)"},
+    )  # fmt: skip
     dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
     merge_adapter: bool = field(
         default=False,
@@ -39,7 +43,7 @@ class FcotScriptArguments(ScriptArguments):
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        check_task(self.task)
+        self.task = resolve_task(self.task)  # a task folder of the user's own becomes its key
         check_format(self.dataset_format)
 
 
