@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import lm_eval.models  # noqa: F401  lm-eval imports its own models only into an empty registry: fill it first
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
+
+import fcot_plugin.harness.zscot  # noqa: F401  the oracle is wrapped by zscot in the teacher tests
 
 ORACLE_RATIONALE = " I see 99 things and option E, so yes"
 
