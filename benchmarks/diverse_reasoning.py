@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import subprocess
 import sys
 import time
@@ -255,13 +254,17 @@ def run_cell(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> dict[str
     added = seed_ledger(args, cell, cells)
     logging.info("%s: %d responses of earlier cells in its teacher ledger; %s", cell.name, added, " ".join(line))
     started = time.monotonic()
-    process = subprocess.run([sys.executable, "-m", "fcot_plugin.cli.fcot", *line[1:]], stderr=subprocess.PIPE,
-                             text=True, env=os.environ.copy())  # fmt: skip
+    tail: list[str] = []  # its progress goes on to this terminal as it comes; the last lines are kept for the error
+    with subprocess.Popen([sys.executable, "-m", "fcot_plugin.cli.fcot", *line[1:]], stderr=subprocess.PIPE,
+                          text=True) as process:  # fmt: skip
+        for text in process.stderr:
+            sys.stderr.write(text)
+            tail = [*tail[-49:], text.rstrip("\n")]
     seconds = round(time.monotonic() - started, 1)
     if process.returncode == 0:
         return cell_row(args, cell)
-    errors = [text.split("error: ", 1)[1] for text in process.stderr.splitlines() if "fcot: error: " in text]
-    error = errors[-1] if errors else f"exit {process.returncode}: {process.stderr.strip()[-300:]}"
+    errors = [text.split("fcot: error: ", 1)[1] for text in tail if "fcot: error: " in text]
+    error = errors[-1] if errors else f"exit {process.returncode}: {' | '.join(tail[-3:])}"
     logging.warning("%s: failed after %.0f s: %s", cell.name, seconds, error)
     return {**empty_row(args, cell), "status": "failed", "error": error, "seconds": {"total": seconds}}
 
@@ -503,11 +506,14 @@ def replaced_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         recipe = published_recipe(task)
         best = {"accuracy": recipe["published"]["accuracy"], "source": "published",
                 "validation": (recipe["published"]["validation_best"] or {}).get("accuracy", -1.0)}  # fmt: skip
+        held_out = (recipe["published"]["validation_best"] or {}).get("n")
         for row in rows:
-            if row["task"] == task and row["status"] == "finished" and row["validation_best"]:
-                if row["validation_best"]["accuracy"] > best["validation"]:
+            valid = row["validation_best"] if row["task"] == task and row["status"] == "finished" else None
+            comparable = valid and valid["n"] == held_out and row["n"] == recipe["published"]["n"]
+            if comparable:  # the published run's held-out questions and its whole test split
+                if valid["accuracy"] > best["validation"]:
                     best = {"accuracy": row["student_accuracy"], "source": row["cell"],
-                            "validation": row["validation_best"]["accuracy"]}  # fmt: skip
+                            "validation": valid["accuracy"]}  # fmt: skip
         table[task] = {**best, "gpt2_medium": paper_value(task, GOAL_STUDENT)}
     return table
 
@@ -552,10 +558,12 @@ def markdown(args: CampaignArguments, rows: list[dict[str, Any]], stopped: str |
     machines = sorted({row["machine"] for row in finished_rows}) or ["no cell finished"]
     devices = sorted({row["device"] for row in finished_rows}) or ["–"]
     subset = f" first {args.eval_limit} test questions," if args.eval_limit else ""
+    digest = gguf_sha256(args.teacher)
+    gguf = f" (GGUF SHA-256 `{digest}`)" if digest else ""
     return (
         f"# Diverse reasoning with a live teacher: {student_name(args.student)}\n\n"
-        f"Teacher `{args.teacher}` through `{args.teacher_engine}`, T={TEMPERATURE} for every D (D=1 is the first "
-        f"of the samples), zero-shot-CoT on the train split; student trained with each task's published recipe "
+        f"Teacher `{args.teacher}`{gguf} through `{args.teacher_engine}`, T={TEMPERATURE} for every D (D=1 is the "
+        f"first of the samples), zero-shot-CoT on the train split; student trained with each task's published recipe "
         f"and its epoch chosen on the validation slice. Student accuracy (%) on the{subset} test split, Wilson 95% "
         f"interval. Mixed: the paper's released rationales plus the live samples.\n\n"
         + "\n".join(lines)
