@@ -97,14 +97,14 @@ def test_a_ledger_seeds_another_and_serves_only_its_own_teacher(tmp_path):
     key = first.key(1, "Q: x\nA: Let's think step by step.", {"temperature": 0.7}, 0)
     first.put(key, 1, " a rationale", 5, 3)
     first.close()
-    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "b.sqlite") == 1
-    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "b.sqlite") == 0  # nothing new the second time
-    same, other = ResponseCache(tmp_path / "b.sqlite", {"base": "teacher-a"}), None
+    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "run" / "b.sqlite") == 1
+    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "run" / "b.sqlite") == 0  # nothing new the second time
+    same, other = ResponseCache(tmp_path / "run" / "b.sqlite", {"base": "teacher-a"}), None
     try:
         assert same.get(key) == " a rationale"
     finally:
         same.close()
-    other = ResponseCache(tmp_path / "b.sqlite", {"base": "teacher-b"})
+    other = ResponseCache(tmp_path / "run" / "b.sqlite", {"base": "teacher-b"})
     try:
         assert other.get(other.key(1, "Q: x\nA: Let's think step by step.", {"temperature": 0.7}, 0)) is None
     finally:
@@ -165,7 +165,7 @@ def test_campaign_with_a_served_teacher_reuses_d1_for_d2_and_records_every_field
     runs, output = tmp_path / "runs", tmp_path / "out" / "diverse_reasoning"
     args = campaign.CampaignArguments(
         teacher=str(teacher), teacher_engine="transformers", tasks="coin_flip", diverse="1,2", mixed_diverse=2,
-        student=str(tiny_model), epochs=1, validation_size=1, train_limit=4, eval_limit=2, teacher_max_gen_toks=16,
+        student=str(tiny_model), epochs=1, validation_size=1, train_limit=4, eval_limit=2, teacher_max_gen_toks=12,
         max_gen_toks=8, eval_batch_size=4, precision="fp32", runs_dir=str(runs), output=str(output),
     )  # fmt: skip
     rows = campaign.main(args)["cells"]

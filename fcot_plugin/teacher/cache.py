@@ -170,6 +170,7 @@ def copy_entries(source: str | Path, target: str | Path) -> int:
     copied entry only ever serves the teacher that wrote it. Both files are held under their locks meanwhile.
     """
     source, target = Path(source).expanduser(), Path(target).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)  # a run folder not made yet: its lock file goes there too
     _lock(source)
     try:
         _lock(target)
@@ -182,7 +183,6 @@ def copy_entries(source: str | Path, target: str | Path) -> int:
                     f"{source} is not an fcot teacher ledger of schema {SCHEMA} (its entries are not keyed by "
                     "teacher, so they cannot be shared); let the run generate its responses instead"
                 )
-            target.parent.mkdir(parents=True, exist_ok=True)
             db = _open(target)
             try:
                 if db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone() is not None:
