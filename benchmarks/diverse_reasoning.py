@@ -537,7 +537,7 @@ def markdown(args: CampaignArguments, rows: list[dict[str, Any]], stopped: str |
             f"{row['status']}{': ' + row['error'] if row.get('error') else ''} | {number(row['teacher_accuracy'])} | "
             f"{number(row['kept'])} / {number(row['rejected'])} | {number(row['training_rows'])} / "
             f"{number(row['training_tokens'])} | {number(row['epoch'])} | "
-            f"{number(valid['accuracy']) + ' of ' + str(valid['n']) if valid else '–'} | "
+            f"{number(valid['accuracy']) + '% of ' + str(valid['n']) if valid else '–'} | "
             f"{number(row['student_accuracy'])} | {interval(row['ci95'])} | "
             f"{number(row['seconds'].get('teacher'), 0)} | {number(row['seconds'].get('training'), 0)} | "
             f"{number(row['seconds'].get('total'), 0)} | {number(cache.get('reused'))} / "
@@ -602,6 +602,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 xs, ys, cis = zip(*points, strict=True)
                 errors = [[y - ci[0] for y, ci in zip(ys, cis, strict=True)],
                           [ci[1] - y for y, ci in zip(ys, cis, strict=True)]]  # fmt: skip
+                xs = [x * 1.08 for x in xs] if mixed else xs  # beside the live row of the same D, not on it
                 axis.errorbar(xs, ys, yerr=errors, fmt=style, capsize=3, markersize=9 if mixed else 6, label=label)
         axis.axhline(published_recipe(task)["published"]["accuracy"], linestyle="--", color="grey",
                      label="paper rationales only (published)")  # fmt: skip
