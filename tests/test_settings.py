@@ -34,6 +34,7 @@ EXPECTED = {
     "teacher_temperature": (0.5, {"teacher", "report"}),
     "teacher_max_gen_toks": (64, {"teacher"}),
     "train_limit": (8, {"teacher", "curate"}),
+    "add_paper_rationales": (True, {"curate", "report"}),
     "format": ("vanilla", {"curate", "train", "evaluate", "report"}),
     "validation_size": (0.2, {"curate"}),
     "validation_seed": (1, {"curate"}),

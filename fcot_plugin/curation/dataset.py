@@ -23,11 +23,12 @@ from fcot_plugin.curation.responses import (
     CurationError,
     TeacherInfo,
     TeacherResponse,
+    paper_responses,
     teacher_responses,
 )
 from fcot_plugin.tasks import prompts
 from fcot_plugin.tasks.answers import extract_answer, is_correct, split_rationale
-from fcot_plugin.tasks.formats import FORMATS
+from fcot_plugin.tasks.formats import FORMATS, PAPER_SOURCE, PAPER_TEACHER
 from fcot_plugin.tasks.registry import get_task, load_rows
 
 
@@ -41,6 +42,8 @@ class CurationStats:
     questions_covered: int = 0
     held_out: int = 0  # train questions kept out of training for epoch selection (fcot distill --epochs N)
     overlap: int = 0  # train questions dropped because the test split asks them too (curation.decontaminate)
+    paper_rationales: int = 0  # of ``rationales``: the paper's, mixed in (--add_paper_rationales)
+    paper_rows: int = 0  # of ``rows``: from the paper's rationales
 
     @property
     def filter_rate(self) -> float:
@@ -61,6 +64,7 @@ def fine_tune_cot_rows(
     for item in responses:
         questions.add(item.sample_index)
         stats.rationales += 1
+        stats.paper_rationales += item.source == PAPER_SOURCE
         predicted = extract_answer(task, item.response)
         if not is_correct(task, predicted, item.answer):
             decisions.add(item, "no_answer" if predicted is None else "wrong_answer", predicted, False)
@@ -79,6 +83,7 @@ def fine_tune_cot_rows(
         seen.add(key)
         decisions.add(item, "kept", predicted, True)
         covered.add(item.sample_index)
+        stats.paper_rows += item.source == PAPER_SOURCE
         rows.append(
             {
                 "prompt": prompts.student_prompt(item.question),
@@ -127,6 +132,7 @@ def curate(
     question_limit: int | None = None,
     held_out: Collection[int] = (),
     decontaminate: bool = True,
+    add_paper: bool = False,
 ) -> CurationResult:
     """Curate rationales of ``task`` from lm-eval samples (path) or from ``paper``.
 
@@ -134,11 +140,20 @@ def curate(
     (sample indices: a validation slice) are dropped before anything else, so no row of them is trained on.
     ``decontaminate`` drops the train questions the test split asks too (MultiArith's paper split has 5, StrategyQA's
     1); ``False`` reproduces the paper's training sets exactly.
+    ``add_paper`` (mixed teachers) puts the paper's released rationale of each of the same questions first; a
+    teacher sample identical to it is then counted as a duplicate.
     """
     get_task(task)
     if format not in FORMATS:
         raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
+    if add_paper:
+        if samples == PAPER_SOURCE:
+            raise CurationError("the samples are the paper's rationales already; there is nothing to mix in")
+        questions = {item.sample_index for item in responses}
+        paper = [item for item in paper_responses(task) if item.sample_index in questions]
+        responses = paper + responses
+        teacher.mixed_with = f"{PAPER_TEACHER} (paper release), 1 greedy rationale per question"
     held_out = set(held_out)
     decisions = None if format == "vanilla" else Decisions()
     for item in responses:

@@ -34,6 +34,7 @@ class TeacherResponse:
     question: str
     answer: str
     response: str  # rationale + trigger + answer, as `--model zscot` returns it
+    source: str = "teacher"  # "paper": the paper's released rationale, mixed in (fcot distill --add_paper_rationales)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TeacherInfo:
     temperature: float | None = None
     files: list[str] = field(default_factory=list)
     accounting: dict[str, Any] | None = None  # requests, tokens, time, cost of the zscot run (teacher.accounting)
+    mixed_with: str | None = None  # a second teacher's rationales added to these (the paper's, greedy)
 
 
 # ---------------------------------------------------------------------- sources
@@ -59,9 +61,8 @@ def paper_responses(task: str, split: str = "train", all_completions: bool = Fal
             continue
         # Rebuild the response exactly as `zscot` returns it (the stage-2 answer stops at a repeated trigger).
         answer = prompts.truncate_at_stop(row["answer_completion"])
-        yield TeacherResponse(
-            row["sample_index"], row["question"], row["answer"], row["rationale"] + row["answer_trigger"] + answer
-        )
+        response = row["rationale"] + row["answer_trigger"] + answer
+        yield TeacherResponse(row["sample_index"], row["question"], row["answer"], response, source=PAPER_SOURCE)
 
 
 def find_samples_files(samples: str | Path, task: str) -> list[Path]:

@@ -247,7 +247,8 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
         logger.info("validation: %d of %d train questions held out (seed %d), never trained on",
                     len(ids), len(questions), args.validation_seed)  # fmt: skip
     result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
-                    held_out=[row["sample_index"] for row in held_out])  # fmt: skip
+                    held_out=[row["sample_index"] for row in held_out],
+                    add_paper=args.add_paper_rationales)  # fmt: skip
     logger.info("curation: %s", curation_line(result))
     save_dataset(result, run.folder.data_dir, overwrite=True)
     if held_out:

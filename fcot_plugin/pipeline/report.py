@@ -172,6 +172,12 @@ def render(data: dict[str, Any]) -> str:
     )
     accounting = stages.get("teacher", {}).get("accounting")
     teacher_run = f"## Teacher run\n\n{accounting_markdown(accounting)}\n\n" if accounting else ""
+    mixed = (
+        f"- mixed teachers (`--add_paper_rationales`): {curation.get('paper_rationales', '–')} of the rationales are "
+        f"the paper's released ones, {curation.get('paper_rows', '–')} of the rows come from them\n"
+        if config.get("add_paper_rationales")
+        else ""
+    )
     epochs = data.get("epochs")
     if epochs:
         scoring = (
@@ -217,7 +223,7 @@ to ours.
 
 - curated rows: {curation.get("rows", "–")} from {curation.get("rationales", "–")} teacher rationales on
   {curation.get("questions", "–")} train questions ({curation.get("correct", "–")} correct)
-- curated rationales per question (kept: questions): {per_question or "–"}
+{mixed}- curated rationales per question (kept: questions): {per_question or "–"}
 - training loss: {train.get("first_loss", "–")} → {train.get("last_loss", "–")}
 - stage times: {timings}
 

@@ -140,6 +140,22 @@ def check_engine_teacher(teacher: str, engine: str) -> None:
         )
 
 
+def check_mixed_teachers(task: str, paper_teacher: bool, dataset_format: str) -> None:
+    """--add_paper_rationales mixes the paper's rationales into a live teacher's: one line where there is nothing to
+    mix (the teacher is the paper's already, the task has no released rationales, the student trains on answers)."""
+    if paper_teacher:
+        raise FcotError("--add_paper_rationales adds the paper's rationales to a live teacher's, but --teacher is "
+                        "'paper' already; pass a --teacher model or drop --add_paper_rationales")  # fmt: skip
+    if dataset_format != "fcot":
+        raise FcotError(f"--add_paper_rationales mixes rationales, and --format {dataset_format} trains on answers "
+                        "only; drop one of them")  # fmt: skip
+    try:
+        check_paper_rationales(task)
+    except FcotError:
+        raise FcotError(f"--add_paper_rationales: the paper released no rationales for {task!r}; drop the flag for "
+                        "this task") from None  # fmt: skip
+
+
 def check_train_sampling(strategy: str) -> None:
     """One line naming transformers' own choices (the default first), before any stage runs."""
     from transformers import TrainingArguments
@@ -347,6 +363,13 @@ class DistillArguments(OwnDataArguments):
         feeds=Feeds(stages=("teacher", "curate")),
         range=COUNT,
     )
+    add_paper_rationales: bool = setting(
+        False,
+        help="mixed teachers: curation also adds the paper's released text-davinci-002 rationale of each train "
+        "question (the same questions: --train_limit and the validation slice apply) to the --teacher's samples, "
+        "identical rationales of a question kept once. Needs a --teacher model and a task with released rationales",
+        feeds=Feeds(stages=("curate", "report"), unrecorded=(False,)),
+    )
     # ------------------------------------------------------------------ curation and the student
     format: str = setting(
         "fcot",
@@ -477,6 +500,8 @@ class DistillArguments(OwnDataArguments):
             raise FcotError("the paper's released rationales are greedy (D=1); --diverse needs a --teacher model")
         if self.paper_teacher:
             check_paper_rationales(self.task)
+        if self.add_paper_rationales:
+            check_mixed_teachers(self.task, self.paper_teacher, self.format)
         if self.teacher_temperature is None:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
         check_train_sampling(self.train_sampling_strategy)

@@ -80,6 +80,19 @@ def _unlock(path: Path) -> None:
         del _HELD[lock_path]
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    """The ledger file, its tables created: autocommit, WAL, every commit synced (``synchronous=FULL``)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, "
+        "text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)"
+    )
+    return db
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -104,14 +117,7 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _lock(self.path)  # before SQLite opens: creating the file is not raced either
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, "
-                "text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER)"
-            )
+            self._db = _open(self.path)
             self._own_keys = self._schema()
         except sqlite3.DatabaseError as error:
             _unlock(self.path)
@@ -153,3 +159,43 @@ class ResponseCache:
     def close(self) -> None:
         self._db.close()
         _unlock(self.path)
+
+
+def copy_entries(source: str | Path, target: str | Path) -> int:
+    """Copy every response of the ledger ``source`` that ``target`` lacks into ``target`` (created if missing);
+    returns how many were added.
+
+    Several run folders of one teacher (D=1, then D=4 of the same questions) each keep their own ledger; seeding the
+    next one with the earlier one's entries means no sample is generated twice. Entries are keyed by teacher, so a
+    copied entry only ever serves the teacher that wrote it. Both files are held under their locks meanwhile.
+    """
+    source, target = Path(source).expanduser(), Path(target).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)  # a run folder not made yet: its lock file goes there too
+    _lock(source)
+    try:
+        _lock(target)
+        try:
+            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as db:
+                schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                rows = db.execute("SELECT * FROM responses").fetchall() if schema == (SCHEMA,) else None
+            if rows is None:
+                raise CacheMismatchError(
+                    f"{source} is not an fcot teacher ledger of schema {SCHEMA} (its entries are not keyed by "
+                    "teacher, so they cannot be shared); let the run generate its responses instead"
+                )
+            db = _open(target)
+            try:
+                if db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone() is not None:
+                    raise CacheMismatchError(f"{target} is a one-teacher ledger (schema 1); pass another target")
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
+                before = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+                db.execute("BEGIN")
+                db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+                return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] - before
+            finally:
+                db.close()
+        finally:
+            _unlock(target)
+    finally:
+        _unlock(source)

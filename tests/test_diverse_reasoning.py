@@ -1,0 +1,204 @@
+"""benchmarks/diverse_reasoning.py and the mixed teachers it trains on (``fcot distill --add_paper_rationales``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from oracle import oracle_knows
+from serving import sampling_model
+
+from fcot_plugin.core.errors import FcotError
+from fcot_plugin.curation.dataset import curate
+from fcot_plugin.curation.responses import paper_responses
+from fcot_plugin.harness.runner import run_lm_eval
+from fcot_plugin.pipeline.settings import DistillArguments
+from fcot_plugin.tasks.answers import extract_answer, is_correct
+from fcot_plugin.tasks.registry import load_rows
+from fcot_plugin.teacher.cache import ResponseCache, copy_entries
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("diverse_reasoning", ROOT / "benchmarks" / "diverse_reasoning.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building the arguments
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------- mixed teachers in curation
+
+
+@pytest.fixture(scope="module")
+def oracle_samples(tmp_path_factory) -> Path:
+    """Real lm-eval samples of the oracle teacher through zscot: 10 coin-flip questions, 2 samples each."""
+    out = tmp_path_factory.mktemp("teacher")
+    run_lm_eval("zscot", "base=fcot-test-oracle", ["fcot_coin_flip_teacher"], limit=10, output_path=out,
+                metadata={"fcot_samples": 2, "fcot_temperature": 0.7})  # fmt: skip
+    (samples,) = out.rglob("samples_fcot_coin_flip_teacher_*.jsonl")
+    return samples
+
+
+def test_mixed_curation_merges_the_papers_rationales_on_the_same_questions(oracle_samples, tmp_path):
+    train = load_rows("coin_flip", "train")[:10]
+    held_out = [train[0]["sample_index"], train[1]["sample_index"]]
+    paper = {item.sample_index: item for item in paper_responses("coin_flip")}
+    # one of the oracle's samples is exactly the paper's rationale for its question: kept once, as the paper's
+    lines = [json.loads(line) for line in oracle_samples.read_text().splitlines()]
+    copied = lines[2]["doc"]["sample_index"]
+    lines[2]["resps"][0][0] = paper[copied].response
+    samples = tmp_path / oracle_samples.name
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = curate("coin_flip", str(samples), question_limit=10, held_out=held_out, add_paper=True)
+    trained = [row for row in train if row["sample_index"] not in held_out]
+    paper_correct = [row for row in trained if is_correct("coin_flip", extract_answer(
+        "coin_flip", paper[row["sample_index"]].response), row["answer"])]  # fmt: skip
+    oracle_correct = [row for row in trained if oracle_knows(row)]
+    stats = result.stats
+    assert stats.questions == 8 and stats.held_out == 2
+    assert stats.rationales == 8 * 2 + 8 and stats.paper_rationales == 8  # the paper's: one per trained question
+    assert stats.paper_rows == len(paper_correct)
+    assert stats.rows == len(paper_correct) + len(oracle_correct)
+    # the oracle's two samples of a question are identical, so one is a duplicate; on the copied question the
+    # oracle sample left stands alone, and the copy duplicates the paper's rationale where that is correct
+    paper_right, oracle_right = ({row["sample_index"] for row in rows} for rows in (paper_correct, oracle_correct))
+    assert copied not in held_out
+    assert stats.duplicates == len(oracle_correct) - (copied in oracle_right) + (copied in paper_right)
+    assert not {row["sample_index"] for row in result.rows} & set(held_out)
+    assert result.teacher.mixed_with.startswith("text-davinci-002 (paper release)")
+    completions = [row["completion"] for row in result.rows]
+    assert len(completions) == len(set(zip([row["sample_index"] for row in result.rows], completions, strict=True)))
+
+    plain = curate("coin_flip", str(samples), question_limit=10, held_out=held_out)
+    assert plain.stats.paper_rationales == plain.stats.paper_rows == 0 and plain.teacher.mixed_with is None
+
+
+def test_add_paper_rationales_is_refused_in_one_line_where_there_is_nothing_to_mix(tmp_path):
+    common = {"student": "x", "run_dir": str(tmp_path / "run"), "device": "cpu", "precision": "fp32"}
+    with pytest.raises(FcotError, match=r"--teacher is 'paper' already; pass a --teacher model"):
+        DistillArguments(task="coin_flip", add_paper_rationales=True, **common)
+    with pytest.raises(FcotError, match=r"the paper released no rationales for 'gsm8k'; drop the flag"):
+        DistillArguments(task="gsm8k", teacher="pretrained=t", add_paper_rationales=True, **common)
+    with pytest.raises(FcotError, match=r"--format vanilla trains on answers only"):
+        DistillArguments(task="coin_flip", teacher="pretrained=t", format="vanilla", add_paper_rationales=True,
+                         **common)  # fmt: skip
+    mixed = DistillArguments(task="coin_flip", teacher="pretrained=t", add_paper_rationales=True, **common)
+    assert mixed.settings()["add_paper_rationales"] is True  # recorded in config.json and the stage records
+
+
+def test_a_ledger_seeds_another_and_serves_only_its_own_teacher(tmp_path):
+    first = ResponseCache(tmp_path / "a.sqlite", {"base": "teacher-a"})
+    key = first.key(1, "Q: x\nA: Let's think step by step.", {"temperature": 0.7}, 0)
+    first.put(key, 1, " a rationale", 5, 3)
+    first.close()
+    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "run" / "b.sqlite") == 1
+    assert copy_entries(tmp_path / "a.sqlite", tmp_path / "run" / "b.sqlite") == 0  # nothing new the second time
+    same, other = ResponseCache(tmp_path / "run" / "b.sqlite", {"base": "teacher-a"}), None
+    try:
+        assert same.get(key) == " a rationale"
+    finally:
+        same.close()
+    other = ResponseCache(tmp_path / "run" / "b.sqlite", {"base": "teacher-b"})
+    try:
+        assert other.get(other.key(1, "Q: x\nA: Let's think step by step.", {"temperature": 0.7}, 0)) is None
+    finally:
+        other.close()
+
+
+# ---------------------------------------------------------------------- the campaign's plan
+
+
+def test_cells_run_in_the_stated_order_with_the_published_recipe():
+    campaign = load_script()
+    args = campaign.CampaignArguments(teacher="t", teacher_engine="transformers",
+                                      tasks="date_understanding,multiarith", diverse="4,1,8")  # fmt: skip
+    assert [cell.name for cell in campaign.plan(args)] == [
+        "date_understanding/d1", "date_understanding/d4", "date_understanding/d4-mixed",
+        "multiarith/d1", "multiarith/d4", "multiarith/d4-mixed", "date_understanding/d8", "multiarith/d8",
+    ]  # fmt: skip
+    date_one = " ".join(campaign.command(args, campaign.Cell("date_understanding", 1)))
+    # D=1 samples at the same T as D=4, so it is D=4's first sample; the recipe is the published table's Date run
+    assert "--diverse 1 --teacher_temperature 0.7" in date_one
+    for option in ("--epochs 10", "--validation_size 0.2", "--learning_rate 0.0003", "--seed 42",
+                   "--train_sampling_strategy random", "--baselines false"):  # fmt: skip
+        assert option in date_one, option
+    assert "--add_paper_rationales true" in " ".join(campaign.command(args, campaign.Cell("multiarith", 4, True)))
+    assert [cell.name for cell in campaign.plan(campaign.CampaignArguments(
+        teacher="t", teacher_engine="transformers", tasks="multiarith", diverse="1,4", max_cells=2))] == [
+        "multiarith/d1", "multiarith/d4"]  # fmt: skip
+    sized = campaign.CampaignArguments(
+        teacher="t",
+        teacher_engine="transformers",
+        tasks="date_understanding",
+        diverse="1,4",
+        estimate_tokens_per_second=10,
+        estimate_rationale_tokens=100,
+    )
+    one, four, mixed = campaign.estimate(sized)  # 258 questions x (100 + 8) tokens / 10 tokens/s per new sample
+    assert (one["teacher_s"], four["teacher_s"], mixed["teacher_s"]) == (2786, 8359, 0)
+    assert mixed["rows"] > four["rows"] and one["cumulative_h"] < four["cumulative_h"] < mixed["cumulative_h"]
+    low, high = campaign.wilson(0, 10)
+    assert low == 0 and 0.27 < high < 0.28  # the Wilson interval is not empty at 0 correct
+    with pytest.raises(FcotError, match="--mixed_diverse 4 is not among --diverse 1,2"):
+        campaign.CampaignArguments(teacher="t", teacher_engine="transformers", diverse="1,2")
+    with pytest.raises(FcotError, match="unknown --teacher_engine 'sglang'"):
+        campaign.CampaignArguments(teacher="t", teacher_engine="sglang")
+
+
+# ---------------------------------------------------------------------- the campaign, end to end
+
+
+@pytest.mark.slow
+def test_campaign_with_a_served_teacher_reuses_d1_for_d2_and_records_every_field(tiny_model, tmp_path):
+    """Three cells on 4 Coin Flip questions: D=1, D=2 and the mixed row at D=2, each one ``fcot distill`` with a
+    ``transformers serve`` teacher (the embedded SmolLM2-135M, sampling) and the tiny student, 1 epoch."""
+    from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
+
+    campaign = load_script()
+    teacher = sampling_model(Path(resolve_student(EMBEDDED_STUDENT)), tmp_path / "smollm2-sampling")
+    runs, output = tmp_path / "runs", tmp_path / "out" / "diverse_reasoning"
+    args = campaign.CampaignArguments(
+        teacher=str(teacher), teacher_engine="transformers", tasks="coin_flip", diverse="1,2", mixed_diverse=2,
+        student=str(tiny_model), epochs=1, validation_size=1, train_limit=4, eval_limit=2, teacher_max_gen_toks=12,
+        max_gen_toks=8, eval_batch_size=4, precision="fp32", runs_dir=str(runs), output=str(output),
+    )  # fmt: skip
+    rows = campaign.main(args)["cells"]
+    assert [row["cell"] for row in rows] == ["coin_flip/d1", "coin_flip/d2", "coin_flip/d2-mixed"]
+
+    # D=2 generated only its second samples: the first ones came from D=1's ledger, and the mixed row paid nothing
+    def accounting(cell: str) -> dict:
+        return json.loads((runs / "coin_flip" / cell / "teacher" / "accounting.json").read_text())
+
+    one, two, mixed = accounting("d1"), accounting("d2"), accounting("d2-mixed")
+    assert one["responses"] == 4 and one["reused"] == 0 and one["requests"] == 8  # rationale and answer each
+    assert two["responses"] == 8 and two["reused"] == 4 and two["generated"] == 4 and two["requests"] == 8
+    assert mixed["responses"] == 8 and mixed["reused"] == 8 and mixed["requests"] == 0
+
+    written = json.loads(output.with_suffix(".json").read_text())
+    assert len(written["cells"]) == 3
+    for row in written["cells"]:
+        assert set(campaign.FIELDS) <= set(row), set(campaign.FIELDS) - set(row)
+        if row["status"] != "finished":  # a 135M teacher may get no coin flip of 3 right: curation says so
+            assert "had a correct answer" in row["error"], row
+    row = written["cells"][2]  # the mixed row always has the paper's rationales to train on
+    assert row["status"] == "finished" and row["mixed"] and row["paper_rationales"] == 3
+    for name in ("teacher_accuracy", "kept", "rejected", "training_rows", "training_tokens", "epoch",
+                 "validation_best", "student_accuracy", "ci95", "machine", "device"):  # fmt: skip
+        assert row[name] is not None, name
+    assert row["engine"] == "transformers" and row["temperature"] == 0.7 and row["n"] == 2
+    assert set(row["seconds"]) == {"teacher", "training", "total"}
+    assert row["ci95"][0] <= row["student_accuracy"] <= row["ci95"][1]
+    assert row["teacher_cache"]["reused"] == 8
+    assert "| Coin Flip | 2 | yes | finished |" in output.with_suffix(".md").read_text()
+    assert output.with_suffix(".png").is_file()
+
+    # resumable: finished cells are read from their run folders, nothing runs again
+    again = campaign.main(args)["cells"]
+    assert [row["status"] for row in again] == [row["status"] for row in rows]
+    assert json.loads((runs / "coin_flip" / "d2-mixed" / "teacher" / "accounting.json").read_text()) == mixed
