@@ -32,12 +32,11 @@ def _parse(dataclass_type: type, argv: list[str], command: str):
 
 
 def _curate(argv: list[str]) -> None:
-    from fcot_plugin.curation.dataset import curate, save_dataset
-    from fcot_plugin.pipeline.preflight import check_writable
+    from fcot_plugin.curation.dataset import check_out, curate, save_dataset
     from fcot_plugin.pipeline.settings import CurateArguments
 
     args = _parse(CurateArguments, argv, "curate")
-    check_writable(args.out, "--out")
+    check_out(args.out, args.overwrite)  # the user's own folders are refused before anything runs
     if args.push_to_hub:
         from fcot_plugin.hub.push import check_push_target
 

@@ -46,7 +46,7 @@ from fcot_plugin.teacher.accounting import TeacherAccounting
 from fcot_plugin.teacher.cache import ResponseCache
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
 from fcot_plugin.teacher.server import is_server_error, live_servers, server_error, server_urls
-from fcot_plugin.teacher.spec import WRAPPER_KEYS, changes_text
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, text_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class ZeroShotCoT(LM):
 
     def fingerprint(self) -> dict[str, Any]:
         """The teacher a cache file belongs to: base model and every argument that changes the text."""
-        model_args = {key: str(value) for key, value in sorted(self.base_args.items()) if changes_text(key)}
+        model_args = text_arguments(self.base_args)  # no secret reaches a cache key, even nested in a JSON value
         base = SAME_TEXT_BASES.get(self.base_name, self.base_name)
         return {"base": base, "reasoning": self.reasoning, **model_args}
 

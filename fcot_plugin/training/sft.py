@@ -19,7 +19,9 @@ def make_parser():
     """``TrlParser`` over the recipe's three configs: ``--config x.yaml`` plus CLI overrides."""
     from trl import ModelConfig, TrlParser
 
-    return TrlParser((FcotScriptArguments, FcotSFTConfig, ModelConfig))
+    from fcot_plugin.core.command_line import settings_parser
+
+    return settings_parser((FcotScriptArguments, FcotSFTConfig, ModelConfig), base=TrlParser)
 
 
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
