@@ -45,7 +45,11 @@ RANGES = [
     (["--validation_size", "-0.1"], ["--validation_size", "0.1"], "--validation_size must be >= 0, got -0.1"),
     (["--num_processes", "0"], ["--num_processes", "1"], "--num_processes must be >= 1, got 0"),
     (["--seed", "-1"], ["--seed", "0"], "--seed must be between 0 and 4294967295, got -1"),
-    (["--validation_seed", "-3"], ["--validation_seed", "3"], "--validation_seed must be between 0 and 4294967295, got -3"),
+    (
+        ["--validation_seed", "-3"],
+        ["--validation_seed", "3"],
+        "--validation_seed must be between 0 and 4294967295, got -3",
+    ),
 ]
 
 

@@ -48,9 +48,8 @@ _REASONS = {
 
 def os_error_line(error: OSError, what: str = "") -> str:
     """One line for an ``OSError``: what it was about, the reason, the path, and what to do about it."""
-    reason, fix = _REASONS.get(
-        error.errno, ((error.strerror or type(error).__name__).lower(), "check the path and run the same command again")
-    )
+    unknown = ((error.strerror or type(error).__name__).lower(), "check the path and run the same command again")
+    reason, fix = _REASONS.get(error.errno, unknown)
     where = f" ({error.filename})" if error.filename is not None else ""
     return f"{what + ': ' if what else ''}{reason}{where}; {fix}"
 
