@@ -128,9 +128,28 @@ def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], ar
         parser = settings_parser(arguments)
         (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
         check_ranges(args)  # every float finite, every int 64-bit, every declared range: before any work
+        check_script_paths(args)
         script_main(args)
 
     exit_with_one_line(prog, cli, debug)
+
+
+#: A script's path options by name, and what it writes there: ``<output>.json``/``.md`` files, or folders
+SCRIPT_OUTPUT_FILES = ("output",)
+SCRIPT_OUTPUT_FOLDERS = ("runs_dir", "save_student")
+
+
+def check_script_paths(args: Any) -> None:
+    """A benchmark's output paths, through the one safety check every fcot command makes
+    (:mod:`fcot_plugin.core.folders`): never empty, the current folder, home or the root; writable."""
+    from fcot_plugin.core.folders import check_output_file, check_output_folder
+
+    for name in SCRIPT_OUTPUT_FILES:
+        if getattr(args, name, None) is not None:
+            check_output_file(getattr(args, name), f"--{name}")
+    for name in SCRIPT_OUTPUT_FOLDERS:
+        if getattr(args, name, None) is not None:
+            check_output_folder(getattr(args, name), f"--{name}", replaces=False)
 
 
 def hf_argument_parser() -> type:

@@ -51,6 +51,11 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
     AdamW, learning rate 3e-4, batch size 8, 20 epochs, loss on the completion only.
     """
 
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "required: the folder the student and its checkpoints go to (a new or empty folder, or "
+                  "one an earlier run of the same task and dataset wrote, which resumes)"},
+    )  # fmt: skip
     learning_rate: float = field(
         default=PAPER_RECIPE.learning_rate, metadata={"help": "paper: 3e-4", FCOT_RANGE: POSITIVE}
     )
@@ -103,6 +108,11 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
     def __post_init__(self) -> None:
         from fcot_plugin.core.precision import normalise, resolve_precision, training_device
 
+        if not self.output_dir:  # transformers would write to ./trainer_output/, where any other run resumes too
+            raise ValueError(
+                "output_dir is required (e.g. --output_dir runs/smollm2-fcot-coin_flip): the student and its "
+                "checkpoints go there, and a later run of the same task resumes from them"
+            )
         self.precision = normalise(self.precision)
         self._check_ranges()
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:
