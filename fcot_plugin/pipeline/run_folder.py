@@ -196,7 +196,7 @@ class RunFolder:
 
     # ------------------------------------------------------------------ readers
     def config(self) -> dict[str, Any]:
-        return read_json_object(self.config_file, RESTART_FIX)
+        return read_json_object(self.config_file, RESTART_FIX, required={"task": str})
 
     def stage_record(self, stage: str) -> dict[str, Any] | None:
         """What a finished stage recorded, or None when it has not finished."""

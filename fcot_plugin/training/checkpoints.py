@@ -89,9 +89,10 @@ def training_record(task: str | None, dataset: str | None, dataset_format: str) 
 
 def check_training_output(output_dir: str, record: dict[str, str | None]) -> Path:
     """Before training: ``output_dir`` is safe to write (:func:`~fcot_plugin.core.folders.check_output_folder`) and
-    holds no checkpoint of another task or dataset, which the trainer would resume from; then it is marked."""
+    holds no checkpoint of another task or dataset, which the trainer would resume from (see :func:`mark_training`).
+    """
     from fcot_plugin.core.errors import FcotError
-    from fcot_plugin.core.folders import check_output_folder, mark_folder, read_marker
+    from fcot_plugin.core.folders import check_output_folder, read_marker
 
     folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output)
     recorded = (read_marker(folder) or {}).get("training") if folder.is_dir() else None
@@ -102,5 +103,11 @@ def check_training_output(output_dir: str, record: dict[str, str | None]) -> Pat
             f"output_dir {folder} holds checkpoints of another training ({changed}), which this one would resume "
             f"from; pass another output_dir, or delete its checkpoint-* folders to start over"
         )
-    mark_folder(folder, MADE_BY, training=record)
     return folder
+
+
+def mark_training(output_dir: str | Path, record: dict[str, str | None]) -> None:
+    """Record in ``output_dir``'s marker what its checkpoints are of, as training starts."""
+    from fcot_plugin.core.folders import mark_folder
+
+    mark_folder(output_dir, MADE_BY, training=record)
