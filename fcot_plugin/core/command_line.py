@@ -80,10 +80,20 @@ def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> A
         raise SystemExit(130) from None
     except Exception as error:
         os_error = os_error_of(error)
-        if debug or os_error is None:
+        if debug or (os_error is None and not _impossible_path(error)):
             raise
-        print(f"{prog}: error: {redact_text(os_error_line(os_error))}", file=sys.stderr)
+        line = os_error_line(os_error) if os_error is not None else (
+            "a path holds a character no path can have (NUL, or a lone surrogate); pass another path"
+        )  # fmt: skip
+        print(f"{prog}: error: {redact_text(line)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _impossible_path(error: BaseException) -> bool:
+    """The error the os module raises for a path no file system takes (a NUL byte, an unencodable character)."""
+    if isinstance(error, UnicodeEncodeError):
+        return "surrogates not allowed" in str(error)
+    return isinstance(error, ValueError) and "embedded null" in str(error)
 
 
 def parse_or_fail(parser: Any, parse: Callable[[], Any]) -> Any:

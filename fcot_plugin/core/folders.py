@@ -54,9 +54,20 @@ def os_error_line(error: OSError, what: str = "") -> str:
     return f"{what + ': ' if what else ''}{reason}{where}; {fix}"
 
 
+def check_path_text(text: str, what: str) -> None:
+    """A path holds no character a file name cannot have: NUL, or a lone surrogate the file system cannot encode."""
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:
+        encoded = b"\0"
+    if b"\0" in encoded:
+        raise FcotError(f"{what} {text!r} holds a character no path can have (NUL or a lone surrogate); pass a path")
+
+
 def _absolute(text: str, what: str) -> Path:
     if not text.strip():
         raise FcotError(f"{what} is empty; pass a folder path, e.g. runs/my-run")
+    check_path_text(text, what)
     absolute = Path(os.path.abspath(Path(text).expanduser()))
     for part in absolute.parts:
         size = len(os.fsencode(part))

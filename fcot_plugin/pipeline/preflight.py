@@ -16,7 +16,7 @@ from fcot_plugin.core.folders import check_output_folder
 from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.names import task_name
 from fcot_plugin.tasks.sampling import SAMPLES, TEMPERATURE, read_sampling, refuse_greedy_repeats
-from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, parse_model_args
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, check_argument_types, parse_model_args
 
 # lm-eval models that load a checkpoint from ``pretrained=``.
 _PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
@@ -112,6 +112,7 @@ def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
     from lm_eval.api.registry import MODEL_REGISTRY
 
     arguments = parse_model_args(model_args, what)
+    check_argument_types(arguments, what, as_text=not model_args.lstrip().startswith("{"))
     known = sorted({*MODEL_REGISTRY, "zscot", LOCAL_MODEL})  # fcot's own two, registered when first used
     if model not in known:
         raise FcotError(f"{what}: unknown lm-eval model {model!r}; choose one of: {', '.join(known)}")
