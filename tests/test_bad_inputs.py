@@ -308,7 +308,8 @@ def test_sft_bad_arguments(capsys, tmp_path, argv, fixed, expected):
 
 
 def test_sft_bad_recipe_files(capsys, tmp_path):
-    (tmp_path / "unknown.yaml").write_text("task: coin_flip\nuse_cpu: true\nlearning_rat: 0.1\n")
+    recipe = f"task: coin_flip\nuse_cpu: true\noutput_dir: {tmp_path / 'out'}\nlearning_rat: 0.1\n"
+    (tmp_path / "unknown.yaml").write_text(recipe)
     sft_fails(
         capsys, ["--config", str(tmp_path / "unknown.yaml")], "Unknown arguments from config file: ['--learning_rat'"
     )
