@@ -98,8 +98,9 @@ class Run:
     def prepare(self) -> None:
         """Take the folder's lock, move everything aside on ``--restart``, and record the settings."""
         check_run_dir(self.dir)  # again, right before the first write: the folder may have changed since the checks
-        self.folder.mark()
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
+        self.folder.mark()  # once the folder is this run's: a run refused by the lock writes nothing
         previous = self.lock.taken_over
         if previous and not previous["alive"]:
             logger.info(
