@@ -79,6 +79,16 @@ def test_overwrite_replaces_only_what_curate_wrote(capsys, tmp_path):
         assert (data / name).read_text() == text
 
 
+def test_one_commands_folder_is_not_another_commands_output(capsys, tmp_path):
+    """``--overwrite`` replaces what ``fcot curate`` wrote, never a run folder's stages (also fcot's files)."""
+    run = RunFolder(tmp_path / "run")
+    run.mark()
+    (run.path / "config.json").write_text('{"task": "coin_flip"}')
+    argv = [*CURATE, "--out", str(run.path), "--overwrite"]
+    one_line_error(capsys, fcot, argv, "fcot", "was made by fcot distill, not fcot curate")
+    assert (run.path / "config.json").is_file()
+
+
 def test_restart_moves_only_what_distill_wrote(tmp_path):
     """3: ``--restart`` moved every file of the folder into .previous/."""
     run = RunFolder(tmp_path / "run")

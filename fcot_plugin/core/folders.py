@@ -135,13 +135,15 @@ def check_output_folder(
     *,
     adopt: Callable[[Path], bool] | None = None,
     replaces: bool = True,
+    made_by: str | None = None,
 ) -> Path:
     """The absolute path of an output folder that is safe to write into, or one line saying why not.
 
     ``replaces``: the command may replace or move what it wrote there before (``--overwrite``, ``--restart``,
     resumes); then only an empty folder, one with fcot's marker, or one ``adopt`` recognises as made by an earlier
     fcot is taken. A command that only adds new files (lm-eval's results) passes False: the folder may hold
-    anything, as long as it is not the current folder, home or the root.
+    anything, as long as it is not the current folder, home or the root. ``made_by``: the command whose folders
+    these are; one another fcot command made (a run folder as ``fcot curate --out``) is refused too.
     """
     text = "" if path is None else str(path)
     absolute = _absolute(text, what)
@@ -154,7 +156,12 @@ def check_output_folder(
             raise FcotError(f"{what} {absolute} is a file; pass a folder")
         if resolved.is_dir():
             entries = sorted(entry.name for entry in resolved.iterdir())
-            if replaces and entries and read_marker(resolved) is None and not (adopt and adopt(resolved)):
+            marker = read_marker(resolved)
+            if replaces and made_by and marker and marker["made_by"] != made_by:
+                raise FcotError(
+                    f"{what} {absolute} was made by {marker['made_by']}, not {made_by}; pass another folder"
+                )
+            if replaces and entries and marker is None and not (adopt and adopt(resolved)):
                 shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
                 raise FcotError(
                     f"{what} {absolute} holds files fcot did not write ({shown}); fcot replaces only what it wrote "

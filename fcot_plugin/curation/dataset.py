@@ -170,7 +170,7 @@ def check_out(out: str | Path, overwrite: bool, what: str = "--out") -> Path:
     """Before anything runs: ``out`` is a new folder, or (``overwrite``) one fcot wrote, else one line."""
     from fcot_plugin.core.folders import check_output_folder
 
-    path = check_output_folder(out, what, adopt=is_curated_dataset)
+    path = check_output_folder(out, what, adopt=is_curated_dataset, made_by=MADE_BY)
     if path.exists() and not overwrite:
         raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
     return path

@@ -236,7 +236,7 @@ def is_run_folder(folder: Path) -> bool:
 
 def check_run_dir(run_dir: str | Path | None) -> Path:
     """``--run_dir`` is new, empty, fcot's own (its marker) or a run folder of an earlier fcot; else one line."""
-    return check_output_folder(run_dir, "--run_dir", adopt=is_run_folder)
+    return check_output_folder(run_dir, "--run_dir", adopt=is_run_folder, made_by="fcot distill")
 
 
 def check_vllm_scoring(student: str, lora: bool) -> None:

@@ -94,7 +94,7 @@ def check_training_output(output_dir: str, record: dict[str, str | None]) -> Pat
     from fcot_plugin.core.errors import FcotError
     from fcot_plugin.core.folders import check_output_folder, read_marker
 
-    folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output)
+    folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output, made_by=MADE_BY)
     recorded = (read_marker(folder) or {}).get("training") if folder.is_dir() else None
     if recorded and recorded != record and last_complete_checkpoint(folder):
         changed = ", ".join(f"{key} {recorded.get(key)!r}, not {value!r}" for key, value in record.items()
