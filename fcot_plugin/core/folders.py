@@ -141,9 +141,10 @@ def check_output_folder(
 
     ``replaces``: the command may replace or move what it wrote there before (``--overwrite``, ``--restart``,
     resumes); then only an empty folder, one with fcot's marker, or one ``adopt`` recognises as made by an earlier
-    fcot is taken. A command that only adds new files (lm-eval's results) passes False: the folder may hold
-    anything, as long as it is not the current folder, home or the root. ``made_by``: the command whose folders
-    these are; one another fcot command made (a run folder as ``fcot curate --out``) is refused too.
+    fcot is taken, never the current folder, home or the root. A command that only adds new files (lm-eval's
+    results) passes False: any folder that can be written then does, the current one included; the path is still
+    checked (not empty, no NUL, no part over 255 bytes, no link loop, writable). ``made_by``: the command whose
+    folders these are; one another fcot command made (a run folder as ``fcot curate --out``) is refused too.
     """
     text = "" if path is None else str(path)
     absolute = _absolute(text, what)
