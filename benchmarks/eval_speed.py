@@ -53,6 +53,7 @@ class EvalSpeedArguments:
     def __post_init__(self) -> None:
         from fcot_plugin.core.command_line import check_positive
         from fcot_plugin.core.errors import FcotError
+        from fcot_plugin.core.numbers import POSITIVE
         from fcot_plugin.core.precision import normalise
         from fcot_plugin.pipeline.preflight import check_model_folder
         from fcot_plugin.tasks.registry import get_task
@@ -64,8 +65,7 @@ class EvalSpeedArguments:
             raise FcotError(f"--device must be cpu or cuda, got {self.device!r}")
         self.precision = normalise(self.precision)
         check_positive(self, "batch_size", "baseline_batch_size", "segment_tokens", "limit")
-        if self.train_epochs <= 0:
-            raise FcotError(f"--train_epochs must be > 0, got {self.train_epochs}")
+        POSITIVE.check("train_epochs", self.train_epochs)  # NaN and inf too
         if self.vllm:
             from fcot_plugin.teacher.engine import vllm_python
 

@@ -109,7 +109,7 @@ class TableArguments:
             check_paper_rationales(task)
         if self.sc_samples < 1:
             raise FcotError(f"--sc_samples must be >= 1, got {self.sc_samples}")
-        if self.sc_temperature <= 0:
+        if not 0 < self.sc_temperature < float("inf"):  # NaN too
             raise FcotError(f"--sc_temperature must be > 0 (T = 0 makes every sample the same), got "
                             f"{self.sc_temperature}")  # fmt: skip
         if self.sc_limit is not None and self.sc_limit < 0:
@@ -494,6 +494,11 @@ def machines(table: dict[str, Any]) -> str:
 
 
 def main(args: TableArguments) -> dict[str, Any]:
+    from fcot_plugin.pipeline.preflight import check_run_dir
+
+    for task in args.task_list:  # every run folder, before the first task trains for hours
+        for dataset_format in ("fcot", "vanilla"):
+            check_run_dir(Path(args.runs_dir) / task / dataset_format)
     table = {"config": asdict(args), "tasks": {}}
     output = Path(args.output).expanduser()
     if args.merge_with is not None and carry_over(table, args):

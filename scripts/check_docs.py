@@ -410,11 +410,9 @@ class Commands:
 
     @functools.cache  # noqa: B019
     def sft(self) -> set[str]:
-        from trl import ModelConfig, TrlParser
+        from fcot_plugin.training.sft import make_parser
 
-        from fcot_plugin.training import config
-
-        parser = TrlParser((config.FcotScriptArguments, config.FcotSFTConfig, ModelConfig))
+        parser = make_parser()  # the recipe's own parser (TrlParser, fcot's field metadata kept from argparse)
         return _options(parser) | self.COMMON | {"--config"}  # TrlParser reads --config itself
 
     @functools.cache  # noqa: B019

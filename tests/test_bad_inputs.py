@@ -6,6 +6,7 @@ real console scripts to check the exit status and that ``--debug`` brings the tr
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -19,7 +20,6 @@ from one_line import REPO, distill_accepts, one_line_error, sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
-from fcot_plugin.pipeline import preflight
 from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
 
 
@@ -157,21 +157,30 @@ def test_distill_run_dir_that_is_a_file(capsys, tmp_path, tiny_model):
 
 
 def test_distill_read_only_run_dir(capsys, tmp_path, tiny_model, monkeypatch):
-    # The tests run as root, which writes anywhere: the permission answer is what the check reads.
-    real_access = os.access
-    monkeypatch.setattr(
-        preflight.os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode)
+    # The tests run as root, which writes anywhere: the check makes (and removes) a folder, refused here.
+    from fcot_plugin.core import folders
+
+    real_mkdtemp = folders.tempfile.mkdtemp
+
+    def mkdtemp(prefix, dir):  # noqa: A002
+        if Path(dir) == tmp_path:
+            raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / prefix))
+        return real_mkdtemp(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(folders.tempfile, "mkdtemp", mkdtemp)
+    distill_fails(
+        capsys, tiny_distill(tiny_model, tmp_path / "run"), f"--run_dir: permission denied ({tmp_path / 'run'})"
     )
-    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run"), f"({tmp_path} is read-only); pass a folder")
     assert not (tmp_path / "run").exists()
 
 
 def test_distill_damaged_stage_record(capsys, tmp_path, tiny_model):
     (tmp_path / "run" / "stages").mkdir(parents=True)
+    (tmp_path / "run" / "config.json").write_text("{}")  # a run folder of an earlier fcot (no marker)
     (tmp_path / "run" / "stages" / "teacher.json").write_text("")
     damaged = tmp_path / "run" / "stages" / "teacher.json"
     distill_fails(
-        capsys, tiny_distill(tiny_model, tmp_path / "run"), f"{damaged} is damaged (Expecting value); delete"
+        capsys, tiny_distill(tiny_model, tmp_path / "run"), f"{damaged} is damaged (Expecting value); pass --restart"
     )
 
 
@@ -299,7 +308,8 @@ def test_sft_bad_arguments(capsys, tmp_path, argv, fixed, expected):
 
 
 def test_sft_bad_recipe_files(capsys, tmp_path):
-    (tmp_path / "unknown.yaml").write_text("task: coin_flip\nuse_cpu: true\nlearning_rat: 0.1\n")
+    recipe = f"task: coin_flip\nuse_cpu: true\noutput_dir: {tmp_path / 'out'}\nlearning_rat: 0.1\n"
+    (tmp_path / "unknown.yaml").write_text(recipe)
     sft_fails(
         capsys, ["--config", str(tmp_path / "unknown.yaml")], "Unknown arguments from config file: ['--learning_rat'"
     )

@@ -44,8 +44,12 @@ RANGES = [
     (["--max_gen_toks", "0"], ["--max_gen_toks", "8"], "--max_gen_toks must be >= 1, got 0"),
     (["--validation_size", "-0.1"], ["--validation_size", "0.1"], "--validation_size must be >= 0, got -0.1"),
     (["--num_processes", "0"], ["--num_processes", "1"], "--num_processes must be >= 1, got 0"),
-    (["--seed", "-1"], ["--seed", "0"], "--seed must be >= 0, got -1"),
-    (["--validation_seed", "-3"], ["--validation_seed", "3"], "--validation_seed must be >= 0, got -3"),
+    (["--seed", "-1"], ["--seed", "0"], "--seed must be between 0 and 4294967295, got -1"),
+    (
+        ["--validation_seed", "-3"],
+        ["--validation_seed", "3"],
+        "--validation_seed must be between 0 and 4294967295, got -3",
+    ),
 ]
 
 
@@ -261,9 +265,14 @@ def test_ctrl_c_a_full_disk_and_an_unwritable_path_are_one_line(capsys, error, c
     assert exit_with_one_line("prog", lambda: 7, debug=False) == 7  # the corrected run goes through
 
 
-def test_other_os_errors_keep_their_traceback():
+def test_every_os_error_is_one_line_and_debug_keeps_its_traceback(capsys):
+    with pytest.raises(SystemExit):
+        exit_with_one_line("prog", raising(FileNotFoundError(errno.ENOENT, "gone", "/proc/x")), debug=False)
+    assert capsys.readouterr().err.strip() == (
+        "prog: error: no such file or folder (/proc/x); pass a path in a folder that exists and can hold files"
+    )
     with pytest.raises(FileNotFoundError):
-        exit_with_one_line("prog", raising(FileNotFoundError(errno.ENOENT, "gone", "/x")), debug=False)
+        exit_with_one_line("prog", raising(FileNotFoundError(errno.ENOENT, "gone", "/x")), debug=True)
 
 
 def test_fcot_eval_a_task_found_nowhere(capsys, tiny_model):

@@ -10,6 +10,7 @@ import datasets
 import pytest
 from oracle import ORACLE_RATIONALE, oracle_knows
 
+from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import CurationError, curate, save_dataset
 from fcot_plugin.harness.runner import run_lm_eval
 from fcot_plugin.tasks.registry import load_rows
@@ -156,12 +157,18 @@ def test_existing_output_is_not_overwritten(tmp_path):
     out = tmp_path / "data"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
+    for overwrite in (False, True):  # the user's folder: never replaced, --overwrite or not
+        with pytest.raises(FcotError, match="holds files fcot did not write"):
+            save_dataset(result, out, overwrite=overwrite)
+    assert (out / "keep.txt").read_text() == "mine"
+    out = tmp_path / "written"
+    save_dataset(result, out)
     with pytest.raises(CurationError, match="already exists"):
         save_dataset(result, out)
-    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").write_text("mine")  # the user's, in a folder fcot made
     save_dataset(result, out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "README.md").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no staging folder left behind
+    assert (out / "keep.txt").read_text() == "mine" and (out / "README.md").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "written"]  # no staging folder left behind
 
 
 def test_fcot_curate_command(tmp_path, capsys):

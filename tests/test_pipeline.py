@@ -274,8 +274,9 @@ def test_a_new_teacher_budget_reruns_the_teacher_and_every_later_stage(tiny_mode
 def test_a_damaged_stage_record_is_named_with_the_fix(tiny_model, tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "stages").mkdir(parents=True)
+    (run_dir / "config.json").write_text("{}")  # a run folder (of an earlier fcot: no marker)
     (run_dir / "stages" / "teacher.json").write_text('{"source": "pa')  # cut short
-    with pytest.raises(FcotError, match=r"stages/teacher\.json is damaged .*delete it and run the same command again"):
+    with pytest.raises(FcotError, match=r"stages/teacher\.json is damaged .*pass --restart"):
         distill(tiny_args(tiny_model, run_dir))
     assert not (run_dir / ".fcot.lock").exists()  # the lock went with the failed run
 

@@ -50,7 +50,9 @@ def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
 
 def test_unknown_recipe_keys_are_an_error(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model_name_or_path: x\ntask: multiarith\nbf16: false\nmax_seq_length: 512\n")  # now max_length
+    bad.write_text(  # max_seq_length is now max_length
+        "model_name_or_path: x\ntask: multiarith\nbf16: false\noutput_dir: out\nmax_seq_length: 512\n"
+    )
     with pytest.raises(ValueError, match="max_seq_length"):
         make_parser().parse_yaml_file(str(bad), allow_extra_keys=False)
 

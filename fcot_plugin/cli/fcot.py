@@ -33,12 +33,11 @@ def _parse(dataclass_type: type, argv: list[str], command: str):
 
 
 def _curate(argv: list[str]) -> None:
-    from fcot_plugin.curation.dataset import curate, curation_line, save_dataset
-    from fcot_plugin.pipeline.preflight import check_writable
+    from fcot_plugin.curation.dataset import check_out, curate, curation_line, save_dataset
     from fcot_plugin.pipeline.settings import CurateArguments
 
     args = _parse(CurateArguments, argv, "curate")
-    check_writable(args.out, "--out")
+    check_out(args.out, args.overwrite)  # the user's own folders are refused before anything runs
     if args.push_to_hub:
         from fcot_plugin.hub.push import check_push_target
 
@@ -103,12 +102,16 @@ def _task(argv: list[str]) -> None:
 
     args = _parse(TaskArguments, argv, "task")
 
+    from fcot_plugin.core.folders import check_output_folder, mark_folder
     from fcot_plugin.tasks.names import task_name
     from fcot_plugin.tasks.own_data import build_task
-    from fcot_plugin.tasks.task_folder import write_task_folder
+    from fcot_plugin.tasks.task_folder import TASK_FILE, write_task_folder
 
+    # the user's own folders are refused first; a task folder an earlier fcot wrote is fcot's
+    check_output_folder(args.out, "--out", adopt=lambda folder: (folder / TASK_FILE).is_file(), made_by="fcot task")
     own = build_task(args)  # every row checked before anything is written
     out = write_task_folder(own.name, own.answer_type, own.splits, own.provenance, args.out)
+    mark_folder(out, "fcot task", (entry.name for entry in out.iterdir()))
     rows = own.provenance["rows"]
     print(f"{task_name(own.name)} ({own.answer_type}): {rows['train']} train and {rows['test']} test questions "
           f"-> {out}\nlm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks "

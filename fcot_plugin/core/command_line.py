@@ -8,7 +8,6 @@ an ``FcotError`` too.
 from __future__ import annotations
 
 import copy
-import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,11 +15,11 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.numbers import FCOT_RANGE, check_ranges
 from fcot_plugin.core.secrets import install_log_redaction
 
 #: Field-metadata keys of fcot's own (what a setting feeds, its range), kept away from argparse
 FCOT_METADATA = "fcot_feeds"
-FCOT_RANGE = "fcot_range"
 _PRIVATE_METADATA = (FCOT_METADATA, FCOT_RANGE)
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "FCOT_DEBUG"
@@ -38,24 +37,40 @@ def debug_requested(argv: Sequence[str]) -> tuple[bool, list[str]]:
     return env or bool(flags), rest
 
 
-#: What the machine, not the input, refused: a full disk, a read-only or forbidden path
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "read-only file system",
-                       errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-                       errno.EDQUOT: "disk quota exceeded"}  # fmt: skip
+def os_error_of(error: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``error``: itself, its cause or context, or the OS error a Rust library (safetensors'
+    ``SafetensorError``: ``IoError(Os { code: 28, ... })``) names in its message; None for any other error."""
+    import re
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        found = re.search(r"Os \{ code: (\d+)", str(error)) if type(error).__name__ == "SafetensorError" else None
+        if found:
+            number = int(found[1])
+            return OSError(number, os.strerror(number))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> Any:
     """Run ``function``; an :class:`FcotError` ends the process with ``<prog>: error: <message>``.
 
-    So do Ctrl-C (exit 130: what finished is kept, the same command resumes) and a full disk or a path that cannot
-    be written (the path and the fix); any other exception is a bug and keeps its traceback.
+    So do Ctrl-C (exit 130: what finished is kept, the same command resumes) and every error of the operating
+    system (a full disk, also while safetensors saves; a read-only, forbidden, missing or over-long path; a link
+    loop): the path, the reason and the fix. Any other exception is a bug and keeps its traceback.
     """
+    from fcot_plugin.core.folders import os_error_line
+    from fcot_plugin.core.secrets import redact_text
+
     try:
         return function()
     except FcotError as error:
         if debug:
             raise
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {redact_text(' '.join(str(error).split()))}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         if debug:
@@ -63,14 +78,22 @@ def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> A
         print(f"{prog}: interrupted; what finished is kept, and the same command carries on from there",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(130) from None
-    except OSError as error:
-        if debug or error.errno not in _ENVIRONMENT_ERRNOS:
+    except Exception as error:
+        os_error = os_error_of(error)
+        if debug or (os_error is None and not _impossible_path(error)):
             raise
-        where = f" ({error.filename})" if error.filename else ""
-        fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "make it writable"
-        print(f"{prog}: error: {_ENVIRONMENT_ERRNOS[error.errno]}{where}; {fix} and run the same command again",
-              file=sys.stderr)  # fmt: skip
+        line = os_error_line(os_error) if os_error is not None else (
+            "a path holds a character no path can have (NUL, or a lone surrogate); pass another path"
+        )  # fmt: skip
+        print(f"{prog}: error: {redact_text(line)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _impossible_path(error: BaseException) -> bool:
+    """The error the os module raises for a path no file system takes (a NUL byte, an unencodable character)."""
+    if isinstance(error, UnicodeEncodeError):
+        return "surrogates not allowed" in str(error)
+    return isinstance(error, ValueError) and "embedded null" in str(error)
 
 
 def parse_or_fail(parser: Any, parse: Callable[[], Any]) -> Any:
@@ -96,10 +119,10 @@ def parse_or_fail(parser: Any, parse: Callable[[], Any]) -> Any:
 
 def check_positive(args: Any, *names: str) -> None:
     """Counts a script's arguments must hold (questions, steps, batch sizes): each at least 1, or one line."""
+    from fcot_plugin.core.numbers import COUNT
+
     for name in names:
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise FcotError(f"--{name} must be >= 1, got {value}")
+        COUNT.check(name, getattr(args, name))
 
 
 def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], argv: list[str]) -> None:
@@ -114,9 +137,29 @@ def run_script(prog: str, arguments: type, script_main: Callable[[Any], Any], ar
         install_log_redaction()
         parser = settings_parser(arguments)
         (args,) = parse_or_fail(parser, lambda: parser.parse_args_into_dataclasses(args=argv))
+        check_ranges(args)  # every float finite, every int 64-bit, every declared range: before any work
+        check_script_paths(args)
         script_main(args)
 
     exit_with_one_line(prog, cli, debug)
+
+
+#: A script's path options by name, and what it writes there: ``<output>.json``/``.md`` files, or folders
+SCRIPT_OUTPUT_FILES = ("output",)
+SCRIPT_OUTPUT_FOLDERS = ("runs_dir", "save_student")
+
+
+def check_script_paths(args: Any) -> None:
+    """A benchmark's output paths, through the one safety check every fcot command makes
+    (:mod:`fcot_plugin.core.folders`): never empty, the current folder, home or the root; writable."""
+    from fcot_plugin.core.folders import check_output_file, check_output_folder
+
+    for name in SCRIPT_OUTPUT_FILES:
+        if getattr(args, name, None) is not None:
+            check_output_file(getattr(args, name), f"--{name}")
+    for name in SCRIPT_OUTPUT_FOLDERS:
+        if getattr(args, name, None) is not None:
+            check_output_folder(getattr(args, name), f"--{name}", replaces=False)
 
 
 def hf_argument_parser() -> type:

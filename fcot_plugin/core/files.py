@@ -63,3 +63,17 @@ def read_json(path: str | Path, fix: str) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8 text"
         raise FcotError(f"{path} is damaged ({reason}); {fix}") from None
+    except RecursionError:  # nested thousands deep
+        raise FcotError(f"{path} is damaged (nested too deeply); {fix}") from None
+
+
+def read_json_object(path: str | Path, fix: str, required: dict[str, type | tuple[type, ...]] | None = None) -> dict:
+    """The JSON object in ``path``, its ``required`` keys of their types; anything else (``[1, 2, 3]``, a key of the
+    wrong type) raises an :class:`FcotError` naming the file, what is wrong and ``fix``."""
+    value = read_json(path, fix)
+    if not isinstance(value, dict):
+        raise FcotError(f"{path} is damaged (a JSON {type(value).__name__}, not an object); {fix}")
+    for key, expected in (required or {}).items():
+        if not isinstance(value.get(key), expected):
+            raise FcotError(f"{path} is damaged ({key!r} is missing or not of the right type); {fix}")
+    return value

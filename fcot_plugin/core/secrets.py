@@ -39,8 +39,13 @@ REDACTED = "<redacted>"
 # snake_case, see is_secret_key)
 _SECRET_KEY = re.compile(
     r"^(token|.*(hub|auth|access|hf|api|bearer|refresh|session)_?token|.*api_?key|.*secret(_access)?(_key)?"
-    r"|.*password|passwd|.*credentials?)$"
+    r"|.*password|passwd|.*credentials?|(proxy_)?authori[sz]ation|(set_)?cookie|userinfo)$"
 )
+#: HTTP headers that always carry a credential; any other whose name holds one of _SECRET_HEADER_WORDS does too
+_SECRET_HEADERS = frozenset({"authorization", "proxy_authorization", "cookie", "set_cookie", "x_api_key"})
+_SECRET_HEADER_WORDS = ("key", "token", "secret", "auth", "password", "cookie")
+#: keys whose value is a mapping of HTTP headers (lm-eval's API models take ``header``)
+HEADER_KEYS = frozenset({"header", "headers", "default_headers", "extra_headers", "http_headers"})
 #: ``<word>_token`` keys that name a token of a vocabulary or a chat template, not a credential; whatever comes
 #: before the word too (``add_bos_token``, ``tokenizer_pad_token``). Any other ``*_token`` is a secret.
 VOCABULARY_TOKENS = frozenset({
@@ -80,6 +85,44 @@ def is_secret_key(key: str) -> bool:
     return False
 
 
+def is_secret_header(name: str) -> bool:
+    """``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``X-Api-Key`` and any header whose name holds
+    ``key``, ``token``, ``secret`` or ``auth`` (``X-Auth-Foo``, ``X-Goog-Api-Key``, ``Private-Token``)."""
+    name = str(name).strip().lower().replace("-", "_")
+    return name in _SECRET_HEADERS or any(word in name for word in _SECRET_HEADER_WORDS)
+
+
+# ---------------------------------------------------------------------------------------------- secrets in URLs
+
+#: ``scheme://userinfo@``: the user name and password of any URL, wherever it sits (model args, logs, repr)
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#'\"<>\[\]{}|\\]+)@")
+URL_USERINFO_REDACTED = "***"
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the userinfo of every URL replaced: ``http://alice:pw@host/v1`` -> ``http://***@host/v1``,
+    which still tells two servers apart."""
+    if "://" not in text:
+        return text
+    return _URL_USERINFO.sub(lambda match: f"{match['scheme']}{URL_USERINFO_REDACTED}@", text)
+
+
+def url_secrets(text: str) -> set[str]:
+    """The userinfo of every URL in ``text``, whole and as its password alone (raw and percent-decoded)."""
+    from urllib.parse import unquote
+
+    found: set[str] = set()
+    for match in _URL_USERINFO.finditer(text or ""):
+        userinfo = match["userinfo"]
+        if userinfo == URL_USERINFO_REDACTED:
+            continue
+        found.add(userinfo)
+        _, colon, password = userinfo.partition(":")
+        if colon and password:
+            found |= {password, unquote(password)}
+    return found
+
+
 # ---------------------------------------------------------------------------------------------- secrets in text
 
 _QUOTED = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
@@ -105,7 +148,12 @@ _FORMATS = (
      re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>{_BARE})")),
 )  # fmt: skip
 #: credentials recognisable by their shape, under any key or none
-_SHAPES = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b|(?<![\w-])sk-[A-Za-z0-9_\-]{20,}|(?<=\bBearer )[\w.~+/=\-]{8,}")
+_SHAPES = re.compile(
+    r"\bhf_[A-Za-z0-9]{20,}\b|(?<![\w-])sk-[A-Za-z0-9_\-]{20,}|(?<=\bBearer )[\w.~+/=\-]{8,}"
+    r"|(?<=\bBasic )[A-Za-z0-9+/=]{6,}|(?<=\bToken )[\w.~+/=\-]{8,}"
+)
+#: the scheme word before an HTTP credential, whose credential the shapes above redact
+_AUTH_SCHEMES = frozenset({"Basic", "Bearer", "Token"})
 _ENV_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "OPENAI_API_KEY")
 #: a value shorter than this, or one of these words, is not replaced wherever it appears (its key still hides it)
 _MIN_VALUE_LENGTH = 4
@@ -134,6 +182,8 @@ def _secrets_by_key(text: str, prefix: re.Pattern, value_pattern: re.Pattern) ->
             continue  # its value is looked at too: "args: token=x"
         value = value_pattern.match(text, key.end())
         if value is None or value.lastgroup == "literal" or _unquoted(value[0]) in (REDACTED, _metavar(key["key"])):
+            continue
+        if value.lastgroup == "bare" and value[0] in _AUTH_SCHEMES:  # "Authorization: Basic <shape-redacted>"
             continue
         yield key, value
         position = value.end()
@@ -177,8 +227,8 @@ def redact_text(text: str, values: Iterable[str] = ()) -> str:
     under a secret key in any format, and every ``hf_...`` / ``sk-...`` key of a credential's length."""
     if not text:
         return text
-    text = redact_values(text, {*_REMEMBERED, *values})
-    return _SHAPES.sub(REDACTED, _redact_keys(text))
+    text = redact_values(redact_urls(text), {*_REMEMBERED, *values})
+    return _redact_keys(_SHAPES.sub(REDACTED, text))
 
 
 def redact(value: Any, values: Iterable[str] = ()) -> Any:
@@ -187,14 +237,50 @@ def redact(value: Any, values: Iterable[str] = ()) -> Any:
     values = frozenset(values)
     if isinstance(value, dict):
         return {
-            key: (REDACTED if is_secret_key(str(key)) and item not in (None, "", False) else redact(item, values))
+            key: (REDACTED if is_secret_key(str(key)) and item not in (None, "", False) else
+                  _redact_headers(item, values) if str(key).lower() in HEADER_KEYS else redact(item, values))
             for key, item in value.items()
-        }
+        }  # fmt: skip
     if isinstance(value, list | tuple):
         return [redact(item, values) for item in value]
     if isinstance(value, str):
         return redact_text(value, values)
     return value
+
+
+def _redact_headers(headers: Any, values: frozenset[str]) -> Any:
+    if not isinstance(headers, dict):
+        return redact(headers, values)
+    return {name: REDACTED if is_secret_header(name) and item not in (None, "") else redact(item, values)
+            for name, item in headers.items()}  # fmt: skip
+
+
+def structural_secrets(value: Any, *, secret: bool = False, header: bool = False) -> set[str]:
+    """Every secret in a JSON-like value by where it sits: strings under a secret-named key at any depth, values of
+    secret headers under ``header``, URL userinfo and ``Basic``/``Bearer`` credentials in any string."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            found |= structural_secrets(
+                item,
+                secret=secret or is_secret_key(name) or (header and is_secret_header(name)),
+                header=name.lower() in HEADER_KEYS,
+            )
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= structural_secrets(item, secret=secret, header=header)
+    elif isinstance(value, str):
+        if secret:
+            found.add(value)
+            scheme, _, credential = value.partition(" ")  # "Basic abc=", "Bearer xyz": the credential alone too
+            if credential and scheme.isalpha():
+                found.add(credential)
+        found |= url_secrets(value)
+        found |= set(_SHAPES.findall(value))
+    elif secret and isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(str(value))
+    return {item for item in found if _worth_replacing(item)}
 
 
 # ------------------------------------------------------------------------------------------ the secrets given
@@ -234,7 +320,10 @@ def secret_values(texts: Iterable[str | None] = (), argv: Sequence[str] = ()) ->
     inside any argument) and in the environment (``HF_TOKEN``, ``OPENAI_API_KEY``, any secret-named variable),
     to scrub by value; none shorter than 4 characters (the key hides those)."""
     found = {os.environ.get(name, "") for name in _ENV_VARIABLES}
-    found.update(value for name, value in os.environ.items() if is_secret_key(name))
+    found.update(value for name, value in os.environ.items()
+                 if (is_secret_key(name) or is_secret_env(name)) and not value.startswith(("/", "~")))  # fmt: skip
+    for value in os.environ.values():  # a proxy's or a server's URL with a password, under any name
+        found.update(url_secrets(value))
     found.update(_argv_secrets(argv))
     for text in [*texts, *argv]:
         text = text or ""
@@ -242,7 +331,22 @@ def secret_values(texts: Iterable[str | None] = (), argv: Sequence[str] = ()) ->
             for _, value in _secrets_by_key(text, prefix, value_pattern):
                 found.update(_text_forms(value[0]))
         found.update(_SHAPES.findall(text))
+        found.update(url_secrets(text))
+        if text.lstrip().startswith("{"):  # a JSON teacher: secrets by where they sit, at any depth
+            try:
+                found.update(structural_secrets(json.loads(text)))
+            except (ValueError, RecursionError):
+                pass
     return {value for value in found if _worth_replacing(value)}
+
+
+def is_secret_env(name: str) -> bool:
+    """An environment variable that holds a credential by its name: ``*_TOKEN``, ``*_KEY``, ``*_AUTH``,
+    ``*_COOKIE``, ``*PASSWORD*``, ``*SECRET*`` (``TOKENIZERS_PARALLELISM`` is no secret; a path never is)."""
+    name = name.upper()
+    return name.endswith(("_TOKEN", "_KEY", "_AUTH", "_COOKIE", "_PASSWD", "_CREDENTIALS")) or any(
+        word in name for word in ("PASSWORD", "SECRET")
+    )
 
 
 def remember_secrets(values: Iterable[str]) -> None:

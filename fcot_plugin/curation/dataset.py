@@ -147,6 +147,11 @@ def curate(
     if format not in FORMATS:
         raise CurationError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     responses, teacher = teacher_responses(task, samples, all_completions, question_limit)
+    if not responses:
+        raise CurationError(
+            f"{task}: the samples {samples} hold no teacher responses (the file is empty), so nothing was written; "
+            f"pass the samples file of a finished teacher run (lm-eval --log_samples), or run the teacher again"
+        )
     if add_paper:
         if samples == PAPER_SOURCE:
             raise CurationError("the samples are the paper's rationales already; there is nothing to mix in")
@@ -172,6 +177,11 @@ def curate(
         rows, stats = fine_tune_cot_rows(task, responses, deduplicate=deduplicate, decisions=decisions)
     stats.held_out = len(held_out)
     stats.overlap = len({item.sample_index for item in overlapping})  # reason "overlap": asked by the test split
+    if not rows and stats.rationales == 0:
+        raise CurationError(
+            f"{task}: every one of the {len(held_out)} questions with teacher responses is held out for "
+            f"validation, so there is nothing to train on; pass a smaller --validation_size"
+        )
     if not rows:
         raise CurationError(
             f"{task}: none of {stats.rationales} teacher rationales for {stats.questions} questions had a correct "
@@ -188,6 +198,26 @@ def train_question_count(task: str) -> int | None:
         return None
 
 
+#: What ``save_dataset`` writes: the dataset (``datasets.save_to_disk``), its card and the curation summary
+CURATION_SUMMARY = "fcot_curation.json"
+MADE_BY = "fcot curate"
+
+
+def is_curated_dataset(folder: Path) -> bool:
+    """A dataset folder written by an fcot version from before the marker: ``datasets``' files and the summary."""
+    return (folder / CURATION_SUMMARY).is_file() and (folder / "dataset_dict.json").is_file()
+
+
+def check_out(out: str | Path, overwrite: bool, what: str = "--out") -> Path:
+    """Before anything runs: ``out`` is a new folder, or (``overwrite``) one fcot wrote, else one line."""
+    from fcot_plugin.core.folders import check_output_folder
+
+    path = check_output_folder(out, what, adopt=is_curated_dataset, made_by=MADE_BY)
+    if path.exists() and not overwrite:
+        raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
+    return path
+
+
 def save_dataset(
     result: CurationResult,
     out: str | Path,
@@ -197,15 +227,15 @@ def save_dataset(
     """Write the dataset (``datasets`` format, split ``train``) and its card, atomically.
 
     ``before_rename`` runs on the finished staging folder before it becomes ``out`` (a Hub push): if it fails,
-    nothing is left at ``out`` to block the corrected command.
+    nothing is left at ``out`` to block the corrected command. ``overwrite`` replaces only the entries fcot wrote
+    in ``out`` (its marker's, see :mod:`fcot_plugin.core.folders`); the user's files there stay.
     """
     import datasets
 
+    from fcot_plugin.core.folders import mark_folder, remove_written, written_entries
     from fcot_plugin.hub.cards import dataset_card
 
-    out = Path(out).expanduser()
-    if out.exists() and not overwrite:
-        raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
+    out = check_out(out, overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -217,14 +247,23 @@ def save_dataset(
         dataset = datasets.Dataset.from_list(result.rows)
         datasets.DatasetDict({"train": dataset}).save_to_disk(str(staging))
         (staging / "README.md").write_text(str(dataset_card(curation_summary(result))), encoding="utf-8")
-        (staging / "fcot_curation.json").write_text(json.dumps(curation_summary(result), indent=2) + "\n")
+        (staging / CURATION_SUMMARY).write_text(json.dumps(curation_summary(result), indent=2) + "\n")
         if result.decisions is not None:
             result.decisions.write(staging)
+        written = sorted(entry.name for entry in staging.iterdir())
         if before_rename is not None:
             before_rename(staging)
+        if out.exists():  # --overwrite (checked): what fcot wrote goes, the user's files stay
+            layout = written if is_curated_dataset(out) else ()
+            remove_written(out, written_entries(out, layout))
+        if out.exists() and not any(out.iterdir()):
+            out.rmdir()
         if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+            for name in written:
+                (staging / name).rename(out / name)
+        else:
+            staging.rename(out)
+        mark_folder(out, MADE_BY, written)
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
@@ -238,10 +277,13 @@ def save_dataset(
 
 
 def curation_summary(result: CurationResult) -> dict[str, Any]:
+    """What the card and ``fcot_curation.json`` say of the data; the teacher with its secrets redacted."""
+    from fcot_plugin.core.secrets import redact
+
     return {
         "task": result.task,
         "format": result.format,
-        "teacher": asdict(result.teacher),
+        "teacher": redact(asdict(result.teacher)),
         "stats": {**asdict(result.stats), "filter_rate": round(result.stats.filter_rate, 4)},
     }
 

@@ -45,8 +45,8 @@ from fcot_plugin.tasks.registry import get_task
 from fcot_plugin.teacher.accounting import TeacherAccounting
 from fcot_plugin.teacher.cache import ResponseCache
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
-from fcot_plugin.teacher.server import is_server_error, live_servers, server_error, server_urls
-from fcot_plugin.teacher.spec import WRAPPER_KEYS, changes_text
+from fcot_plugin.teacher.server import is_server_error, live_servers, malformed_answer, server_error, server_urls
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, text_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class ZeroShotCoT(LM):
 
     def fingerprint(self) -> dict[str, Any]:
         """The teacher a cache file belongs to: base model and every argument that changes the text."""
-        model_args = {key: str(value) for key, value in sorted(self.base_args.items()) if changes_text(key)}
+        model_args = text_arguments(self.base_args)  # no secret reaches a cache key, even nested in a JSON value
         base = SAME_TEXT_BASES.get(self.base_name, self.base_name)
         return {"base": base, "reasoning": self.reasoning, **model_args}
 
@@ -420,6 +420,9 @@ class ZeroShotCoT(LM):
         try:
             return self.base.generate_until(instances, disable_tqdm=disable_tqdm)
         except Exception as error:
+            malformed = malformed_answer(error, str(self.base_url)) if self.api else None
+            if malformed is not None:  # an answer without "choices": one line naming the server and the field
+                raise malformed from None
             if not (self.api and is_server_error(error)):
                 raise
             raise self._server_error(error, str(self.base_url)) from None
@@ -440,6 +443,8 @@ class ZeroShotCoT(LM):
             try:
                 texts = base.generate_until([instances[i] for i in indices], disable_tqdm=True)
             except Exception as error:
+                if (malformed := malformed_answer(error, str(base.base_url))) is not None:
+                    raise malformed from None
                 if not is_server_error(error):
                     raise
                 self._dead_bases.add(id(base))

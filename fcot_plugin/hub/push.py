@@ -183,9 +183,12 @@ def require_hub_token(token: str | None = None) -> str:
 
 
 def folder_files(folder: str | Path, exclude: Iterable[str] = ("checkpoint-*",)) -> dict[str, Path]:
-    """Every file under ``folder`` by its path in the repo, less top-level entries matching ``exclude``."""
+    """Every file under ``folder`` by its path in the repo, less top-level entries matching ``exclude`` and fcot's
+    folder marker (it records local paths, which are nobody's business on the Hub)."""
+    from fcot_plugin.core.folders import MARKER
+
     folder = Path(folder)
-    patterns = list(exclude)
+    patterns = [*exclude, MARKER]
     return {
         path.relative_to(folder).as_posix(): path
         for path in sorted(folder.rglob("*"))

@@ -31,7 +31,7 @@ from fcot_plugin.curation.dataset import curate, curation_line, curation_summary
 from fcot_plugin.curation.responses import teacher_responses
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.pipeline import validation
-from fcot_plugin.pipeline.preflight import check_accelerate_config, check_distill
+from fcot_plugin.pipeline.preflight import check_accelerate_config, check_distill, check_run_dir
 from fcot_plugin.pipeline.run_folder import (
     BASELINE_NAMES,
     STAGE_OUTPUTS,
@@ -101,8 +101,10 @@ class Run:
 
     def prepare(self) -> None:
         """Take the folder's lock, move everything aside on ``--restart``, and record the settings."""
+        check_run_dir(self.dir)  # again, right before the first write: the folder may have changed since the checks
         self.dir.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
+        self.folder.mark()  # once the folder is this run's: a run refused by the lock writes nothing
         previous = self.lock.taken_over
         if previous and not previous["alive"]:
             logger.info(
@@ -153,7 +155,14 @@ class Run:
         if found is not None:
             record = bookkeeping(found)
             same_inputs = record.get("fingerprint") in (expected, legacy)  # legacy: recorded by an earlier fcot
-            if same_inputs and record.get("outputs") == outputs_digest(self.folder, stage):
+            outputs = outputs_digest(self.folder, stage)
+            if same_inputs and record.get("outputs") == outputs:
+                logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
+                            number, total, stage)  # fmt: skip
+                return self.folder.results(stage)
+            if same_inputs and record.get("outputs") == outputs_digest(self.folder, stage, legacy=True):
+                # recorded by an earlier fcot (large files by size and time): recorded again, by content
+                record_stage(self.folder, stage, record["fingerprint"], self.settings, self.folder.results(stage))
                 logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
                             number, total, stage)  # fmt: skip
                 return self.folder.results(stage)

@@ -7,15 +7,16 @@ seconds, leaves no files behind, and the corrected command starts clean.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.files import read_json_object
+from fcot_plugin.core.folders import check_output_folder
 from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.names import task_name
 from fcot_plugin.tasks.sampling import SAMPLES, TEMPERATURE, read_sampling, refuse_greedy_repeats
-from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, parse_model_args
+from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, check_argument_types, parse_model_args
 
 # lm-eval models that load a checkpoint from ``pretrained=``.
 _PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
@@ -70,6 +71,7 @@ def check_model_folder(path: str, what: str, needs_tokenizer: bool = True, conte
         return
     if not (folder / "config.json").is_file():
         raise FcotError(f"{what} {path!r} has no config.json; pass a folder saved with save_pretrained()")
+    read_json_object(folder / "config.json", f"{what}: save the model again with save_pretrained()")
     if not any((folder / name).is_file() for name in _WEIGHTS) and not any(folder.glob("*.safetensors")):
         raise FcotError(f"{what} {path!r} has no weights (model.safetensors or pytorch_model.bin); save the model too")
     if contents:
@@ -94,7 +96,7 @@ def check_student(student: str) -> None:
     student_kind(student)  # causal (SFTTrainer) or seq2seq (Seq2SeqTrainer); anything else is one line
     folder = Path(student).expanduser()
     if folder.is_dir():
-        config = json.loads((folder / "config.json").read_text())
+        config = read_json_object(folder / "config.json", "student: save the model again with save_pretrained()")
         if not config.get("architectures"):
             raise FcotError(
                 f"student {student!r}: config.json names no architectures, so the model class is unknown; save "
@@ -110,6 +112,7 @@ def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
     from lm_eval.api.registry import MODEL_REGISTRY
 
     arguments = parse_model_args(model_args, what)
+    check_argument_types(arguments, what, as_text=not model_args.lstrip().startswith("{"))
     known = sorted({*MODEL_REGISTRY, "zscot", LOCAL_MODEL})  # fcot's own two, registered when first used
     if model not in known:
         raise FcotError(f"{what}: unknown lm-eval model {model!r}; choose one of: {', '.join(known)}")
@@ -220,17 +223,20 @@ def check_accelerate_config(path: str) -> Path | None:
 
 
 def check_writable(folder: str | Path, what: str) -> None:
-    """``folder`` (or the nearest folder above it that exists) can be written to, and is not a file."""
-    path = Path(folder).expanduser().absolute()
-    if path.exists() and not path.is_dir():
-        raise FcotError(f"{what} {path} is a file; pass a folder")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise FcotError(f"{what} {path} cannot be made: {existing} is a file; pass a folder path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise FcotError(f"{what} {path} cannot be written ({existing} is read-only); pass a folder you can write")
+    """``folder`` can be made and written, and fcot adds files there only (lm-eval's results): not empty, not a
+    file, no link loop, no over-long part, not read-only (:func:`~fcot_plugin.core.folders.check_output_folder`)."""
+    check_output_folder(folder, what, replaces=False)
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A run folder of an fcot version from before the marker: its config.json and stages/, or the lock of a run
+    that is starting in it."""
+    return ((folder / "config.json").is_file() and (folder / "stages").is_dir()) or (folder / ".fcot.lock").is_file()
+
+
+def check_run_dir(run_dir: str | Path | None) -> Path:
+    """``--run_dir`` is new, empty, fcot's own (its marker) or a run folder of an earlier fcot; else one line."""
+    return check_output_folder(run_dir, "--run_dir", adopt=is_run_folder, made_by="fcot distill")
 
 
 def check_vllm_scoring(student: str, lora: bool) -> None:
@@ -256,7 +262,7 @@ def check_distill(args: Any) -> str:
     """Every check of ``fcot distill`` that can fail before the first stage; returns the student to load."""
     from fcot_plugin.training.students import resolve_student
 
-    check_writable(args.run_dir, "--run_dir")
+    check_run_dir(args.run_dir)  # the user's own folders are refused before anything runs
     check_teacher(args.teacher_spec, args.teacher, args.teacher_engine)
     read_sampling({SAMPLES: args.diverse, TEMPERATURE: args.teacher_temperature})
     if args.launcher == "accelerate":

@@ -23,10 +23,17 @@ the layout lives here only::
     stages/<stage>.started.json   written when a stage starts: an interrupted stage resumes only under it
     .previous/<time>/       outputs that a --restart or a changed setting replaced (moved here, never reused)
     .fcot.lock              the running fcot process (pid, host, command)
+    .fcot-folder.json       the marker: made by fcot distill (core.folders); only the entries above ever move
+
+Anything else in the folder is the user's: ``--restart`` and a changed setting move only the entries of this layout.
+A folder without the marker is taken as a run folder only when it has ``config.json`` and ``stages/`` (the layout
+of run folders made before the marker); any other folder holding files is refused before anything runs.
 
 A stage's fingerprint is a hash of the settings it reads and of the content of what the stages it reads from
 wrote (their output digests): a stage that ran again and wrote the same files does not re-run what follows. A
-local student's weights count by content, so new weights at the same path re-train. A re-run reuses a stage only
+local student's weights count by content, so new weights at the same path re-train; a file's digest is reused
+only while its size, modification time, change time and inode are all the same (``.content-digests.json``), and
+the change time cannot be set back by hand. A re-run reuses a stage only
 when its fingerprint and its outputs are unchanged; otherwise the stage's outputs are moved aside and it runs
 again. Fingerprints recorded by earlier fcot versions (settings as given, and upstream fingerprints) still
 count, so an upgrade re-runs nothing.
@@ -47,7 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.core.files import read_json, write_json_atomic
+from fcot_plugin.core.files import read_json_object, write_json_atomic
+from fcot_plugin.core.folders import mark_folder, written_entries
 from fcot_plugin.core.secrets import redact, redact_text
 from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, feeds_of
 from fcot_plugin.teacher.spec import TeacherSpec
@@ -76,13 +84,17 @@ STAGE_INPUTS = {
 BASELINE_NAMES = ("zeroshot", "zscot")
 BASELINE_RECORD = "baseline.json"  # beside a baseline's results: the settings it was scored under
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
-# Files larger than this are fingerprinted by size and modification time instead of content.
-_HASH_LIMIT = 16 * 2**20
 # Not part of what a stage produced: cards rewritten by later stages, training checkpoints (skipped where they
 # are walked), and files that SQLite and locks leave beside a database while a process has it open.
 _DIGEST_SKIPPED = ("README.md",)
 _DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 TEACHER_CACHE = "teacher-cache.sqlite"
+#: Every top-level entry fcot distill writes in a run folder (besides STAGE_OUTPUTS): --restart moves only these
+RUN_ENTRIES = (
+    "config.json", "stages", "baselines", "logs", "tasks", TEACHER_CACHE, f"{TEACHER_CACHE}-wal",
+    f"{TEACHER_CACHE}-shm", f"{TEACHER_CACHE}.lock", ".student-weights.json", ".content-digests.json",
+)  # fmt: skip
+MADE_BY = "fcot distill"
 # Settings derived from a declared one (pipeline.settings): each feeds wherever its source does.
 DERIVED_SETTINGS = {"student_weights": "student", "dataset_digest": "dataset"}
 
@@ -183,20 +195,39 @@ class RunFolder:
     def started_file(self, stage: str) -> Path:
         return self.stages_dir / f"{stage}.started.json"
 
+    # ------------------------------------------------------------------ safety
+    def mark(self) -> None:
+        """Create the folder with its marker (an older run folder gets one too)."""
+        mark_folder(self.path, MADE_BY, self.own_entries())
+
+    @staticmethod
+    def own_entries() -> list[str]:
+        """The top-level entries of the layout above: the only ones fcot distill moves or replaces."""
+        outputs = {name.split("/")[0] for names in STAGE_OUTPUTS.values() for name in names}
+        return sorted({*outputs, *RUN_ENTRIES})
+
     # ------------------------------------------------------------------ readers
     def config(self) -> dict[str, Any]:
-        return read_json(self.config_file, "delete it (or pass --restart) and run the same command again")
+        return read_json_object(self.config_file, RESTART_FIX, required={"task": str})
 
     def stage_record(self, stage: str) -> dict[str, Any] | None:
         """What a finished stage recorded, or None when it has not finished."""
         path = self.stage_file(stage)
         if not path.is_file():
             return None
-        return read_json(path, f"delete it and run the same command again ({stage} and later stages run again)")
+        record = read_json_object(path, RESTART_FIX)
+        kept = record.get(BOOKKEEPING, {})
+        if (
+            not isinstance(kept, dict)
+            or not isinstance(kept.get("settings", {}), dict)
+            or not all(isinstance(kept.get(key), str | None) for key in ("fingerprint", "outputs"))
+        ):
+            raise FcotError(f"{path} is damaged ({BOOKKEEPING} is not a stage record); {RESTART_FIX}")
+        return record
 
     def started_record(self, stage: str) -> dict[str, Any] | None:
         path = self.started_file(stage)
-        return read_json(path, "delete it and run the same command again") if path.is_file() else None
+        return read_json_object(path, RESTART_FIX) if path.is_file() else None
 
     def stage_records(self) -> dict[str, dict[str, Any]]:
         """The records of every finished stage, in pipeline order."""
@@ -226,35 +257,91 @@ class RunFolder:
         return target if moved else None
 
     def move_everything_aside(self, stamp: str) -> Path | None:
-        """``--restart``: every earlier output goes to ``.previous/<stamp>/``."""
+        """``--restart``: every earlier output fcot wrote goes to ``.previous/<stamp>/``; the user's files stay."""
         if not self.path.is_dir():
             return None
         keep = {self.previous_dir.name, self.lock_file.name}
-        return self.move_aside(sorted(entry.name for entry in self.path.iterdir() if entry.name not in keep), stamp)
+        names = written_entries(self.path, self.own_entries())
+        return self.move_aside([name for name in names if name not in keep], stamp)
+
+
+RESTART_FIX = "pass --restart to start the run over (earlier outputs move to .previous/)"
 
 
 # ---------------------------------------------------------------------- fingerprints
 
 
-def _hash_file(path: Path, digest: Any) -> None:
+class ContentDigests:
+    """SHA-256 of files by content; a digest is reused only while the file's size, modification time, change time
+    and inode all match what they were when it was read, so a changed file is always read again."""
+
+    def __init__(self, memo_file: Path | None) -> None:
+        self.memo_file = memo_file
+        self.memo: dict[str, Any] = {}
+        if memo_file is not None and memo_file.is_file():
+            try:
+                loaded = json.loads(memo_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                loaded = {}
+            self.memo = loaded if isinstance(loaded, dict) else {}
+        self.changed = False
+
+    def of(self, path: Path) -> str:
+        stat = path.stat()
+        key = str(path.resolve())
+        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
+        known = self.memo.get(key)
+        if isinstance(known, dict) and known.get("stat") == identity and isinstance(known.get("sha256"), str):
+            return known["sha256"]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(2**22), b""):
+                digest.update(block)
+        self.memo[key] = {"stat": identity, "sha256": digest.hexdigest()}
+        self.changed = True
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        if self.changed and self.memo_file is not None and self.memo_file.parent.is_dir():
+            write_json_atomic(self.memo_file, self.memo)
+
+
+# Files up to this size are fed to a stage's digest byte by byte; larger ones by their (cached) SHA-256.
+_HASH_LIMIT = 16 * 2**20
+
+
+def _hash_file(path: Path, digest: Any, digests: ContentDigests | None) -> None:
     stat = path.stat()
     digest.update(f"{stat.st_size}".encode())
     if stat.st_size > _HASH_LIMIT:
-        digest.update(f"{stat.st_mtime_ns}".encode())
+        # digests None: as earlier fcot versions recorded it (size and modification time), read only to accept an
+        # earlier record once; the stage is then recorded again by content
+        digest.update((digests.of(path) if digests is not None else f"{stat.st_mtime_ns}").encode())
         return
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(2**20), b""):
             digest.update(block)
 
 
-def outputs_digest(run: RunFolder, stage: str) -> str:
-    """A digest of what ``stage`` wrote (content of small files, size and time of large ones)."""
+def outputs_digest(run: RunFolder, stage: str, *, legacy: bool = False) -> str:
+    """A digest of the content of what ``stage`` wrote (``legacy``: large files by size and time, as earlier
+    fcot versions recorded it)."""
     digest = hashlib.sha256()
+    digests = None if legacy else ContentDigests(run.path / ".content-digests.json")
+    try:
+        _outputs_digest(run, stage, digest, digests)
+    finally:
+        if digests is not None:
+            digests.save()
+    return digest.hexdigest()
+
+
+def _outputs_digest(run: RunFolder, stage: str, digest: Any, digests: ContentDigests | None) -> None:
     for name in STAGE_OUTPUTS[stage]:
         root = run.path / name
         if root.is_file():
             digest.update(name.encode())
-            _hash_file(root, digest)
+            _hash_file(root, digest, digests)
             continue
         if not root.is_dir():
             digest.update(f"{name}:absent".encode())
@@ -266,8 +353,7 @@ def outputs_digest(run: RunFolder, stage: str) -> str:
             if path.name.endswith(_DIGEST_SKIPPED_SUFFIXES):
                 continue
             digest.update(str(relative).encode())
-            _hash_file(path, digest)
-    return digest.hexdigest()
+            _hash_file(path, digest, digests)
 
 
 def dependent_settings(dependent: str, settings: dict[str, Any], *, legacy: bool = False) -> dict[str, Any]:
@@ -325,28 +411,19 @@ def fingerprints(run: RunFolder, stage: str, settings: dict[str, Any]) -> tuple[
 
 
 def student_weights(student: str, run: RunFolder) -> str | None:
-    """A digest of a local student's weights and config by content (None for a Hub id), memoised in the run
-    folder by file size and modification time so that an unchanged student is not read again."""
+    """A digest of a local student's weights and config by content (None for a Hub id). A file unchanged since
+    it was last read (size, modification and change time, inode) is not read again (:class:`ContentDigests`)."""
     folder = Path(student).expanduser()
     if not folder.is_dir():
         return None
     files = sorted(path for path in folder.iterdir() if path.is_file() and (WEIGHT_FILE.match(path.name)
                    or path.name in ("config.json", "adapter_config.json")))  # fmt: skip
-    stats = {path.name: [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
-    memo_file = run.path / ".student-weights.json"
-    memo = read_json(memo_file, "delete it") if memo_file.is_file() else {}
-    if memo.get("student") == str(folder.resolve()) and memo.get("files") == stats:
-        return memo["digest"]
+    digests = ContentDigests(run.path / ".content-digests.json" if run.path.is_dir() else None)
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(2**22), b""):
-                digest.update(block)
-    value = digest.hexdigest()
-    if run.path.is_dir():
-        write_json_atomic(memo_file, {"student": str(folder.resolve()), "files": stats, "digest": value})
-    return value
+        digest.update(f"{path.name}:{digests.of(path)}".encode())
+    digests.save()
+    return digest.hexdigest()
 
 
 def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:

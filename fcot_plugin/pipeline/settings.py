@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from fcot_plugin.core.command_line import FCOT_METADATA, FCOT_RANGE
+from fcot_plugin.core.command_line import FCOT_METADATA
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.numbers import COUNT, FCOT_RANGE, NON_NEGATIVE, POSITIVE, SEED, Range, check_ranges
 from fcot_plugin.tasks.formats import PAPER_SOURCE, check_format, check_paper_rationales
 from fcot_plugin.tasks.registry import TASKS, check_task, resolve_task
 from fcot_plugin.teacher.spec import TeacherSpec
@@ -72,27 +73,6 @@ class Feeds:
     recipe_key: str | None = None
 
 
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric setting takes: at least ``minimum``, or above it when ``inclusive`` is False."""
-
-    minimum: float
-    inclusive: bool = True
-
-    def check(self, name: str, value: Any) -> None:
-        if value is None:
-            return
-        ok = value >= self.minimum if self.inclusive else value > self.minimum
-        if not ok:
-            bound = f"{'>=' if self.inclusive else '>'} {self.minimum:g}"
-            raise FcotError(f"--{name} must be {bound}, got {value!r}")
-
-
-COUNT = Range(1)  # questions, samples, tokens, rows, processes
-NON_NEGATIVE = Range(0)
-POSITIVE = Range(0, inclusive=False)
-
-
 def setting(
     default: Any = MISSING, *, help: str, feeds: Feeds | None = None, range: Range | None = None, **kwargs: Any
 ) -> Any:  # noqa: A002
@@ -103,13 +83,6 @@ def setting(
     if range is not None:
         metadata[FCOT_RANGE] = range
     return field(default=default, metadata=metadata, **kwargs)
-
-
-def check_ranges(arguments: Any) -> None:
-    """Each numeric setting of ``arguments`` within its declared range, or one line naming it."""
-    for item in fields(arguments):
-        if FCOT_RANGE in item.metadata:
-            item.metadata[FCOT_RANGE].check(item.name, getattr(arguments, item.name))
 
 
 def feeds_of(dataclass_type: type) -> dict[str, Feeds]:
@@ -387,7 +360,7 @@ class DistillArguments(OwnDataArguments):
         range=NON_NEGATIVE,
     )
     validation_seed: int = setting(
-        0, help="seed of the held-out validation sample", feeds=Feeds(stages=("curate",)), range=NON_NEGATIVE
+        0, help="seed of the held-out validation sample", feeds=Feeds(stages=("curate",)), range=SEED
     )
     student: str = setting(
         "smollm2-135m",
@@ -431,9 +404,7 @@ class DistillArguments(OwnDataArguments):
         "evaluation dtype. The run folder's config.json records the resolved choice",
         feeds=Feeds(stages=STUDENT, baselines=True, recipe_key="precision"),
     )
-    seed: int = setting(
-        42, help="training seed", feeds=Feeds(stages=("train",), recipe_key="seed"), range=NON_NEGATIVE
-    )
+    seed: int = setting(42, help="training seed", feeds=Feeds(stages=("train",), recipe_key="seed"), range=SEED)
     # ------------------------------------------------------------------ evaluation
     eval_limit: int | None = setting(
         None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import read_json, write_json_atomic, write_text_atomic
+from fcot_plugin.core.folders import mark_folder
 from fcot_plugin.training.checkpoints import WEIGHT_FILE, drop_resume_state
 
 # A fractional validation_size takes at most this many questions: every epoch is scored on all of them.
@@ -52,6 +53,7 @@ def write_validation(data_dir: Path, rows: list[dict[str, Any]], size: float, se
     write_json_atomic(data_dir / IDS_FILE, {"validation_size": size, "validation_seed": seed, "pool": pool,
                                             "questions": len(ids), "sample_index": ids})  # fmt: skip
     write_text_atomic(data_dir / ROWS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
+    mark_folder(data_dir, "fcot distill", [IDS_FILE, ROWS_FILE])  # written by fcot: --restart may move them
 
 
 def held_out_ids(data_dir: Path) -> list[int]:

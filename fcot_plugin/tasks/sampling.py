@@ -7,10 +7,12 @@ check them here, so a bad value reads the same wherever it is caught.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.numbers import INT64_MAX
 
 SAMPLES, TEMPERATURE = "fcot_samples", "fcot_temperature"
 
@@ -24,13 +26,18 @@ def read_sampling(
     """
     prefix = f"{where}: " if where else ""
     samples, temperature = metadata.get(SAMPLES), metadata.get(TEMPERATURE)
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+    if samples is not None and (
+        isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= INT64_MAX
+    ):
         raise FcotError(f'{prefix}{SAMPLES} must be a whole number >= 1, got {samples!r} (e.g. "{SAMPLES}": 4)')
     if temperature is not None and (
-        isinstance(temperature, bool) or not isinstance(temperature, int | float) or temperature < 0
+        isinstance(temperature, bool)
+        or not isinstance(temperature, int | float)
+        or (isinstance(temperature, float) and not math.isfinite(temperature))
+        or not 0 <= temperature <= INT64_MAX
     ):
         raise FcotError(
-            f'{prefix}{TEMPERATURE} must be a number >= 0, got {temperature!r} (e.g. "{TEMPERATURE}": 0.7)'
+            f'{prefix}{TEMPERATURE} must be a finite number >= 0, got {temperature!r} (e.g. "{TEMPERATURE}": 0.7)'
         )
     if positive_temperature and temperature == 0:
         raise FcotError(

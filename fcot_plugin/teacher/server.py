@@ -111,6 +111,24 @@ def is_server_error(error: BaseException) -> bool:
     )
 
 
+def malformed_answer(error: BaseException, base_url: str) -> TeacherError | None:
+    """One line for a server answer without the fields of an OpenAI-compatible one (lm-eval's ``KeyError:
+    'choices'``), naming the server (its URL's userinfo redacted) and what was missing; None for other errors."""
+    from fcot_plugin.core.secrets import redact_text
+
+    if isinstance(error, KeyError):
+        missing = f"the field {error.args[0]!r}" if error.args else "an expected field"
+    elif isinstance(error, TypeError | IndexError | AttributeError):
+        missing = f"the fields of a completion ({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+    else:
+        return None
+    return TeacherError(redact_text(
+        f"the teacher server at {base_url} answered without {missing}; it does not speak the OpenAI completions "
+        "API at that URL: check base_url (e.g. http://host:8000/v1/completions, or /v1/chat/completions with "
+        "base=local-chat-completions) and the server's log"
+    ))  # fmt: skip
+
+
 def server_error(error: BaseException, base_url: str, settings: dict[str, Any], kept: str) -> TeacherError:
     """One line for a request that failed after lm-eval's retries; ``kept`` says where finished work is."""
     import requests
@@ -131,5 +149,9 @@ def server_error(error: BaseException, base_url: str, settings: dict[str, Any], 
     else:
         what = f"stopped answering ({type(error).__name__})"
         fix = "restart the server"
+    from fcot_plugin.core.secrets import redact_urls
+
     retries = settings.get("max_retries", 3)
-    return TeacherError(f"the teacher server at {base_url} {what} after {retries} tries; {fix}, then {kept}")
+    return TeacherError(
+        f"the teacher server at {redact_urls(base_url)} {what} after {retries} tries; {fix}, then {kept}"
+    )

@@ -70,3 +70,44 @@ def drop_resume_state(checkpoint: str | Path) -> list[str]:
                 path.unlink(missing_ok=True)
             deleted.append(path.name)
     return deleted
+
+
+MADE_BY = "sft.py"
+
+
+def is_trainer_output(folder: Path) -> bool:
+    """A folder a trainer wrote before folders carried fcot's marker: checkpoints, or a saved trainer state."""
+    return any(numbered_checkpoints(folder)) or (folder / "trainer_state.json").is_file()
+
+
+def training_record(task: str | None, dataset: str | None, dataset_format: str) -> dict[str, str | None]:
+    """What a training output folder was made for: the task, the dataset (a local one by absolute path)."""
+    local = Path(dataset).expanduser() if dataset else None
+    return {"task": task, "dataset": str(local.resolve()) if local is not None and local.exists() else dataset,
+            "dataset_format": dataset_format}  # fmt: skip
+
+
+def check_training_output(output_dir: str, record: dict[str, str | None]) -> Path:
+    """Before training: ``output_dir`` is safe to write (:func:`~fcot_plugin.core.folders.check_output_folder`) and
+    holds no checkpoint of another task or dataset, which the trainer would resume from (see :func:`mark_training`).
+    """
+    from fcot_plugin.core.errors import FcotError
+    from fcot_plugin.core.folders import check_output_folder, read_marker
+
+    folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output, made_by=MADE_BY)
+    recorded = (read_marker(folder) or {}).get("training") if folder.is_dir() else None
+    if recorded and recorded != record and last_complete_checkpoint(folder):
+        changed = ", ".join(f"{key} {recorded.get(key)!r}, not {value!r}" for key, value in record.items()
+                            if recorded.get(key) != value)  # fmt: skip
+        raise FcotError(
+            f"output_dir {folder} holds checkpoints of another training ({changed}), which this one would resume "
+            f"from; pass another output_dir, or delete its checkpoint-* folders to start over"
+        )
+    return folder
+
+
+def mark_training(output_dir: str | Path, record: dict[str, str | None]) -> None:
+    """Record in ``output_dir``'s marker what its checkpoints are of, as training starts."""
+    from fcot_plugin.core.folders import mark_folder
+
+    mark_folder(output_dir, MADE_BY, training=record)

@@ -105,7 +105,7 @@ def train_and_save(
     merge a LoRA adapter on request. One function for both architectures, so their students save alike."""
     from fcot_plugin.training.adapters import lora_summary, save_merged
     from fcot_plugin.training.architectures import architecture_label
-    from fcot_plugin.training.checkpoints import last_complete_checkpoint
+    from fcot_plugin.training.checkpoints import last_complete_checkpoint, mark_training, training_record
 
     args = trainer.args
     trainer.fcot_card_fields = {
@@ -121,6 +121,9 @@ def train_and_save(
         last_checkpoint = last_complete_checkpoint(args.output_dir)  # skips one cut short by a kill
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
+    if trainer.is_world_process_zero():  # what the checkpoints are of: another task never resumes from them
+        mark_training(args.output_dir, training_record(script_args.task, script_args.dataset_name,
+                                                       script_args.dataset_format))  # fmt: skip
     train_result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or last_checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)

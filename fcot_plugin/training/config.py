@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from trl import ScriptArguments, SFTConfig
 
+from fcot_plugin.core.numbers import COUNT, FCOT_RANGE, POSITIVE, SEED, check_ranges
 from fcot_plugin.tasks.formats import check_format
 from fcot_plugin.tasks.registry import resolve_task
 from fcot_plugin.training.defaults import PAPER_RECIPE
@@ -54,9 +55,23 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
     AdamW, learning rate 3e-4, batch size 8, 20 epochs, loss on the completion only.
     """
 
-    learning_rate: float = field(default=PAPER_RECIPE.learning_rate, metadata={"help": "paper: 3e-4"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "required: the folder the student and its checkpoints go to (a new or empty folder, or "
+                  "one an earlier run of the same task and dataset wrote, which resumes)"},
+    )  # fmt: skip
+    learning_rate: float = field(
+        default=PAPER_RECIPE.learning_rate, metadata={"help": "paper: 3e-4", FCOT_RANGE: POSITIVE}
+    )
     per_device_train_batch_size: int = field(
-        default=PAPER_RECIPE.per_device_train_batch_size, metadata={"help": "paper: 8"}
+        default=PAPER_RECIPE.per_device_train_batch_size, metadata={"help": "paper: 8", FCOT_RANGE: COUNT}
+    )
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "steps whose gradients add up before one update", FCOT_RANGE: COUNT}
+    )
+    seed: int = field(default=42, metadata={"help": "random seed set at the start of training", FCOT_RANGE: SEED})
+    data_seed: int | None = field(
+        default=None, metadata={"help": "seed of the data samplers (default: seed)", FCOT_RANGE: SEED}
     )
     num_train_epochs: float = field(default=PAPER_RECIPE.num_train_epochs, metadata={"help": "paper: 20"})
     optim: str = field(default="adamw_torch_fused", metadata={"help": "paper: AdamW (fused: the same update, faster)"})
@@ -88,18 +103,20 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
     )  # fmt: skip
 
     def _check_ranges(self) -> None:
-        """Values TRL would accept and then train nothing with (or fail on deep inside): one line each, first."""
+        """Values TRL would accept and then train nothing with, or NaN weights (``learning_rate: inf``), or fail on
+        deep inside: one line each, first. Every float of TRL's and transformers' own options is finite too."""
+        check_ranges(self)
         if self.max_steps <= 0 and not self.num_train_epochs > 0:
             raise ValueError(f"num_train_epochs must be > 0 (or set max_steps), got {self.num_train_epochs}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def __post_init__(self) -> None:
         from fcot_plugin.core.precision import normalise, resolve_precision, training_device
 
+        if not self.output_dir:  # transformers would write to ./trainer_output/, where any other run resumes too
+            raise ValueError(
+                "output_dir is required (e.g. --output_dir runs/smollm2-fcot-coin_flip): the student and its "
+                "checkpoints go there, and a later run of the same task resumes from them"
+            )
         self.precision = normalise(self.precision)
         self._check_ranges()
         if self.activation_checkpointing is None and self.gradient_checkpointing is None:

@@ -19,16 +19,22 @@ def make_parser():
     """``TrlParser`` over the recipe's three configs: ``--config x.yaml`` plus CLI overrides."""
     from trl import ModelConfig, TrlParser
 
-    return TrlParser((FcotScriptArguments, FcotSFTConfig, ModelConfig))
+    from fcot_plugin.core.command_line import settings_parser
+
+    return settings_parser((FcotScriptArguments, FcotSFTConfig, ModelConfig), base=TrlParser)
 
 
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
     """Train a student; returns the output folder (a normal Hugging Face model folder with its card)."""
+    from fcot_plugin.core.numbers import check_ranges
     from fcot_plugin.hub.push import require_hub_token
     from fcot_plugin.training.architectures import student_kind
+    from fcot_plugin.training.checkpoints import check_training_output, training_record
     from fcot_plugin.training.model_options import check_model_options
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    for arguments in (script_args, training_args, model_args):
+        check_ranges(arguments)  # every float finite (lora_dropout: nan too), every int 64-bit
     check_model_options(model_args)  # LoRA/quantisation flags are applied below, or refused in one line
     if script_args.merge_adapter and not model_args.use_peft:
         raise FcotError("merge_adapter merges a LoRA adapter and this config trains full weights; add use_peft: true")
@@ -38,6 +44,8 @@ def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_a
         if not training_args.hub_model_id:
             raise FcotError("push_to_hub needs hub_model_id (e.g. hub_model_id: my-org/gpt2-fcot-multiarith)")
         require_hub_token(training_args.hub_token)  # before any training, so nothing is half-pushed
+    record = training_record(script_args.task, script_args.dataset_name, script_args.dataset_format)
+    check_training_output(training_args.output_dir, record)  # the user's folders, another task's checkpoints
     if student_kind(model_args.model_name_or_path, training_args.trust_remote_code) == "seq2seq":
         from fcot_plugin.training.seq2seq import train as train_seq2seq  # T5, Flan-T5: transformers' Seq2SeqTrainer
 
