@@ -29,3 +29,24 @@ def tiny_t5(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_t5
 
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+def _closed(stream) -> bool:
+    while stream is not None:
+        if getattr(stream, "closed", False):
+            return True
+        stream = getattr(stream, "wrapped", None)  # fcot's RedactingStream around a captured stream
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _no_handler_on_a_closed_stream():
+    """A command run under capsys may leave a logging handler (lm-eval's) on that test's captured stderr; once
+    pytest closes it, the next log line would print logging's own "--- Logging error ---" traceback."""
+    yield
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in list(getattr(logger, "handlers", ())):
+            if isinstance(handler, logging.StreamHandler) and _closed(handler.stream):
+                logger.removeHandler(handler)
