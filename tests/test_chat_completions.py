@@ -348,38 +348,75 @@ def chat_gguf() -> Path | None:
     return found[0] if found else None
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", ["llamacpp"])
-def test_chat_completions_llamacpp_continues_the_assistant_message(engine, tmp_path):
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    """llama.cpp's ``llama-server`` on the smallest Qwen GGUF of ``make teacher``, for the module."""
+    import time
+
     binary, gguf = llama_server_binary(), chat_gguf()
     if binary is None or gguf is None:
         pytest.skip("no llama.cpp llama-server and GGUF teacher under ~/.cache/fcot: run `make teacher` first")
     port = free_port()
-    log = (tmp_path / "llama-server.log").open("wb")
-    server = subprocess.Popen([str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                               "-c", "2048", "-t", str(os.cpu_count() or 1)], stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
+    log_path = tmp_path_factory.mktemp("llama") / "llama-server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen([str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                                   "-c", "4096", "-t", str(os.cpu_count() or 1)], stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        import time
-
+        models = f"http://127.0.0.1:{port}/v1/models"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).ok:
+                if requests.get(models, timeout=5).ok:
                     break
             except requests.exceptions.RequestException:
                 pass
-            assert server.poll() is None, (tmp_path / "llama-server.log").read_text()[-2000:]
+            assert server.poll() is None, log_path.read_text()[-2000:]
             time.sleep(1)
-        model = requests.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()["data"][0]["id"]
-        model_args = args_text(base="local-chat-completions", base_url=url, model=model)
-        run = fcot_eval(*teacher_run(model_args, tmp_path / "cache" / "teacher", "out", tokens=48), cwd=tmp_path)
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert CACHE_LINE.format(0, 2, 0, 2) in run.stdout
-        config = results_and_samples(tmp_path / "out")[0]["config"]
-        assert config["zscot_engine"] == engine and config["zscot_stage2_chat"] == CONTINUE
+        yield f"http://127.0.0.1:{port}/v1", requests.get(models, timeout=5).json()["data"][0]["id"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["llamacpp"])
+def test_chat_completions_llamacpp_continues_the_assistant_message(engine, llama_server, tmp_path):
+    """``llama-server`` continues a final assistant message and sends the whole message back: the answer is the
+    continuation alone."""
+    root, model = llama_server
+    model_args = args_text(base="local-chat-completions", base_url=f"{root}/chat/completions", model=model)
+    cache = tmp_path / "cache" / "teacher"
+    run = fcot_eval(*teacher_run(model_args, cache, "out", tokens=48), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert CACHE_LINE.format(0, 2, 0, 2) in run.stdout
+    results, samples = results_and_samples(tmp_path / "out")
+    assert results["config"]["zscot_engine"] == engine and results["config"]["zscot_stage2_chat"] == CONTINUE
+    replies = stage_texts(tmp_path / "cache" / "teacher_rank0.fcot.sqlite", 2)
+    for sample in samples:
+        (response,) = sample["resps"][0]
+        assert response.count("\nTherefore, the answer is") >= 1
+        rationale, answer = response.rsplit("\nTherefore, the answer is", 1)
+        assert f"{rationale}\nTherefore, the answer is{answer}" in replies  # the whole message came back
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["llamacpp"])
+def test_llamacpp_diverse_n_samples_in_one_request_cache_as_many_samples(engine, llama_server, tmp_path):
+    samples, questions = 3, 2
+    root, model = llama_server
+    base = args_text(base="local-chat-completions", base_url=f"{root}/chat/completions", model=model, num_concurrent=4)
+    runs = {}
+    for name, extra in (("together", ""), ("apart", ",n_per_request=1")):
+        cache = tmp_path / name / "teacher"
+        run = subprocess.run(diverse_run(base + extra, cache, f"out-{name}", samples, questions), cwd=tmp_path,
+                             capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        config = results_and_samples(tmp_path / f"out-{name}")[0]["config"]
+        runs[name] = (config, cache_keys(tmp_path / name / "teacher_rank0.fcot.sqlite"))
+    assert runs["together"][0]["zscot_engine"] == engine
+    assert runs["together"][0]["fcot_teacher_accounting"]["requests"] == questions + samples * questions
+    assert runs["apart"][0]["fcot_teacher_accounting"]["requests"] == 2 * samples * questions
+    rationale_keys = [{key for key, stage in keys.items() if stage == 1} for _, keys in runs.values()]
+    assert rationale_keys[0] == rationale_keys[1] and len(rationale_keys[0]) == samples * questions
+    assert sorted(runs["together"][1].values()) == sorted(runs["apart"][1].values())

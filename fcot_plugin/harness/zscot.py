@@ -57,6 +57,7 @@ from fcot_plugin.teacher.chat import (
     FOLLOW_UP,
     as_messages,
     check_stage2_mode,
+    continued_answer,
     follow_up_answer,
     messages_text,
     stage2_kwargs,
@@ -394,6 +395,11 @@ class ZeroShotCoT(LM):
             answers, reused2 = self._generate(2, stage2, disable_tqdm)
             if self.stage2_chat == FOLLOW_UP:  # a reply of its own: the text after the trigger
                 answers = [follow_up_answer(text, trigger) for text, trigger in zip(answers, triggers, strict=True)]
+            elif self.stage2_chat == CONTINUE:  # llama-server sends the whole message back: the continuation only
+                answers = [
+                    continued_answer(text, f"{rationale}{trigger}")
+                    for text, rationale, trigger in zip(answers, rationales, triggers, strict=True)
+                ]
             responses = [
                 f"{rationale}{trigger}{answer}"
                 for rationale, trigger, answer in zip(rationales, triggers, answers, strict=True)

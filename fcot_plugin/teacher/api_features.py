@@ -5,9 +5,10 @@ Two things zscot uses when the engine has them:
 * continuing the final assistant message, so a chat teacher's stage 2 is Kojima's exact prompt
   (:mod:`fcot_plugin.teacher.chat`): vLLM takes ``continue_final_message`` with ``add_generation_prompt`` off;
   llama.cpp's ``llama-server`` continues a final assistant message by itself (unless started with
-  ``--no-prefill-assistant``);
+  ``--no-prefill-assistant``) and returns the whole message, the part it was given included;
 * ``n`` samples of one prompt in one request, so diverse reasoning's D samples share the prompt's prefill and
-  prefix cache: vLLM and OpenAI answer ``n`` with n choices.
+  prefix cache: vLLM, ``llama-server`` (llama.cpp as ``make teacher`` builds it) and OpenAI answer ``n`` with n
+  choices.
 
 ``transformers serve`` has neither: it refuses unknown request fields and answers ``n`` with one choice. The
 engine is told by the server's ``/v1/models`` (``owned_by`` is ``vllm`` for vLLM, ``llamacpp`` for
@@ -40,7 +41,7 @@ class ApiFeatures:
 #: By ``/v1/models``' ``owned_by``.
 ENGINES = {
     "vllm": ApiFeatures("vllm", {"continue_final_message": True, "add_generation_prompt": False}, n_samples=True),
-    "llamacpp": ApiFeatures("llamacpp", {}, n_samples=False),
+    "llamacpp": ApiFeatures("llamacpp", {}, n_samples=True),
 }
 OPENAI = ApiFeatures("openai", None, n_samples=True)
 OPENAI_HOSTS = ("api.openai.com",)

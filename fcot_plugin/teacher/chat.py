@@ -6,7 +6,8 @@ takes as text; a chat endpoint takes messages and opens a new assistant turn, so
 
 * ``continue`` (:data:`CONTINUE`): the rationale and the trigger are the assistant's message, and the engine
   continues that message instead of opening a new one (vLLM's ``continue_final_message``). The chat template then
-  renders exactly Kojima's stage-2 text inside the assistant's turn.
+  renders exactly Kojima's stage-2 text inside the assistant's turn. An engine that returns the whole message has
+  the part it was sent removed.
 * ``follow_up`` (:data:`FOLLOW_UP`): the rationale is the assistant's message and the trigger a new user turn; the
   reply is the answer. A reply that restates the trigger has it removed, and the reply is cut at the stage-2 stop
   sequences here (sent to the server, a stop at the restated trigger would end the reply before the answer).
@@ -70,6 +71,12 @@ def stage2_kwargs(answer_kwargs: dict[str, Any], mode: str, continue_body: dict[
     if mode == CONTINUE:
         return {**answer_kwargs, **continue_body}
     return {**answer_kwargs, "until": list(FOLLOW_UP_STOP)}
+
+
+def continued_answer(reply: str, message: str) -> str:
+    """A continued assistant message as its continuation: engines that return the whole message (llama.cpp's
+    ``llama-server``) give the ``message`` they were sent back in front of it."""
+    return reply[len(message) :] if reply.startswith(message) else reply
 
 
 def follow_up_answer(reply: str, trigger: str) -> str:
