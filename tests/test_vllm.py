@@ -268,17 +268,19 @@ def test_vllm_sampled_teacher_writes_distinct_samples(server, tmp_path):
         assert len(responses) == SAMPLES
         assert len(set(responses)) == SAMPLES, f"{SAMPLES} samples of one question should differ: {responses}"
     accounting = results["config"]["fcot_teacher_accounting"]
-    assert accounting["requests"] == 2 * total and accounting["token_sources"] == ["server usage"]
+    # vLLM answers n: one request for the samples of a question, one per answer
+    assert accounting["requests"] == QUESTIONS + total and accounting["token_sources"] == ["server usage"]
     assert len(cache_rows(cache.with_name("teacher_rank0.fcot.sqlite"))) == 2 * total
 
 
 def test_vllm_teacher_killed_mid_run_regenerates_nothing_it_kept(server, tmp_path):
-    # two requests at a time, so that responses reach the cache one by one and the kill lands mid-run
-    # (num_concurrent only changes how requests travel: the cache serves either setting)
+    # two requests at a time, one sample each, so that responses reach the cache one by one and the kill lands
+    # mid-run (num_concurrent and n_per_request only change how requests travel: the cache serves either setting)
     cache = tmp_path / "cache" / "teacher"
     rows = cache.with_name("teacher_rank0.fcot.sqlite")
     total = SAMPLES * QUESTIONS
-    command = teacher_command(server.teacher_args(answer_max_gen_toks=8, num_concurrent=2), cache, "out")
+    args = server.teacher_args(answer_max_gen_toks=8, num_concurrent=2, n_per_request=1)
+    command = teacher_command(args, cache, "out")
     code = killed_once_cached(command, tmp_path, rows, responses=3, timeout=600)
     assert code == -signal.SIGKILL, "the run finished before it could be killed"
     before = cache_rows(rows)

