@@ -67,7 +67,7 @@ class EvalSpeedArguments:
         if self.train_epochs <= 0:
             raise FcotError(f"--train_epochs must be > 0, got {self.train_epochs}")
         if self.vllm:
-            from fcot_plugin.teacher.engine import vllm_python
+            from fcot_plugin.serving.vllm import vllm_python
 
             vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
 

@@ -5,7 +5,7 @@
     ``--num_concurrent`` in flight);
 (c) vLLM (``--vllm``, the venv of ``make vllm``): the same, ``--vllm_num_concurrent`` in flight.
 
-Both servers are started by fcot (:func:`fcot_plugin.teacher.engine.served_model`, as ``fcot distill
+Both servers are started by fcot (:func:`fcot_plugin.serving.served.served_model`, as ``fcot distill
 --teacher_engine`` starts them) on a free loopback port. Same model, same prompts (the task's teacher prompts for
 the first ``--limit`` train questions), greedy, same budgets, both zscot stages, no response cache, fp32. Model
 loading and one warm-up request are not timed; each server's start-up is recorded apart. Results:
@@ -53,7 +53,7 @@ class TeacherThroughputArguments:
         check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent",
                        "vllm_num_concurrent")  # fmt: skip
         if self.vllm:
-            from fcot_plugin.teacher.engine import vllm_python
+            from fcot_plugin.serving.vllm import vllm_python
 
             vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
 
@@ -77,7 +77,7 @@ def vllm_version() -> str | None:
     import subprocess
 
     from fcot_plugin.core.errors import FcotError
-    from fcot_plugin.teacher.engine import vllm_python
+    from fcot_plugin.serving.vllm import vllm_python
 
     try:
         python = vllm_python()
@@ -116,7 +116,7 @@ def timed(lm, requests: list) -> tuple[list[str], float]:
 def timed_server(engine: str, model: str, requests: list, args: TeacherThroughputArguments, log: Path) -> tuple:
     """Responses and timings of zscot through ``engine`` serving ``model`` (started and stopped here)."""
     from fcot_plugin.harness.zscot import ZeroShotCoT
-    from fcot_plugin.teacher.engine import served_model
+    from fcot_plugin.serving.served import served_model
 
     concurrent = args.vllm_num_concurrent if engine == "vllm" else args.num_concurrent
     started = time.perf_counter()

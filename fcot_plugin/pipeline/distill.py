@@ -189,7 +189,7 @@ def run_teacher(run: Run) -> dict[str, Any]:
         return {"source": PAPER_SOURCE}
     if args.teacher_engine is None:
         return teacher_through(run, args.teacher_spec)
-    from fcot_plugin.teacher.engine import served_model
+    from fcot_plugin.serving.served import served_model
 
     log_file = run.folder.path / "logs" / f"teacher-{args.teacher_engine}.log"
     extra = split_server_args(args.vllm_server_args) if args.teacher_engine == "vllm" else []

@@ -177,7 +177,7 @@ def check_zscot_keys(base: str, arguments: dict[str, str], what: str) -> None:
 def check_teacher(teacher: TeacherSpec | None, model: str, engine: str | None) -> None:
     """``--teacher`` as lm-eval model args, or (``engine``) a model to serve with an engine that is installed."""
     if engine is not None:
-        from fcot_plugin.teacher.engine import vllm_python
+        from fcot_plugin.serving.vllm import vllm_python
 
         check_model_folder(model, "--teacher")
         if engine == "vllm":
@@ -236,7 +236,7 @@ def check_writable(folder: str | Path, what: str) -> None:
 def check_vllm_scoring(student: str, lora: bool) -> None:
     """What vLLM scoring needs, before anything runs: its venv, a causal LM, full weights. ``lora``: the student
     is (or will be trained as) an adapter of ``student``."""
-    from fcot_plugin.teacher.engine import vllm_python
+    from fcot_plugin.serving.vllm import vllm_python
     from fcot_plugin.training.architectures import student_kind
 
     if not lora and student_kind(student) != "causal":

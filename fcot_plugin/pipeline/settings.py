@@ -129,7 +129,7 @@ def uses_paper_teacher(settings: dict[str, Any]) -> bool:
 
 def check_engine_teacher(teacher: str, engine: str) -> None:
     """With --teacher_engine, --teacher names the model to serve: a folder or Hub id, not lm-eval model args."""
-    from fcot_plugin.teacher.engine import ENGINES
+    from fcot_plugin.serving.served import ENGINES
 
     if engine not in ENGINES:
         raise FcotError(f"unknown --teacher_engine {engine!r}; choose one of: {', '.join(ENGINES)}")
