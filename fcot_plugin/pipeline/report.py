@@ -170,6 +170,12 @@ def render(data: dict[str, Any]) -> str:
     )
     accounting = stages.get("teacher", {}).get("accounting")
     teacher_run = f"## Teacher run\n\n{accounting_markdown(accounting)}\n\n" if accounting else ""
+    embedded = stages.get("teacher", {}).get("embedded_teacher")
+    if embedded:
+        teacher_run += (
+            f"The teacher was the embedded {embedded['model']} ({embedded['license']}): `{embedded['file']}`, from "
+            f"the GGUF file with SHA-256 `{embedded['gguf_sha256']}` ({embedded['source']}).\n\n"
+        )
     epochs = data.get("epochs")
     if epochs:
         scoring = (

