@@ -134,16 +134,26 @@ def test_embedded_teacher_make_teacher_again_is_quick(gguf):
 # ------------------------------------------------------------------------------------------- llama.cpp engine
 
 
-def llama_processes() -> list[int]:
+def llama_processes(port: int | None = None) -> list[int]:
+    """Live (not zombie) ``llama-server`` processes; ``port``: only the one listening there."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if Path(f"/proc/{entry}/comm").read_text().strip() == "llama-server":
-                    found.append(int(entry))
-            except OSError:
-                pass
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except (OSError, IndexError):
+                continue
+            if state in ("Z", "X") or not command or not command[0].endswith(b"llama-server"):
+                continue
+            if port is None or f"--port\0{port}\0".encode() in b"\0".join(command) + b"\0":
+                found.append(int(entry))
     return found
+
+
+def ports_in(log: Path) -> list[int]:
+    """The ports of the servers a run's server log names (its ``$ <command>`` lines)."""
+    return [int(port) for port in re.findall(r"^\$ .* --port (\d+)", log.read_text(), re.MULTILINE)]
 
 
 def distill_command(run_dir: Path, student: Path) -> list[str]:
@@ -159,7 +169,6 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
                                                                          tmp_path):  # fmt: skip
     """D=2 at T=0.7 through llama.cpp: killed mid-teacher, the same command regenerates nothing it kept, correct
     rationales are curated, and no ``llama-server`` outlives either run."""
-    before = set(llama_processes())
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run_dir = tmp_path / "run"
     command = distill_command(run_dir, tiny_model)
@@ -168,10 +177,12 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
     kept = cache_rows(cache)
     assert code != 0 and len(kept) >= 2, "the teacher was killed after it cached responses"
     # the killed fcot's llama-server goes with it (the watchdog gets the parent-death signal)
+    log = run_dir / "logs" / "teacher-llamacpp.log"
+    (port,) = ports_in(log)
     deadline = time.monotonic() + 30
-    while set(llama_processes()) - before and time.monotonic() < deadline:
+    while llama_processes(port) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not set(llama_processes()) - before, "a llama-server outlived the killed run"
+    assert not llama_processes(port), "a llama-server outlived the killed run"
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1800, env=env)
     assert "starting llamacpp for" in again.stderr and str(gguf) in again.stderr
@@ -185,7 +196,8 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
         assert TEACHER.sha256 in report and str(gguf) in report
     else:  # the 0.5B may get no question of 4 right: curation says so in one line
         assert "had a correct answer" in again.stderr, again.stderr[-3000:]
-    assert not set(llama_processes()) - before, "a llama-server outlived the run"
+    ports = ports_in(log)
+    assert len(ports) == 2 and not any(llama_processes(port) for port in ports), "a llama-server outlived the run"
 
 
 @pytest.mark.slow
@@ -194,7 +206,6 @@ def test_llamacpp_served_model_answers_and_stops(gguf, server_binary, tmp_path):
 
     from fcot_plugin.serving.served import served_model
 
-    before = set(llama_processes())
     with served_model(gguf, "llamacpp", tmp_path / "server.log", progress=None) as served:
         assert served.num_concurrent == llamacpp.slots(len(os.sched_getaffinity(0)))
         assert "tokenizer_backend=none" in served.model_args
@@ -202,6 +213,6 @@ def test_llamacpp_served_model_answers_and_stops(gguf, server_binary, tmp_path):
             "model": served.model, "prompt": "Q: What is 2 plus 3?\nA: Let's think step by step.",
             "max_tokens": 24, "temperature": 0}).json()  # fmt: skip
         assert answer["choices"][0]["text"].strip()
-        assert set(llama_processes()) - before
-    assert not set(llama_processes()) - before
+        assert llama_processes(served.port)
+    assert not llama_processes(served.port)
     shutil.rmtree(tmp_path, ignore_errors=True)

