@@ -13,7 +13,7 @@ teacher:  ## embedded Qwen2.5-Coder teachers and llama.cpp's server into fcot's 
 	python -m fcot_plugin.serving.llamacpp
 	python -m fcot_plugin.teacher.embedded --teachers $(TEACHERS) $(if $(GGUF_ONLY),--gguf_only true,)
 
-LIVE_QUESTIONS ?= 6
+LIVE_QUESTIONS ?= 4
 demo-live:  ## the paper's loop with a live teacher, offline (after `make teacher`): Qwen2.5-Coder-1.5B via llama.cpp, D=4 at T=0.7
 	@start=$$(date +%s); \
 	HF_HUB_OFFLINE=1 fcot distill --task multiarith --teacher Qwen/Qwen2.5-Coder-1.5B-Instruct --teacher_engine llamacpp \
