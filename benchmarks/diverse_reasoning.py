@@ -57,7 +57,7 @@ FIELDS = ("cell", "task", "teacher", "teacher_gguf_sha256", "engine", "diverse",
 def engines() -> tuple[str, ...]:
     """The teacher engines ``fcot distill --teacher_engine`` offers; the one place this script imports the engine
     module (it moves between packages as the serving code grows)."""
-    from fcot_plugin.teacher.engine import ENGINES
+    from fcot_plugin.serving.served import ENGINES
 
     return ENGINES
 

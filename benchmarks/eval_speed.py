@@ -67,7 +67,7 @@ class EvalSpeedArguments:
         check_positive(self, "batch_size", "baseline_batch_size", "segment_tokens", "limit")
         POSITIVE.check("train_epochs", self.train_epochs)  # NaN and inf too
         if self.vllm:
-            from fcot_plugin.teacher.engine import vllm_python
+            from fcot_plugin.serving.vllm import vllm_python
 
             vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
 

@@ -1,11 +1,16 @@
-"""Teacher throughput: the same teacher in-process, served by ``transformers serve`` and served by vLLM, one run.
+"""Teacher throughput: the same teacher in-process, served by ``transformers serve``, by vLLM and by llama.cpp,
+one run.
 
 (a) in-process: ``zscot`` over lm-eval's ``hf`` model, batched (``--hf_batch_size``);
 (b) ``transformers serve``: ``zscot`` over lm-eval's ``local-completions`` (one prompt per request,
     ``--num_concurrent`` in flight);
-(c) vLLM (``--vllm``, the venv of ``make vllm``): the same, ``--vllm_num_concurrent`` in flight.
+(c) vLLM (``--vllm``, the venv of ``make vllm``): the same, ``--vllm_num_concurrent`` in flight;
+(d) llama.cpp (``--llamacpp``, ``make teacher``): ``llama-server`` on the teacher's Q4 GGUF (the embedded
+    teachers' and the embedded student's GGUF are found; else ``--gguf``), one request per slot in flight.
 
-Both servers are started by fcot (:func:`fcot_plugin.teacher.engine.served_model`, as ``fcot distill
+(a)-(c) run the fp32 weights, (d) the Q4 GGUF they were dequantised from, so (d) may answer differently. Every
+path reports responses/s and tokens/s (response tokens counted with the model's tokenizer). The servers are
+started by fcot (:func:`fcot_plugin.serving.served.served_model`, as ``fcot distill
 --teacher_engine`` starts them) on a free loopback port. Same model, same prompts (the task's teacher prompts for
 the first ``--limit`` train questions), greedy, same budgets, both zscot stages, no response cache, fp32. Model
 loading and one warm-up request are not timed; each server's start-up is recorded apart. Results:
@@ -13,6 +18,7 @@ loading and one warm-up request are not timed; each server's start-up is recorde
 (a)'s, the machine (CPU model, flags, cores) and the versions. Run it alone: other processes distort timings.
 
     python benchmarks/teacher_throughput.py --task coin_flip --limit 32 --max_gen_toks 32
+    python benchmarks/teacher_throughput.py --model qwen2.5-coder-1.5b --task multiarith --limit 16 --max_gen_toks 128
 """
 
 from __future__ import annotations
@@ -25,13 +31,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fcot_plugin.core.errors import FcotError
+
 RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass
 class TeacherThroughputArguments:
     task: str = field(default="coin_flip", metadata={"help": "fcot task whose train questions are the prompts"})
-    model: str = field(default="smollm2-135m", metadata={"help": "teacher id/folder; smollm2-135m = embedded"})
+    model: str = field(default="smollm2-135m", metadata={
+        "help": "teacher id/folder; smollm2-135m = the embedded student, qwen2.5-coder-1.5b/-0.5b = embedded teachers"
+    })  # fmt: skip
     limit: int = field(default=32, metadata={"help": "questions (one greedy response each)"})
     max_gen_toks: int = field(default=32, metadata={"help": "rationale budget (stage 1)"})
     answer_max_gen_toks: int = field(default=16, metadata={"help": "answer budget (stage 2)"})
@@ -39,23 +49,54 @@ class TeacherThroughputArguments:
     num_concurrent: int = field(default=1, metadata={"help": "requests in flight to transformers serve"})
     vllm: bool = field(default=True, metadata={"help": "also time vLLM (needs `make vllm`)"})
     vllm_num_concurrent: int = field(default=16, metadata={"help": "requests in flight to vLLM (fcot's default)"})
+    llamacpp: bool = field(default=True, metadata={"help": "also time llama.cpp on the GGUF (needs `make teacher`)"})
+    gguf: str | None = field(default=None, metadata={"help": "the GGUF for llama.cpp (default: the embedded one)"})
+    llamacpp_num_concurrent: int | None = field(default=None, metadata={
+        "help": "requests in flight to llama.cpp = its slots (default: fcot's, two per core)"})  # fmt: skip
     output: str = field(default=str(RESULTS / "teacher_throughput"), metadata={"help": "results path, no suffix"})
 
     def __post_init__(self) -> None:
         from fcot_plugin.core.command_line import check_positive
         from fcot_plugin.pipeline.preflight import check_model_folder
         from fcot_plugin.tasks.registry import get_task
+        from fcot_plugin.teacher.embedded import find
         from fcot_plugin.training.students import EMBEDDED_STUDENT
 
         get_task(self.task)
-        if self.model != EMBEDDED_STUDENT:
+        if self.model != EMBEDDED_STUDENT and find(self.model) is None:
             check_model_folder(self.model, "--model")
         check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent",
                        "vllm_num_concurrent")  # fmt: skip
         if self.vllm:
-            from fcot_plugin.teacher.engine import vllm_python
+            from fcot_plugin.serving.vllm import vllm_python
 
             vllm_python()  # no venv: one line saying `make vllm` (or pass --vllm false)
+        if self.llamacpp:
+            from fcot_plugin.serving.llamacpp import llama_server
+
+            llama_server()  # no build: one line saying `make teacher` (or pass --llamacpp false)
+            if gguf_of(self) is None:
+                raise FcotError(f"no GGUF known for --model {self.model}; pass --gguf <file> or --llamacpp false")
+
+
+def gguf_of(args: TeacherThroughputArguments) -> Path | None:
+    """The GGUF llama.cpp serves: ``--gguf``, the embedded teacher's, or the embedded student's."""
+    from fcot_plugin.teacher.embedded import gguf_for
+    from fcot_plugin.training.students import EMBEDDED_STUDENT, embedded_gguf
+
+    if args.gguf:
+        return Path(args.gguf)
+    if args.model == EMBEDDED_STUDENT:
+        return embedded_gguf()
+    return gguf_for(args.model)
+
+
+def resolve_model(model: str) -> str:
+    """The safetensors folder the in-process, transformers and vLLM paths load."""
+    from fcot_plugin.teacher.embedded import find, resolve
+    from fcot_plugin.training.students import resolve_student
+
+    return resolve(model, "transformers")[0] if find(model) is not None else resolve_student(model)
 
 
 def machine(device: str) -> dict:
@@ -77,7 +118,7 @@ def vllm_version() -> str | None:
     import subprocess
 
     from fcot_plugin.core.errors import FcotError
-    from fcot_plugin.teacher.engine import vllm_python
+    from fcot_plugin.serving.vllm import vllm_python
 
     try:
         python = vllm_python()
@@ -116,11 +157,16 @@ def timed(lm, requests: list) -> tuple[list[str], float]:
 def timed_server(engine: str, model: str, requests: list, args: TeacherThroughputArguments, log: Path) -> tuple:
     """Responses and timings of zscot through ``engine`` serving ``model`` (started and stopped here)."""
     from fcot_plugin.harness.zscot import ZeroShotCoT
-    from fcot_plugin.teacher.engine import served_model
+    from fcot_plugin.serving.served import served_model
 
-    concurrent = args.vllm_num_concurrent if engine == "vllm" else args.num_concurrent
+    concurrent = {"vllm": args.vllm_num_concurrent, "llamacpp": args.llamacpp_num_concurrent}.get(
+        engine, args.num_concurrent
+    )
+    served_file = str(gguf_of(args)) if engine == "llamacpp" else model
     started = time.perf_counter()
-    with served_model(model, engine, log, num_concurrent=concurrent, device="cpu" if not _cuda() else None) as server:
+    with served_model(served_file, engine, log, num_concurrent=concurrent, tokenizer=model,
+                      device="cpu" if not _cuda() else None) as server:  # fmt: skip
+        concurrent = server.num_concurrent
         start_up = time.perf_counter() - started
         served = ZeroShotCoT(base="local-completions", base_url=server.base_url, model=server.model,
                              tokenizer=server.tokenizer, tokenized_requests=False, num_concurrent=concurrent,
@@ -132,6 +178,10 @@ def timed_server(engine: str, model: str, requests: list, args: TeacherThroughpu
     return responses, record
 
 
+def count_tokens(tokenizer, responses: list[str]) -> int:
+    return sum(len(tokenizer(text, add_special_tokens=False).input_ids) for text in responses)
+
+
 def _cuda() -> bool:
     import torch
 
@@ -139,10 +189,12 @@ def _cuda() -> bool:
 
 
 def main(args: TeacherThroughputArguments) -> dict:
-    from fcot_plugin.harness.zscot import ZeroShotCoT
-    from fcot_plugin.training.students import resolve_student
+    from transformers import AutoTokenizer
 
-    model = resolve_student(args.model)
+    from fcot_plugin.harness.zscot import ZeroShotCoT
+
+    model = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
     requests = teacher_requests(args.task, args.limit, args.max_gen_toks)
     paths = {}
 
@@ -151,20 +203,24 @@ def main(args: TeacherThroughputArguments) -> dict:
     in_process = ZeroShotCoT(base="hf", pretrained=model, dtype="float32", batch_size=args.hf_batch_size,
                              device=device, answer_max_gen_toks=answer_budget)  # fmt: skip
     hf_responses, seconds = timed(in_process, requests)
-    paths["a: in-process hf"] = {"seconds": round(seconds, 2), "batch_size": args.hf_batch_size}
+    paths["a: in-process hf"] = {"seconds": round(seconds, 2), "batch_size": args.hf_batch_size,
+                                 "tokens": count_tokens(tokenizer, hf_responses)}  # fmt: skip
     del in_process
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    engines = {"b: transformers serve": "transformers", **({"c: vLLM": "vllm"} if args.vllm else {})}
+    engines = {"b: transformers serve": "transformers", **({"c: vLLM": "vllm"} if args.vllm else {}),
+               **({"d: llama.cpp (Q4 GGUF)": "llamacpp"} if args.llamacpp else {})}  # fmt: skip
     identical = {}
     for name, engine in engines.items():
         log = output.with_name(f"{output.name}.{engine}.log")
         log.unlink(missing_ok=True)
         responses, paths[name] = timed_server(engine, model, requests, args, log)
+        paths[name]["tokens"] = count_tokens(tokenizer, responses)
         identical[name] = sum(a == b for a, b in zip(hf_responses, responses, strict=True))
     for record in paths.values():
         record["responses_per_second"] = round(len(requests) / record["seconds"], 3)
+        record["tokens_per_second"] = round(record["tokens"] / record["seconds"], 2)
     base_rate = paths["a: in-process hf"]["responses_per_second"]
     for name in engines:
         paths[name]["over_in_process"] = round(paths[name]["responses_per_second"] / base_rate, 3)
@@ -180,7 +236,8 @@ def main(args: TeacherThroughputArguments) -> dict:
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rows = "\n".join(
         f"| {name} | {r.get('num_concurrent', r.get('batch_size'))} | {r.get('start_up_seconds', '–')} | "
-        f"{r['seconds']} | {r['responses_per_second']} | {r.get('over_in_process', 1.0)}x | "
+        f"{r['seconds']} | {r['responses_per_second']} | {r['tokens_per_second']} | "
+        f"{r.get('over_in_process', 1.0)}x | "
         f"{r.get('identical_to_in_process', len(requests))} of {len(requests)} |"
         for name, r in paths.items()
     )
@@ -193,8 +250,8 @@ def main(args: TeacherThroughputArguments) -> dict:
         f"transformers {results['versions']['transformers']}, vLLM {results['versions']['vllm'] or '(none)'}.\n"
         f"Budgets: {args.max_gen_toks} rationale + {args.answer_max_gen_toks} answer tokens.\n\n"
         "Start-up (model loading until the server answers) is not in the timed seconds.\n\n"
-        "| path | batch / in flight | start-up s | seconds | responses/s | vs in-process | responses equal to (a) |\n"
-        f"|---|---:|---:|---:|---:|---:|---:|\n{rows}\n"
+        "| path | batch / in flight | start-up s | seconds | responses/s | tokens/s | vs in-process | "
+        f"responses equal to (a) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{rows}\n"
     )
     print(json.dumps({name: r["responses_per_second"] for name, r in paths.items()}), flush=True)
     return results

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "fcot_plugin"
 #: Bottom to top: a module imports only from its own layer and the layers before it.
-LAYERS = ("core", "tasks", "teacher", "harness", "hub", "training", "curation", "pipeline", "cli")
+LAYERS = ("core", "tasks", "serving", "teacher", "harness", "hub", "training", "curation", "pipeline", "cli")
 #: Top-level modules: entry points above every layer.
 ENTRY_MODULES = ("fcot_plugin.task_dir", "fcot_plugin.train")
 #: What the task YAMLs' ``!function`` targets may import: lm-eval loads them for every fcot task.

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fcot_plugin.teacher.engine import free_port, served_model
+from fcot_plugin.serving.endpoint import free_port
+from fcot_plugin.serving.served import served_model
 
 __all__ = ["build_served_model", "cache_rows", "free_port", "killed_once_cached", "sampling_model",
            "transformers_serve"]  # fmt: skip
@@ -45,7 +46,7 @@ def build_served_model(path: Path) -> Path:
 def transformers_serve(model: Path, log: Path, port: int | None = None, timeout: float = 180) -> Iterator[str]:
     """Start ``transformers serve <model>`` on 127.0.0.1 (a free port by default); yield its completions URL.
 
-    :func:`fcot_plugin.teacher.engine.served_model` with the ``transformers`` engine, on the CPU, in the model's
+    :func:`fcot_plugin.serving.served.served_model` with the ``transformers`` engine, on the CPU, in the model's
     own dtype; the server's process group is stopped when the block ends.
     """
     with served_model(model, "transformers", log, port=port, dtype="auto", device="cpu", start_timeout=timeout,

@@ -26,9 +26,10 @@ from serving import cache_rows, free_port, sampling_model, transformers_serve
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.zscot import ZeroShotCoT
+from fcot_plugin.serving.served import served_model
+from fcot_plugin.serving.vllm import vllm_python
 from fcot_plugin.tasks.prompts import STAGE2_STOP_SEQUENCES
 from fcot_plugin.teacher.chat import CONTINUE, FOLLOW_UP, as_messages, messages_text, stage2_messages
-from fcot_plugin.teacher.engine import served_model, vllm_python
 
 FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 CACHE_LINE = "cache: rationales {} reused, {} generated; answers {} reused, {} generated"
@@ -334,11 +335,14 @@ FCOT_CACHE = Path(os.environ.get("FCOT_CACHE", Path.home() / ".cache" / "fcot"))
 
 
 def llama_server_binary() -> Path | None:
-    """``$FCOT_LLAMA_SERVER``, else ``llama-server`` as ``make teacher`` builds it under fcot's cache, if it did."""
-    if os.environ.get("FCOT_LLAMA_SERVER"):
-        return Path(os.environ["FCOT_LLAMA_SERVER"])
-    found = sorted(path for path in FCOT_CACHE.glob("**/llama-server") if path.is_file() and os.access(path, os.X_OK))
-    return found[0] if found else None
+    """``$FCOT_LLAMA_SERVER``, else fcot's build of ``llama-server`` for this CPU (``make teacher``), if it did."""
+    from fcot_plugin.serving.endpoint import EngineError
+    from fcot_plugin.serving.llamacpp import llama_server
+
+    try:
+        return llama_server()
+    except EngineError:
+        return None
 
 
 def chat_gguf() -> Path | None:

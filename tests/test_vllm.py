@@ -1,4 +1,4 @@
-"""vLLM on the CPU, for real: ``make vllm``'s environment, :func:`fcot_plugin.teacher.engine.served_model`, and
+"""vLLM on the CPU, for real: ``make vllm``'s environment, :func:`fcot_plugin.serving.served.served_model`, and
 fcot's two-stage teacher through a served SmolLM2-135M-Instruct. Nothing is mocked.
 
 The tests skip (with the reason) when no vLLM environment is found: run ``make vllm`` first. One server, started
@@ -22,7 +22,9 @@ import pytest
 from serving import cache_rows, killed_once_cached
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.teacher.engine import EngineError, served_model, vllm_python
+from fcot_plugin.serving.endpoint import EngineError
+from fcot_plugin.serving.served import served_model
+from fcot_plugin.serving.vllm import vllm_python
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -189,7 +191,7 @@ def test_a_server_that_dies_during_start_up_is_one_line_naming_its_log(vllm_env,
 
 SERVE_SCRIPT = """
 import sys, time
-from fcot_plugin.teacher.engine import served_model
+from fcot_plugin.serving.served import served_model
 
 with served_model(sys.argv[1], "vllm", sys.argv[2], kv_cache_gib=1) as served:
     print("READY", served.pid, flush=True)

@@ -207,12 +207,15 @@ def run_teacher(run: Run) -> dict[str, Any]:
         return {"source": PAPER_SOURCE}
     if args.teacher_engine is None:
         return teacher_through(run, args.teacher_spec)
-    from fcot_plugin.teacher.engine import served_model
+    from fcot_plugin.serving.served import served_model
+    from fcot_plugin.teacher.embedded import resolve
 
+    model, embedded = resolve(args.teacher, args.teacher_engine)  # an embedded teacher offline: its file
     log_file = run.folder.path / "logs" / f"teacher-{args.teacher_engine}.log"
     extra = split_server_args(args.vllm_server_args) if args.teacher_engine == "vllm" else []
-    with served_model(args.teacher, args.teacher_engine, log_file, device=args.device, extra_args=extra) as server:
-        return teacher_through(run, TeacherSpec.parse(server.model_args))
+    with served_model(model, args.teacher_engine, log_file, device=args.device, extra_args=extra) as server:
+        result = teacher_through(run, TeacherSpec.parse(server.model_args))
+    return {**result, "embedded_teacher": embedded} if embedded else result
 
 
 def teacher_through(run: Run, spec: TeacherSpec) -> dict[str, Any]:

@@ -180,8 +180,17 @@ def check_zscot_keys(base: str, arguments: dict[str, str], what: str) -> None:
 def check_teacher(teacher: TeacherSpec | None, model: str, engine: str | None) -> None:
     """``--teacher`` as lm-eval model args, or (``engine``) a model to serve with an engine that is installed."""
     if engine is not None:
-        from fcot_plugin.teacher.engine import vllm_python
+        from fcot_plugin.serving.llamacpp import llama_server
+        from fcot_plugin.serving.vllm import vllm_python
+        from fcot_plugin.teacher.embedded import resolve
 
+        model, _ = resolve(model, engine)  # an embedded teacher offline: one line naming `make teacher` if missing
+        if engine == "llamacpp":
+            if not (Path(model).expanduser().is_file() and model.endswith(".gguf")):
+                raise FcotError(f"--teacher_engine llamacpp serves a GGUF file; --teacher {model!r} is not one (or "
+                                "name an embedded teacher, e.g. Qwen/Qwen2.5-Coder-1.5B-Instruct)")  # fmt: skip
+            llama_server()  # one line naming `make teacher` where the binary is missing
+            return
         check_model_folder(model, "--teacher")
         if engine == "vllm":
             vllm_python()  # one line naming `make vllm` where the venv is missing
@@ -242,7 +251,7 @@ def check_run_dir(run_dir: str | Path | None) -> Path:
 def check_vllm_scoring(student: str, lora: bool) -> None:
     """What vLLM scoring needs, before anything runs: its venv, a causal LM, full weights. ``lora``: the student
     is (or will be trained as) an adapter of ``student``."""
-    from fcot_plugin.teacher.engine import vllm_python
+    from fcot_plugin.serving.vllm import vllm_python
     from fcot_plugin.training.architectures import student_kind
 
     if not lora and student_kind(student) != "causal":

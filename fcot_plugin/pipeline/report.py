@@ -178,6 +178,12 @@ def render(data: dict[str, Any]) -> str:
         if config.get("add_paper_rationales")
         else ""
     )
+    embedded = stages.get("teacher", {}).get("embedded_teacher")
+    if embedded:
+        teacher_run += (
+            f"The teacher was the embedded {embedded['model']} ({embedded['license']}): `{embedded['file']}`, from "
+            f"the GGUF file with SHA-256 `{embedded['gguf_sha256']}` ({embedded['source']}).\n\n"
+        )
     epochs = data.get("epochs")
     if epochs:
         scoring = (

@@ -3,7 +3,7 @@
 ``fcot distill`` scores several models of one architecture: the untrained student (zero-shot and zero-shot-CoT
 baselines), every epoch checkpoint that validation compares, and the trained student. With ``--eval_engine vllm``
 they all go through a single vLLM server started once, on the first model scored. Each later model's weights are
-swapped into it in place (:func:`~fcot_plugin.teacher.engine.swap_weights`, a few seconds), so there is no server
+swapped into it in place (:func:`~fcot_plugin.serving.vllm_swaps.swap_weights`, a few seconds), so there is no server
 start-up per checkpoint. lm-eval then scores through ``local-completions`` (``zscot`` over it for the zero-shot-CoT
 baseline) with the task's own prompts, stop sequences, budget and answer rules, as for ``hf``.
 """
@@ -11,10 +11,6 @@ baseline) with the task's own prompts, stop sequences, budget and answer rules, 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +78,8 @@ class Scorer:
 
 
 class VllmScorer(Scorer):
-    """One vLLM server for every model scored; the first call starts it, later models are swapped in.
+    """One vLLM server for every model scored (:class:`~fcot_plugin.serving.vllm_swaps.SwappingServer`): the first
+    call starts it, later models are swapped in.
 
     ``batch_size`` becomes the requests in flight (vLLM batches them continuously). ``close`` stops the server;
     the scorer is a context manager too.
@@ -93,57 +90,43 @@ class VllmScorer(Scorer):
     def __init__(
         self, dtype: str, batch_size: int, log_file: str | Path, device: str | None = None, server_args=()
     ) -> None:
+        from fcot_plugin.serving.vllm_swaps import SwappingServer
+
         super().__init__(dtype, batch_size)
         self.log_file = Path(log_file)
         self.device = device
-        self.server_args = list(server_args)
-        self._stack = ExitStack()
-        self._served = None
-        self._loaded: str | None = None
-        self.start_up_seconds: float | None = None  #: from the first call until the server answered
-        self.swap_seconds: list[float] = []  #: each weight swap, in order
+        self._server = SwappingServer(self.log_file, SERVED_NAME, dtype=dtype, max_model_len=None, device=device,
+                                      extra_args=list(server_args))  # fmt: skip
+
+    @property
+    def _served(self):
+        return self._server.served
+
+    @property
+    def start_up_seconds(self) -> float | None:
+        """From the first call until the server answered."""
+        return self._server.start_up_seconds
+
+    @property
+    def swap_seconds(self) -> list[float]:
+        """Each weight swap, in order."""
+        return self._server.swap_seconds
 
     def lm_eval_model(self, weights: str | Path, *, zscot: bool = False) -> tuple[str, str]:
-        from fcot_plugin.teacher.engine import swap_weights
-
         if adapter_base(weights) is not None:
             raise FcotError(
                 f"{weights} is a LoRA adapter, which --eval_engine vllm cannot score: pass --eval_engine hf"
             )
         path = str(Path(weights).expanduser().absolute()) if Path(weights).expanduser().exists() else str(weights)
         if self._served is None:
-            started = time.monotonic()
-            self._views = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="fcot-vllm-views-")))
-            self._served = self._stack.enter_context(self._start(self._view(path)))
-            self.start_up_seconds = time.monotonic() - started
-        elif path != self._loaded:
-            started = time.monotonic()
-            swap_weights(self._served, self._view(path))
-            self.swap_seconds.append(time.monotonic() - started)
-            logger.info("vllm: swapped in the weights of %s (%.1f s)", path, self.swap_seconds[-1])
-        self._loaded = path
-        args = self._served.completions_args(tokenizer=self._tokenizer(path), num_concurrent=self.batch_size)
+            logger.info("vllm: one server scores every model of this run; log: %s", self.log_file)
+            if self.device and self.device.startswith("cuda"):  # what this process freed (a trained student) goes back
+                import torch
+
+                torch.cuda.empty_cache()
+        served = self._server.load(path)
+        args = served.completions_args(tokenizer=self._tokenizer(path), num_concurrent=self.batch_size)
         return ("zscot", f"base=local-completions,{args}") if zscot else ("local-completions", args)
-
-    def _view(self, path: str) -> str:
-        """The folder the server loads ``path`` from (untied when tied; see :mod:`swappable_weights`); earlier
-        views go, as the server holds their weights already."""
-        from fcot_plugin.pipeline.swappable_weights import swappable_view
-
-        for old in self._views.iterdir():
-            shutil.rmtree(old, ignore_errors=True)
-        return str(swappable_view(path, self._views / str(len(self.swap_seconds))))
-
-    def _start(self, path: str):
-        from fcot_plugin.teacher.engine import served_model
-
-        logger.info("vllm: one server scores every model of this run; log: %s", self.log_file)
-        if self.device and self.device.startswith("cuda"):  # what this process freed (a trained student) goes back
-            import torch
-
-            torch.cuda.empty_cache()
-        return served_model(path, "vllm", self.log_file, dtype=self.dtype, max_model_len=None, served_name=SERVED_NAME,
-                            weight_swaps=True, device=self.device, extra_args=self.server_args)  # fmt: skip
 
     def _tokenizer(self, path: str) -> str:
         """The scored folder's tokenizer; a checkpoint saved without one uses the first model's."""
@@ -160,8 +143,7 @@ class VllmScorer(Scorer):
         return 1
 
     def close(self) -> None:
-        self._stack.close()
-        self._served = self._loaded = None
+        self._server.close()
 
 
 def make_scorer(

@@ -102,14 +102,14 @@ def uses_paper_teacher(settings: dict[str, Any]) -> bool:
 
 def check_engine_teacher(teacher: str, engine: str) -> None:
     """With --teacher_engine, --teacher names the model to serve: a folder or Hub id, not lm-eval model args."""
-    from fcot_plugin.teacher.engine import ENGINES
+    from fcot_plugin.serving.served import ENGINES
 
     if engine not in ENGINES:
         raise FcotError(f"unknown --teacher_engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if teacher == PAPER_SOURCE or "=" in teacher or teacher.lstrip().startswith("{"):
         raise FcotError(
             f"--teacher_engine {engine} serves the model --teacher names, so --teacher is a model folder or Hub id "
-            f"(e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct), got {teacher!r}"
+            f"(llamacpp: a GGUF file; e.g. --teacher HuggingFaceTB/SmolLM2-135M-Instruct), got {teacher!r}"
         )
 
 
@@ -307,9 +307,11 @@ class DistillArguments(OwnDataArguments):
     )
     teacher_engine: str | None = setting(
         None,
-        help="serve --teacher for the run and generate through it: vllm (the venv `make vllm` builds) or "
-        "transformers (`transformers serve`). --teacher is then the model itself (a folder or Hub id); fcot starts "
-        "the server on a free local port, logs it to <run_dir>/logs/, and stops it when the run ends or fails",
+        help="serve --teacher for the run and generate through it: vllm (the venv `make vllm` builds), "
+        "transformers (`transformers serve`) or llamacpp (llama.cpp's server on a GGUF file; `make teacher`). "
+        "--teacher is then the model itself (a folder, Hub id or, for llamacpp, a .gguf file; "
+        "Qwen/Qwen2.5-Coder-1.5B-Instruct and -0.5B- are embedded offline by `make teacher`); fcot starts the "
+        "server on a free local port, logs it to <run_dir>/logs/, and stops it when the run ends or fails",
         feeds=Feeds(stages=("teacher", "report")),
     )
     diverse: int = setting(
