@@ -319,9 +319,10 @@ def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_mode
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("student", ["t5_epochs", "lora_restart"])
+@pytest.mark.parametrize("student", ["t5_epochs", "lora_restart", "diverse"])
 def test_distill_own_dataset_with_other_students(student, tiny_model, tiny_t5, tmp_path, caplog):
-    """A T5 student with the epoch chosen on validation, and a LoRA student run again with --restart."""
+    """A T5 student with the epoch chosen on validation, a LoRA student run again with --restart, and diverse
+    reasoning (D=2 at T=0.7)."""
     from fcot_plugin.pipeline.distill import distill
     from fcot_plugin.pipeline.settings import DistillArguments
 
@@ -342,8 +343,10 @@ def test_distill_own_dataset_with_other_students(student, tiny_model, tiny_t5, t
     )
     if student == "t5_epochs":
         settings.update(student=str(tiny_t5), epochs=2, validation_size=2)
-    else:
+    elif student == "lora_restart":
         settings.update(student=str(tiny_model), epochs=1, lora=True)
+    else:
+        settings.update(student=str(tiny_model), epochs=1, diverse=2)
     with answer_server(answers) as url:
         run_dir = distill(DistillArguments(teacher=teacher_args(url), **settings))
         if student == "lora_restart":
@@ -354,4 +357,8 @@ def test_distill_own_dataset_with_other_students(student, tiny_model, tiny_t5, t
     stages = {path.stem: json.loads(path.read_text()) for path in (run_dir / "stages").glob("*.json")}
     if student == "t5_epochs":
         assert [point["n"] for point in stages["train"]["selection"]["curve"]] == [2, 2]
+    if student == "diverse":  # two samples of each train question, the same text from this teacher: one kept
+        stats = stages["curate"]["stats"]
+        assert stats["rationales"] == 2 * stats["questions"] and stats["duplicates"] == stats["questions"]
+        assert stats["rows"] == stats["questions"]
     assert stages["evaluate"]["student"]["n"] == 2

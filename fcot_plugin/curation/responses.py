@@ -47,6 +47,8 @@ class TeacherInfo:
     files: list[str] = field(default_factory=list)
     accounting: dict[str, Any] | None = None  # requests, tokens, time, cost of the zscot run (teacher.accounting)
     mixed_with: str | None = None  # a second teacher's rationales added to these (the paper's, greedy)
+    #: the weights file an embedded teacher was served from (model, file, gguf_sha256, license, source)
+    weights: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------- sources

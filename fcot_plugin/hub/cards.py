@@ -73,6 +73,7 @@ def provenance(summary: dict[str, Any]) -> dict[str, Any]:
         "source": source,
         "license": source.get("license") or "other",
         "teacher": teacher.get("name"),
+        "teacher_weights": teacher.get("weights"),
         "prompt_template": teacher_stage1("{question}"),
         "answer_trigger": used_trigger(teacher.get("name") or "", answer_type.trigger),
         "samples_per_question": teacher.get("samples_per_question"),
@@ -98,6 +99,15 @@ def license_note(record: dict[str, Any], shipped: bool) -> str:
     return f"`{record['license']}` (from the source)" if record["license"] != "other" else LICENSE_NOTE
 
 
+def weights_line(weights: dict[str, Any] | None) -> str | None:
+    """The file an embedded teacher was served from, with its hash and license (None for any other teacher)."""
+    if not weights:
+        return None
+    file = Path(weights["file"]).name  # the name only: a card is public, the cache path is this machine's
+    sha256 = weights["gguf_sha256"]
+    return f"{weights['model']} ({weights['license']}): `{file}`, GGUF SHA-256 `{sha256}` ({weights['source']})"
+
+
 def provenance_markdown(record: dict[str, Any], shipped: bool) -> str:
     """The provenance table both cards show."""
     source = record["source"]
@@ -111,6 +121,7 @@ def provenance_markdown(record: dict[str, Any], shipped: bool) -> str:
         ("test split", source.get("test")),
         ("license", license_note(record, shipped)),
         ("teacher", f"`{record['teacher']}`" if record["teacher"] else None),
+        ("teacher weights", weights_line(record.get("teacher_weights"))),
         ("prompt template", f"`{record['prompt_template']!r}`"),
         ("answer trigger", record["answer_trigger"]),
         ("D, T", f"{record['samples_per_question']}, {record['temperature']}"),

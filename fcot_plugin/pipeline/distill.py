@@ -261,6 +261,7 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
     result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
                     held_out=[row["sample_index"] for row in held_out],
                     add_paper=args.add_paper_rationales)  # fmt: skip
+    result.teacher.weights = teacher.get("embedded_teacher")  # the file and hash the cards name
     logger.info("curation: %s", curation_line(result))
     save_dataset(result, run.folder.data_dir, overwrite=True)
     if held_out:

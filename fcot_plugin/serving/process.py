@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from fcot_plugin.core.secrets import scrub_files, secret_values
 from fcot_plugin.serving import watchdog
 from fcot_plugin.serving.endpoint import HOST, EngineError, served_names
 
@@ -215,3 +216,4 @@ def running_server(
     finally:
         stop_group(process, STOP_GRACE)
         atexit.unregister(at_exit)
+        scrub_files(log_path, secret_values())  # the server wrote its log itself, past fcot's redaction
