@@ -236,16 +236,20 @@ def command(args: CampaignArguments, cell: Cell) -> list[str]:
 def seed_ledger(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> int:
     """Copy into the cell's teacher ledger every response the task's earlier cells hold: their samples are the
     first of this cell's, at the same T (responses of other settings stay unused: their keys differ)."""
+    from fcot_plugin.core.folders import read_marker
     from fcot_plugin.pipeline.run_folder import RunFolder
     from fcot_plugin.teacher.cache import copy_entries
 
-    target = RunFolder(run_dir(args, cell)).teacher_cache
-    added = 0
-    for earlier in cells[: cells.index(cell)]:
-        source = RunFolder(run_dir(args, earlier)).teacher_cache
-        if earlier.task == cell.task and source.is_file():
-            added += copy_entries(source, target)
-    return added
+    folder = RunFolder(run_dir(args, cell))
+    sources = [RunFolder(run_dir(args, earlier)).teacher_cache for earlier in cells[: cells.index(cell)]
+               if earlier.task == cell.task]  # fmt: skip
+    sources = [source for source in sources if source.is_file()]
+    if not sources:
+        return 0
+    if folder.path.exists() and read_marker(folder.path) is None:
+        return 0  # not fcot's: fcot distill refuses it in one line, and nothing is written into it here
+    folder.mark()  # the cell's run folder, made here for fcot distill: its ledger is the first entry in it
+    return sum(copy_entries(source, folder.teacher_cache) for source in sources)
 
 
 def run_cell(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> dict[str, Any]:
