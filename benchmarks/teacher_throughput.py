@@ -245,7 +245,8 @@ def main(args: TeacherThroughputArguments) -> dict:
 
     described = Hardware.from_dict(results["machine"]).describe()
     output.with_suffix(".md").write_text(
-        f"# Teacher throughput: {args.task}, {Path(model).name}, {len(requests)} greedy zscot responses\n\n"
+        f"# Teacher throughput: {args.task}, {args.model if args.model != model else Path(model).name}, "
+        f"{len(requests)} greedy zscot responses\n\n"
         f"Machine: {described}, {results['machine']['cpu_cores']} cores; "
         f"transformers {results['versions']['transformers']}, vLLM {results['versions']['vllm'] or '(none)'}.\n"
         f"Budgets: {args.max_gen_toks} rationale + {args.answer_max_gen_toks} answer tokens.\n\n"
