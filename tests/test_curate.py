@@ -185,3 +185,23 @@ def test_fcot_curate_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["curate", "--task", "multiarith2", "--samples", "paper", "--out", str(tmp_path / "x")])
     assert "fcot: error: unknown fcot task 'multiarith2'" in capsys.readouterr().err
+
+
+def test_overwrite_never_renames_over_a_user_file_of_the_same_name(tmp_path, capsys):
+    """A file in --out that fcot's marker does not list stays, even where the dataset writes the same name."""
+    import json
+
+    from fcot_plugin.cli.fcot import main as fcot
+    from fcot_plugin.core.folders import MARKER
+
+    out = tmp_path / "data"
+    fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(out)])
+    marker = json.loads((out / MARKER).read_text())
+    marker["entries"] = [name for name in marker["entries"] if name != "README.md"]
+    (out / MARKER).write_text(json.dumps(marker))
+    (out / "README.md").write_text("my notes")
+    (out / "fcot_curation.json").unlink()  # not an fcot dataset layout now: only the marker says what is fcot's
+    with pytest.raises(SystemExit):
+        fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(out), "--overwrite"])
+    assert "README.md, not written by fcot" in capsys.readouterr().err
+    assert (out / "README.md").read_text() == "my notes"

@@ -255,7 +255,12 @@ def save_dataset(
             before_rename(staging)
         if out.exists():  # --overwrite (checked): what fcot wrote goes, the user's files stay
             layout = written if is_curated_dataset(out) else ()
-            remove_written(out, written_entries(out, layout))
+            ours = written_entries(out, layout)
+            theirs = sorted(name for name in written if name not in ours and (out / name).exists())
+            if theirs:  # renaming over them would replace the user's files
+                raise CurationError(f"{out} holds {', '.join(theirs)}, not written by fcot, where the dataset goes; "
+                                    f"move them or pass another --out")  # fmt: skip
+            remove_written(out, ours)
         if out.exists() and not any(out.iterdir()):
             out.rmdir()
         if out.exists():
