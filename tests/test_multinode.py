@@ -63,8 +63,9 @@ ACCELERATE = """#!/bin/bash
 exec {python} -m accelerate.commands.launch "$@"
 """
 RECORDING_ACCELERATE = """#!/bin/bash
-# records its arguments, one JSON list per call, instead of launching
-{python} -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@" >> "$FAKE_SLURM_LOGS/accelerate_calls.jsonl"
+# records its arguments, one JSON file per call (two nodes appending to one file can interleave), instead of launching
+mkdir -p "$FAKE_SLURM_LOGS/accelerate_calls"
+{python} -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@" > "$FAKE_SLURM_LOGS/accelerate_calls/$$.json"
 """
 
 
@@ -257,7 +258,7 @@ def test_multinode_slurm_script_starts_one_accelerate_per_node(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    calls = [json.loads(line) for line in (tmp_path / "accelerate_calls.jsonl").read_text().splitlines()]
+    calls = [json.loads(path.read_text()) for path in (tmp_path / "accelerate_calls").glob("*.json")]
     assert len(calls) == 2
     for call in calls:
         options = dict(zip(call[1::2], call[2::2], strict=False))
@@ -278,7 +279,7 @@ def test_multinode_slurm_script_refuses_a_missing_recipe(tmp_path):
         env=slurm_environment(tmp_path, bin_folder), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2 and "recipe recipes/nope.yaml not found" in result.stderr
-    assert not (tmp_path / "accelerate_calls.jsonl").exists()
+    assert not (tmp_path / "accelerate_calls").exists()
 
 
 # ------------------------------------------------------------------------------------------------------ slow
