@@ -48,10 +48,38 @@ PUBLISHED_TABLE = RESULTS / "paper_table.json"
 CANDIDATE_TASKS = ("date_understanding", "svamp", "single_eq", "multiarith", "coin_flip")
 TEMPERATURE = 0.7  # the paper's diverse-reasoning T, for every cell (D=1 included: it is the first of the samples)
 # What a cell's row must hold, whatever happened to it (the test checks every one).
-FIELDS = ("cell", "task", "teacher", "teacher_gguf_sha256", "engine", "diverse", "mixed", "temperature", "status",
-          "command", "run_dir", "teacher_accuracy", "teacher_cache", "rationales", "kept", "rejected", "duplicates",
-          "paper_rationales", "training_rows", "training_tokens", "epochs", "epoch", "validation_best",
-          "student_accuracy", "n", "ci95", "seconds", "machine", "device", "recipe")  # fmt: skip
+FIELDS = (
+    "cell",
+    "task",
+    "teacher",
+    "teacher_gguf_sha256",
+    "engine",
+    "diverse",
+    "mixed",
+    "temperature",
+    "status",
+    "command",
+    "run_dir",
+    "teacher_accuracy",
+    "teacher_cache",
+    "rationales",
+    "kept",
+    "rejected",
+    "duplicates",
+    "paper_rationales",
+    "training_rows",
+    "training_tokens",
+    "epochs",
+    "epoch",
+    "validation_best",
+    "student_accuracy",
+    "n",
+    "ci95",
+    "seconds",
+    "machine",
+    "device",
+    "recipe",
+)
 
 
 def engines() -> tuple[str, ...]:
@@ -71,9 +99,11 @@ class CampaignArguments:
     teacher_engine: str = field(default="llamacpp", metadata={"help": "fcot distill --teacher_engine"})
     tasks: str = field(
         default="date_understanding,multiarith",
-        metadata={"help": "comma-separated tasks, in the order their cells run (each needs a row in the published "
-                  f"table and the paper's released rationales): from {', '.join(CANDIDATE_TASKS)}"},
-    )  # fmt: skip
+        metadata={
+            "help": "comma-separated tasks, in the order their cells run (each needs a row in the published "
+            f"table and the paper's released rationales): from {', '.join(CANDIDATE_TASKS)}"
+        },
+    )
     diverse: str = field(default="1,4,8", metadata={"help": "comma-separated D, rationales per question"})
     mixed_diverse: int = field(
         default=4,
@@ -100,9 +130,11 @@ class CampaignArguments:
     precision: str = field(default="auto", metadata={"help": "fcot distill --precision"})
     estimate_tokens_per_second: float | None = field(
         default=None,
-        metadata={"help": "run nothing: print each cell's estimated seconds for a teacher of this many completion "
-                  "tokens/s (with --estimate_rationale_tokens and --estimate_teacher_accuracy) and which fit"},
-    )  # fmt: skip
+        metadata={
+            "help": "run nothing: print each cell's estimated seconds for a teacher of this many completion "
+            "tokens/s (with --estimate_rationale_tokens and --estimate_teacher_accuracy) and which fit"
+        },
+    )
     estimate_rationale_tokens: float = field(default=100.0, metadata={"help": "estimate: mean rationale tokens"})
     estimate_teacher_accuracy: float = field(default=0.5, metadata={"help": "estimate: share of correct samples"})
     runs_dir: str = field(default="runs/diverse_reasoning", metadata={"help": "cells run in <runs_dir>/<task>/"})
@@ -128,11 +160,14 @@ class CampaignArguments:
         if not self.diverse_list or self.diverse_list[0] < 1:
             raise FcotError(f"--diverse {self.diverse!r}: give numbers >= 1, e.g. --diverse 1,4,8")
         if self.mixed and self.mixed_diverse not in self.diverse_list:
-            raise FcotError(f"--mixed_diverse {self.mixed_diverse} is not among --diverse {self.diverse}: the mixed "
-                            "row reuses that cell's samples; add it or pass --mixed false")  # fmt: skip
+            raise FcotError(
+                f"--mixed_diverse {self.mixed_diverse} is not among --diverse {self.diverse}: the mixed "
+                "row reuses that cell's samples; add it or pass --mixed false"
+            )
         if self.teacher_engine not in engines():
-            raise FcotError(f"unknown --teacher_engine {self.teacher_engine!r}; this fcot offers: "
-                            f"{', '.join(engines())}")  # fmt: skip
+            raise FcotError(
+                f"unknown --teacher_engine {self.teacher_engine!r}; this fcot offers: {', '.join(engines())}"
+            )
         if self.budget_hours <= 0:
             raise FcotError(f"--budget_hours must be > 0, got {self.budget_hours}")
         if self.max_cells is not None and self.max_cells < 1:
@@ -241,8 +276,11 @@ def seed_ledger(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> int:
     from fcot_plugin.teacher.cache import copy_entries
 
     folder = RunFolder(run_dir(args, cell))
-    sources = [RunFolder(run_dir(args, earlier)).teacher_cache for earlier in cells[: cells.index(cell)]
-               if earlier.task == cell.task]  # fmt: skip
+    sources = [
+        RunFolder(run_dir(args, earlier)).teacher_cache
+        for earlier in cells[: cells.index(cell)]
+        if earlier.task == cell.task
+    ]
     sources = [source for source in sources if source.is_file()]
     if not sources:
         return 0
@@ -259,8 +297,9 @@ def run_cell(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> dict[str
     logging.info("%s: %d responses of earlier cells in its teacher ledger; %s", cell.name, added, " ".join(line))
     started = time.monotonic()
     tail: list[str] = []  # its progress goes on to this terminal as it comes; the last lines are kept for the error
-    with subprocess.Popen([sys.executable, "-m", "fcot_plugin.cli.fcot", *line[1:]], stderr=subprocess.PIPE,
-                          text=True) as process:  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "fcot_plugin.cli.fcot", *line[1:]], stderr=subprocess.PIPE, text=True
+    ) as process:
         for text in process.stderr:
             sys.stderr.write(text)
             tail = [*tail[-49:], text.rstrip("\n")]
@@ -275,11 +314,23 @@ def run_cell(args: CampaignArguments, cell: Cell, cells: list[Cell]) -> dict[str
 
 def empty_row(args: CampaignArguments, cell: Cell) -> dict[str, Any]:
     row = dict.fromkeys(FIELDS)
-    row.update({"cell": cell.name, "task": cell.task, "teacher": args.teacher, "engine": args.teacher_engine,
-                "diverse": cell.diverse, "mixed": cell.mixed, "temperature": TEMPERATURE, "status": "not run",
-                "command": " ".join(command(args, cell)), "run_dir": str(run_dir(args, cell)),
-                "teacher_gguf_sha256": gguf_sha256(args.teacher), "recipe": published_recipe(cell.task),
-                "seconds": {"total": 0.0}})  # fmt: skip
+    row.update(
+        {
+            "cell": cell.name,
+            "task": cell.task,
+            "teacher": args.teacher,
+            "engine": args.teacher_engine,
+            "diverse": cell.diverse,
+            "mixed": cell.mixed,
+            "temperature": TEMPERATURE,
+            "status": "not run",
+            "command": " ".join(command(args, cell)),
+            "run_dir": str(run_dir(args, cell)),
+            "teacher_gguf_sha256": gguf_sha256(args.teacher),
+            "recipe": published_recipe(cell.task),
+            "seconds": {"total": 0.0},
+        }
+    )
     return row
 
 
@@ -305,7 +356,7 @@ def cell_row(args: CampaignArguments, cell: Cell) -> dict[str, Any]:
         "teacher_cache": {
             key: accounting.get(key)
             for key in ("responses", "reused", "generated", "requests", "prompt_tokens", "completion_tokens")
-        },  # fmt: skip
+        },
         "rationales": curation["rationales"],
         "kept": curation["rows"],
         "rejected": curation["rationales"] - curation["correct"],
@@ -323,7 +374,7 @@ def cell_row(args: CampaignArguments, cell: Cell) -> dict[str, Any]:
             "teacher": seconds.get("teacher", 0.0),
             "training": seconds.get("train", 0.0),  # the epochs' validation scoring included
             "total": round(sum(seconds.values()), 1),
-        },  # fmt: skip
+        },
         "machine": recorded_machine(folder.path),
         "device": config["device"],
     }
@@ -412,9 +463,18 @@ def estimate(args: CampaignArguments) -> list[dict[str, Any]]:
         training = per_row_epoch * recipe["epochs"] * curated
         scoring = published["seconds"]["evaluate"] / 2
         total += teacher + training + scoring
-        rows.append({"cell": cell.name, "new_samples_per_question": new, "teacher_s": round(teacher),
-                     "rows": round(curated), "training_s": round(training), "scoring_s": round(scoring),
-                     "cumulative_h": round(total / 3600, 2), "fits": total <= args.budget_hours * 3600})  # fmt: skip
+        rows.append(
+            {
+                "cell": cell.name,
+                "new_samples_per_question": new,
+                "teacher_s": round(teacher),
+                "rows": round(curated),
+                "training_s": round(training),
+                "scoring_s": round(scoring),
+                "cumulative_h": round(total / 3600, 2),
+                "fits": total <= args.budget_hours * 3600,
+            }
+        )
     return rows
 
 
@@ -451,8 +511,14 @@ def main(args: CampaignArguments) -> dict[str, Any]:
             stopped = stopped or f"budget of {args.budget_hours:g} h reached after {spent(rows) / 3600:.2f} h"
             rows.append({**empty_row(args, cell), "status": "not run", "error": stopped})
         else:
-            logging.info("cell %d/%d %s (%.2f of %g h spent)", number, len(cells), cell.name, spent(rows) / 3600,
-                         args.budget_hours)  # fmt: skip
+            logging.info(
+                "cell %d/%d %s (%.2f of %g h spent)",
+                number,
+                len(cells),
+                cell.name,
+                spent(rows) / 3600,
+                args.budget_hours,
+            )
             rows.append(run_cell(args, cell, cells))
         write(args, rows, stopped, output)
     if stopped:
@@ -479,13 +545,21 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     date_mixed = next((row for row in done.values() if row["task"] == "date_understanding" and row["mixed"]), None)
     paper_only = {"student_accuracy": published_recipe("date_understanding")["published"]["accuracy"]}
     if any(row["task"] == "date_understanding" for row in rows):
-        result.append(compare("date_understanding: mixed above paper rationales only (published row)", date_mixed,
-                              paper_only))  # fmt: skip
+        result.append(
+            compare("date_understanding: mixed above paper rationales only (published row)", date_mixed, paper_only)
+        )
     table = replaced_table(rows)
     beaten = [task for task, row in table.items() if row["accuracy"] > row["gpt2_medium"]]
-    result.append({"goal": f"{GOAL_TASKS} of 9 tasks above the paper's {GOAL_STUDENT}", "met": len(beaten) >= 7,
-                   "by": len(beaten) - GOAL_TASKS, "value": len(beaten), "against": GOAL_TASKS,
-                   "beaten": beaten})  # fmt: skip
+    result.append(
+        {
+            "goal": f"{GOAL_TASKS} of 9 tasks above the paper's {GOAL_STUDENT}",
+            "met": len(beaten) >= 7,
+            "by": len(beaten) - GOAL_TASKS,
+            "value": len(beaten),
+            "against": GOAL_TASKS,
+            "beaten": beaten,
+        }
+    )
     return result
 
 
@@ -493,8 +567,13 @@ def compare(goal: str, ours: dict[str, Any] | None, other: dict[str, Any] | None
     if ours is None or other is None:
         return {"goal": goal, "met": None, "by": None, "value": None, "against": None}
     by = ours["student_accuracy"] - other["student_accuracy"]
-    return {"goal": goal, "met": by > 0, "by": round(by, 2), "value": round(ours["student_accuracy"], 2),
-            "against": round(other["student_accuracy"], 2)}  # fmt: skip
+    return {
+        "goal": goal,
+        "met": by > 0,
+        "by": round(by, 2),
+        "value": round(ours["student_accuracy"], 2),
+        "against": round(other["student_accuracy"], 2),
+    }
 
 
 def replaced_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -508,16 +587,22 @@ def replaced_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if task not in published:
             continue
         recipe = published_recipe(task)
-        best = {"accuracy": recipe["published"]["accuracy"], "source": "published",
-                "validation": (recipe["published"]["validation_best"] or {}).get("accuracy", -1.0)}  # fmt: skip
+        best = {
+            "accuracy": recipe["published"]["accuracy"],
+            "source": "published",
+            "validation": (recipe["published"]["validation_best"] or {}).get("accuracy", -1.0),
+        }
         held_out = (recipe["published"]["validation_best"] or {}).get("n")
         for row in rows:
             valid = row["validation_best"] if row["task"] == task and row["status"] == "finished" else None
             comparable = valid and valid["n"] == held_out and row["n"] == recipe["published"]["n"]
             if comparable:  # the published run's held-out questions and its whole test split
                 if valid["accuracy"] > best["validation"]:
-                    best = {"accuracy": row["student_accuracy"], "source": row["cell"],
-                            "validation": valid["accuracy"]}  # fmt: skip
+                    best = {
+                        "accuracy": row["student_accuracy"],
+                        "source": row["cell"],
+                        "validation": valid["accuracy"],
+                    }
         table[task] = {**best, "gpt2_medium": paper_value(task, GOAL_STUDENT)}
     return table
 
@@ -553,11 +638,15 @@ def markdown(args: CampaignArguments, rows: list[dict[str, Any]], stopped: str |
             goal_lines.append(f"- {goal['goal']}: not measured (a cell it needs did not finish)")
         else:
             verdict = "met" if goal["met"] else "missed"
-            goal_lines.append(f"- {goal['goal']}: **{verdict}**, {goal['value']} against {goal['against']} "
-                              f"({goal['by']:+g})")  # fmt: skip
+            goal_lines.append(
+                f"- {goal['goal']}: **{verdict}**, {goal['value']} against {goal['against']} ({goal['by']:+g})"
+            )
     table = replaced_table(rows)
-    replaced = [f"{get_task(task).title} → {row['source']} ({row['accuracy']:.2f})"
-                for task, row in table.items() if row["source"] != "published"]  # fmt: skip
+    replaced = [
+        f"{get_task(task).title} → {row['source']} ({row['accuracy']:.2f})"
+        for task, row in table.items()
+        if row["source"] != "published"
+    ]
     finished_rows = [row for row in rows if row["status"] == "finished"]
     machines = sorted({row["machine"] for row in finished_rows}) or ["no cell finished"]
     devices = sorted({row["device"] for row in finished_rows}) or ["–"]
@@ -600,16 +689,23 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for axis, task in zip(axes[0], tasks, strict=True):
         done = [row for row in rows if row["task"] == task and row["status"] == "finished"]
         for mixed, style, label in ((False, "o-", "live teacher"), (True, "*", "paper + live (mixed)")):
-            points = sorted((row["diverse"], row["student_accuracy"], row["ci95"]) for row in done
-                            if row["mixed"] == mixed)  # fmt: skip
+            points = sorted(
+                (row["diverse"], row["student_accuracy"], row["ci95"]) for row in done if row["mixed"] == mixed
+            )
             if points:
                 xs, ys, cis = zip(*points, strict=True)
-                errors = [[y - ci[0] for y, ci in zip(ys, cis, strict=True)],
-                          [ci[1] - y for y, ci in zip(ys, cis, strict=True)]]  # fmt: skip
+                errors = [
+                    [y - ci[0] for y, ci in zip(ys, cis, strict=True)],
+                    [ci[1] - y for y, ci in zip(ys, cis, strict=True)],
+                ]
                 xs = [x * 1.08 for x in xs] if mixed else xs  # beside the live row of the same D, not on it
                 axis.errorbar(xs, ys, yerr=errors, fmt=style, capsize=3, markersize=9 if mixed else 6, label=label)
-        axis.axhline(published_recipe(task)["published"]["accuracy"], linestyle="--", color="grey",
-                     label="paper rationales only (published)")  # fmt: skip
+        axis.axhline(
+            published_recipe(task)["published"]["accuracy"],
+            linestyle="--",
+            color="grey",
+            label="paper rationales only (published)",
+        )
         theirs = paper_value(task, GOAL_STUDENT)
         if theirs is not None:
             axis.axhline(theirs, linestyle=":", color="black", label=f"paper: {GOAL_STUDENT}")
@@ -629,9 +725,13 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 def write(args: CampaignArguments, rows: list[dict[str, Any]], stopped: str | None, output: Path) -> None:
     from fcot_plugin.core.files import write_json_atomic, write_text_atomic
 
-    result = {"config": asdict(args), "cells": rows, "budget": {"hours": args.budget_hours,
-              "spent_hours": round(spent(rows) / 3600, 3), "stopped": stopped},
-              "goals": goals(rows), "replaced_table": replaced_table(rows)}  # fmt: skip
+    result = {
+        "config": asdict(args),
+        "cells": rows,
+        "budget": {"hours": args.budget_hours, "spent_hours": round(spent(rows) / 3600, 3), "stopped": stopped},
+        "goals": goals(rows),
+        "replaced_table": replaced_table(rows),
+    }
     output.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(output.with_suffix(".json"), result)
     write_text_atomic(output.with_suffix(".md"), markdown(args, rows, stopped))

@@ -85,11 +85,17 @@ def train_student(args: EvalSpeedArguments, scratch: Path) -> tuple[str, float]:
     started = time.perf_counter()
     output = train(
         FcotScriptArguments(task=args.task, dataset_name=str(scratch / "data")),
-        FcotSFTConfig(output_dir=args.save_student or str(scratch / "student"), num_train_epochs=args.train_epochs,
-                      save_strategy="no", report_to="none", precision=args.precision, use_cpu=args.device == "cpu",
-                      seed=42),
+        FcotSFTConfig(
+            output_dir=args.save_student or str(scratch / "student"),
+            num_train_epochs=args.train_epochs,
+            save_strategy="no",
+            report_to="none",
+            precision=args.precision,
+            use_cpu=args.device == "cpu",
+            seed=42,
+        ),
         ModelConfig(model_name_or_path=resolve_student(args.base_student), dtype="float32"),
-    )  # fmt: skip
+    )
     return str(output), time.perf_counter() - started
 
 
@@ -107,15 +113,22 @@ def timed_evaluation(
 
     name = task_name(args.task, "student")
     started = time.perf_counter()
-    results = run_lm_eval(model, model_args, [name], limit=args.limit, batch_size=batch_size, output_path=out,
-                          device=args.device)  # fmt: skip
+    results = run_lm_eval(
+        model, model_args, [name], limit=args.limit, batch_size=batch_size, output_path=out, device=args.device
+    )
     seconds = time.perf_counter() - started
     samples = [json.loads(line) for path in out.rglob("samples_*.jsonl") for line in open(path)]
     tokens = generated_tokens(samples, tokenizer)
-    return {"model": model, "batch_size": batch_size, "questions": len(samples), "seconds": round(seconds, 1),
-            "generated_tokens": tokens, "generated_tokens_per_second": round(tokens / seconds, 1),
-            "accuracy": round(accuracy(results, name), 4),
-            "answers": {sample["doc_id"]: sample["filtered_resps"][0] for sample in samples}}  # fmt: skip
+    return {
+        "model": model,
+        "batch_size": batch_size,
+        "questions": len(samples),
+        "seconds": round(seconds, 1),
+        "generated_tokens": tokens,
+        "generated_tokens_per_second": round(tokens / seconds, 1),
+        "accuracy": round(accuracy(results, name), 4),
+        "answers": {sample["doc_id"]: sample["filtered_resps"][0] for sample in samples},
+    }
 
 
 def timed_vllm_evaluation(args: EvalSpeedArguments, student: str, dtype: str, tokenizer, scratch: Path) -> dict:
@@ -129,9 +142,12 @@ def timed_vllm_evaluation(args: EvalSpeedArguments, student: str, dtype: str, to
         run = timed_evaluation(args, model, model_args, scorer.lm_eval_batch_size, tokenizer, scratch / "vllm")
         shutil.copytree(student, scratch / "same-weights")  # a checkpoint's swap: another folder, same shapes
         scorer.lm_eval_model(scratch / "same-weights")
-    run.update(model="local-completions (vLLM)", batch_size=f"{args.batch_size} in flight",
-               start_up_seconds=round(scorer.start_up_seconds, 1),
-               swap_seconds=round(scorer.swap_seconds[0], 1))  # fmt: skip
+    run.update(
+        model="local-completions (vLLM)",
+        batch_size=f"{args.batch_size} in flight",
+        start_up_seconds=round(scorer.start_up_seconds, 1),
+        swap_seconds=round(scorer.swap_seconds[0], 1),
+    )
     return run
 
 
@@ -171,7 +187,7 @@ def main(args: EvalSpeedArguments) -> dict:
         **{
             key: fcot[key]
             for key in ("questions", "seconds", "generated_tokens", "generated_tokens_per_second", "accuracy")
-        },  # fmt: skip
+        },
         "runs": runs,
         "speedup_over_hf": round(runs[1]["seconds"] / fcot["seconds"], 2) if args.baseline_hf else None,
         "vllm_over_fcot": round(fcot["seconds"] / runs[-1]["seconds"], 2) if args.vllm else None,
@@ -198,12 +214,19 @@ def main(args: EvalSpeedArguments) -> dict:
         "in-process; vLLM's server start-up is its own column, and a weight swap (what each further checkpoint "
         f"costs) took {runs[-1].get('swap_seconds', '–')} s. Batch: rows decoded at once, or requests in flight.\n\n"
         "| lm-eval model | batch | seconds | start-up s | generated tokens | generated tokens/s | accuracy | "
-        "answers differing |\n|---|---:|---:|---:|---:|---:|---:|---|\n" + rows
-        + (f"\nSpeed-up of fcot's path over lm-eval's plain `hf`: {record['speedup_over_hf']}x\n"
-           if record["speedup_over_hf"] else "")
-        + (f"\nvLLM's scoring speed against fcot's path (start-up excluded): {record['vllm_over_fcot']}x\n"
-           if record["vllm_over_fcot"] else "")
-    )  # fmt: skip
+        "answers differing |\n|---|---:|---:|---:|---:|---:|---:|---|\n"
+        + rows
+        + (
+            f"\nSpeed-up of fcot's path over lm-eval's plain `hf`: {record['speedup_over_hf']}x\n"
+            if record["speedup_over_hf"]
+            else ""
+        )
+        + (
+            f"\nvLLM's scoring speed against fcot's path (start-up excluded): {record['vllm_over_fcot']}x\n"
+            if record["vllm_over_fcot"]
+            else ""
+        )
+    )
     return record
 
 

@@ -26,14 +26,37 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-PAPER_TASKS = ("single_eq", "addsub", "multiarith", "svamp", "date_understanding", "tracking_shuffled_objects",
-               "last_letter_concatenation", "coin_flip", "strategy_qa")  # fmt: skip
-PAPER_STUDENTS = ("GPT-2 Small (124M)", "GPT-2 Medium (355M)", "GPT-2 Large (774M)",
-                  "Flan-T5-Small (60M)", "Flan-T5-Base (220M)", "Flan-T5-Large (700M)")  # fmt: skip
+PAPER_TASKS = (
+    "single_eq",
+    "addsub",
+    "multiarith",
+    "svamp",
+    "date_understanding",
+    "tracking_shuffled_objects",
+    "last_letter_concatenation",
+    "coin_flip",
+    "strategy_qa",
+)
+PAPER_STUDENTS = (
+    "GPT-2 Small (124M)",
+    "GPT-2 Medium (355M)",
+    "GPT-2 Large (774M)",
+    "Flan-T5-Small (60M)",
+    "Flan-T5-Base (220M)",
+    "Flan-T5-Large (700M)",
+)
 GOAL_STUDENT, GOAL_TASKS = "GPT-2 Medium (355M)", 7  # the goal: beat it on at least 7 of the 9 tasks
 # Options handed to every `fcot distill` as they are; unset (None), fcot distill's own default applies.
-PASSED_TO_DISTILL = ("validation_size", "learning_rate", "seed", "train_limit", "eval_limit", "eval_batch_size",
-                     "train_sampling_strategy", "eval_engine")  # fmt: skip
+PASSED_TO_DISTILL = (
+    "validation_size",
+    "learning_rate",
+    "seed",
+    "train_limit",
+    "eval_limit",
+    "eval_batch_size",
+    "train_sampling_strategy",
+    "eval_engine",
+)
 
 
 def distill_option(name: str, note: str = "") -> Any:
@@ -47,14 +70,18 @@ def distill_option(name: str, note: str = "") -> Any:
 
 @dataclass
 class TableArguments:
-    tasks: str = field(default=",".join(PAPER_TASKS), metadata={"help": "comma-separated tasks (default: the 9 "
-                       "with the paper's released rationales)"})  # fmt: skip
+    tasks: str = field(
+        default=",".join(PAPER_TASKS),
+        metadata={"help": "comma-separated tasks (default: the 9 with the paper's released rationales)"},
+    )
     student: str = field(default="smollm2-135m", metadata={"help": "student id/folder; smollm2-135m = embedded"})
     epochs: float = field(
         default=6.0,
-        metadata={"help": "epochs per student; each epoch is scored on the validation slice and the best one kept "
-                  "(the paper: 20, best epoch on test)"},
-    )  # fmt: skip
+        metadata={
+            "help": "epochs per student; each epoch is scored on the validation slice and the best one kept "
+            "(the paper: 20, best epoch on test)"
+        },
+    )
     validation_size: float | None = distill_option("validation_size")
     learning_rate: float | None = distill_option("learning_rate")
     seed: int | None = distill_option(
@@ -66,9 +93,11 @@ class TableArguments:
     sc_temperature: float = field(default=0.7, metadata={"help": "self-consistency: sampling temperature T (> 0)"})
     sc_limit: int | None = field(
         default=None,
-        metadata={"help": "self-consistency on the first N test questions only (k generations each; default: "
-                  "--eval_limit); 0 skips it"},
-    )  # fmt: skip
+        metadata={
+            "help": "self-consistency on the first N test questions only (k generations each; default: "
+            "--eval_limit); 0 skips it"
+        },
+    )
     vanilla: bool = field(default=True, metadata={"help": "also train and score the answer-only (vanilla) student"})
     baselines: bool = field(
         default=True,
@@ -82,16 +111,20 @@ class TableArguments:
     )
     from_run_folders: bool = field(
         default=False,
-        metadata={"help": "train and score nothing: the table from the finished run folders under --runs_dir, as "
-                  "they were run (a task without a finished Fine-tune-CoT run is left out, a missing vanilla "
-                  "student or self-consistency score shows as -)"},
-    )  # fmt: skip
+        metadata={
+            "help": "train and score nothing: the table from the finished run folders under --runs_dir, as "
+            "they were run (a task without a finished Fine-tune-CoT run is left out, a missing vanilla "
+            "student or self-consistency score shows as -)"
+        },
+    )
     runs_dir: str = field(default="runs/paper_table", metadata={"help": "run folders go to <runs_dir>/<task>/"})
     merge_with: str | None = field(
         default=None,
-        metadata={"help": "an earlier table's .json: its tasks that this run does not score are kept, marked as "
-                  "carried over (a table built over several sessions); its settings must match these"},
-    )  # fmt: skip
+        metadata={
+            "help": "an earlier table's .json: its tasks that this run does not score are kept, marked as "
+            "carried over (a table built over several sessions); its settings must match these"
+        },
+    )
     output: str = field(default=str(RESULTS / "paper_table"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
@@ -110,8 +143,9 @@ class TableArguments:
         if self.sc_samples < 1:
             raise FcotError(f"--sc_samples must be >= 1, got {self.sc_samples}")
         if not 0 < self.sc_temperature < float("inf"):  # NaN too
-            raise FcotError(f"--sc_temperature must be > 0 (T = 0 makes every sample the same), got "
-                            f"{self.sc_temperature}")  # fmt: skip
+            raise FcotError(
+                f"--sc_temperature must be > 0 (T = 0 makes every sample the same), got {self.sc_temperature}"
+            )
         if self.sc_limit is not None and self.sc_limit < 0:
             raise FcotError(f"--sc_limit must be >= 0 (0 skips self-consistency), got {self.sc_limit}")
         if self.sc_limit is None:
@@ -124,8 +158,17 @@ class TableArguments:
 # Settings a carried-over row must share with this run; a key an older table lacks had the default then. Training
 # settings are not among them (epochs, learning rate, seed, validation slice): each row records its own, and the
 # table's header names every task that differs (a task still improving on validation is trained longer).
-COMPARABLE = ("student", "train_limit", "eval_limit", "sc_samples", "sc_temperature", "sc_limit", "vanilla",
-              "baselines", "precision")  # fmt: skip
+COMPARABLE = (
+    "student",
+    "train_limit",
+    "eval_limit",
+    "sc_samples",
+    "sc_temperature",
+    "sc_limit",
+    "vanilla",
+    "baselines",
+    "precision",
+)
 
 
 def earlier_table(args: TableArguments) -> dict[str, Any]:
@@ -140,8 +183,11 @@ def earlier_table(args: TableArguments) -> dict[str, Any]:
     if not isinstance(earlier, dict) or not isinstance(earlier.get("tasks"), dict) or "config" not in earlier:
         raise FcotError(f"--merge_with {path} is not a table paper_table.py wrote (no 'config' and 'tasks')")
     defaults = {f.name: f.default for f in fields(TableArguments)}
-    differ = [f"{key} {earlier['config'].get(key, defaults[key])!r} there, {getattr(args, key)!r} here"
-              for key in COMPARABLE if earlier["config"].get(key, defaults[key]) != getattr(args, key)]  # fmt: skip
+    differ = [
+        f"{key} {earlier['config'].get(key, defaults[key])!r} there, {getattr(args, key)!r} here"
+        for key in COMPARABLE
+        if earlier["config"].get(key, defaults[key]) != getattr(args, key)
+    ]
     if differ:
         raise FcotError(
             f"--merge_with {path} was run with other settings ({'; '.join(differ)}); rows scored "
@@ -160,10 +206,18 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
 
     run_dir = Path(args.runs_dir) / task / dataset_format
     passed = {name: getattr(args, name) for name in PASSED_TO_DISTILL if getattr(args, name) is not None}
-    return distill(DistillArguments(
-        task=task, student=args.student, format=dataset_format, run_dir=str(run_dir), epochs=args.epochs,
-        precision=args.precision, baselines=args.baselines and dataset_format == "fcot", **passed,
-    ))  # fmt: skip
+    return distill(
+        DistillArguments(
+            task=task,
+            student=args.student,
+            format=dataset_format,
+            run_dir=str(run_dir),
+            epochs=args.epochs,
+            precision=args.precision,
+            baselines=args.baselines and dataset_format == "fcot",
+            **passed,
+        )
+    )
 
 
 def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
@@ -171,8 +225,12 @@ def sc_key(args: TableArguments, fcot_dir: Path) -> dict[str, Any]:
     from fcot_plugin.pipeline.run_folder import RunFolder, bookkeeping
 
     train = bookkeeping(RunFolder(fcot_dir).stage_record("train"))
-    return {"student": [train.get("fingerprint"), train.get("outputs")], "samples": args.sc_samples,
-            "temperature": args.sc_temperature, "limit": args.sc_limit}  # fmt: skip
+    return {
+        "student": [train.get("fingerprint"), train.get("outputs")],
+        "samples": args.sc_samples,
+        "temperature": args.sc_temperature,
+        "limit": args.sc_limit,
+    }
 
 
 def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[str, Any] | None:
@@ -211,8 +269,13 @@ def self_consistency(args: TableArguments, task: str, fcot_dir: Path) -> dict[st
         metadata={"fcot_samples": args.sc_samples, "fcot_temperature": args.sc_temperature},
         device=config["device"],
     )
-    record = {"key": key, "task": name, "accuracy": accuracy(results, name), "n": question_count(results, name),
-              "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
+    record = {
+        "key": key,
+        "task": name,
+        "accuracy": accuracy(results, name),
+        "n": question_count(results, name),
+        "seconds": round(time.monotonic() - started, 1),
+    }
     write_json_atomic(record_file, record)
     return record
 
@@ -224,8 +287,11 @@ def scores(run_dir: Path) -> dict[str, Any]:
     folder = RunFolder(run_dir)
     config, stages = folder.config(), folder.all_results()
     evaluate, selection = stages["evaluate"], stages["train"].get("selection")
-    rows = {name: {"accuracy": 100 * record["accuracy"], "n": record["n"]}
-            for name, record in evaluate.items() if name != "seconds"}  # fmt: skip
+    rows = {
+        name: {"accuracy": 100 * record["accuracy"], "n": record["n"]}
+        for name, record in evaluate.items()
+        if name != "seconds"
+    }
     rows.setdefault("student_last", rows["student"])  # no selection (one epoch, or validation_size 0): one student
     return {
         "rows": rows,
@@ -329,8 +395,13 @@ def goal(table: dict[str, Any]) -> dict[str, Any]:
         theirs = row["paper"][GOAL_STUDENT]
         if theirs is not None and row["ours"]["fcot_chosen"]["accuracy"] > theirs:
             won.append(task)
-    return {"against": f"{GOAL_STUDENT} Fine-tune-CoT", "beaten": won, "count": len(won),
-            "scored": len(table["tasks"]), "needed": GOAL_TASKS}  # fmt: skip
+    return {
+        "against": f"{GOAL_STUDENT} Fine-tune-CoT",
+        "beaten": won,
+        "count": len(won),
+        "scored": len(table["tasks"]),
+        "needed": GOAL_TASKS,
+    }
 
 
 def student_name(student: str) -> str:
@@ -373,22 +444,38 @@ def markdown(table: dict[str, Any]) -> str:
     ]
     name = student_name(config["student"])
     lines = [line("model", [get_task(task).title for task in tasks]), "|---|" + "---:|" * len(tasks)]
-    lines += [line(f"{name}: {label}", [cell(rows[t]["ours"][key], bold=key == "fcot_chosen") for t in tasks])
-              for key, label in ours]  # fmt: skip
-    lines.append(line("epoch chosen on validation / last", [
-        f"{rows[t]['fcot']['chosen_epoch'] or '–'} / {rows[t]['fcot']['last_epoch'] or '–'}" for t in tasks
-    ]))  # fmt: skip
-    lines.append(line("validation questions (held out of the train split)", [
-        str(rows[t]["fcot"]["validation_curve"][0]["n"]) if rows[t]["fcot"]["validation_curve"] else "–" for t in tasks
-    ]))  # fmt: skip
+    lines += [
+        line(f"{name}: {label}", [cell(rows[t]["ours"][key], bold=key == "fcot_chosen") for t in tasks])
+        for key, label in ours
+    ]
+    lines.append(
+        line(
+            "epoch chosen on validation / last",
+            [f"{rows[t]['fcot']['chosen_epoch'] or '–'} / {rows[t]['fcot']['last_epoch'] or '–'}" for t in tasks],
+        )
+    )
+    lines.append(
+        line(
+            "validation questions (held out of the train split)",
+            [
+                str(rows[t]["fcot"]["validation_curve"][0]["n"]) if rows[t]["fcot"]["validation_curve"] else "–"
+                for t in tasks
+            ],
+        )
+    )
     legacy = unrecorded_value("train_sampling_strategy")
     batches = [rows[t]["fcot"].get("batches", legacy) for t in tasks]  # older tables: not recorded
     lines.append(line("training batches", [BATCHES.get(b, b) for b in batches]))
-    lines += [line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
-              for student in PAPER_STUDENTS]  # fmt: skip
-    lines.append(line("test questions scored (ours / self-consistency)", [
-        f"{rows[t]['ours']['fcot_chosen']['n']} / {rows[t]['sc']['n'] if rows[t]['sc'] else '–'}" for t in tasks
-    ]))  # fmt: skip
+    lines += [
+        line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
+        for student in PAPER_STUDENTS
+    ]
+    lines.append(
+        line(
+            "test questions scored (ours / self-consistency)",
+            [f"{rows[t]['ours']['fcot_chosen']['n']} / {rows[t]['sc']['n'] if rows[t]['sc'] else '–'}" for t in tasks],
+        )
+    )
     carried = [t for t in tasks if rows[t].get("carried_from")]  # rows --merge_with kept from an earlier table
     sources = [rows[t]["carried_from"] for t in carried]
     minutes = [f"{rows[t]['minutes']:.1f}" for t in tasks]
@@ -406,8 +493,10 @@ def markdown(table: dict[str, Any]) -> str:
         sc_subset = (
             "the full test split" if config["sc_limit"] is None else f"the first {config['sc_limit']} test questions"
         )
-        sc_sentence = (f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at "
-                       f"T={temperature}, majority vote, on {sc_subset}")  # fmt: skip
+        sc_sentence = (
+            f"Self-consistency: the validation-chosen Fine-tune-CoT student, k={k} samples at "
+            f"T={temperature}, majority vote, on {sc_subset}"
+        )
     return (
         f"# Fine-tune-CoT table: {name}, paper teacher (text-davinci-002 released rationales)\n\n"
         f"Accuracy (%) on {subset}. {trained_with(rows, tasks, 'epochs', 'Epochs per student', '{:g}'.format)}. "

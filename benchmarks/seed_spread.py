@@ -57,26 +57,32 @@ def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
         for task, row in rows.items():
             fcot, validation = row["fcot"], row["fcot"].get("validation_curve") or []
             best = max(validation, key=lambda point: point["accuracy"], default=None)
-            runs.setdefault(task, []).append({
-                "seed": fcot.get("seed", default_seed),
-                "machine": row["machine"],
-                "settings": {**{key: fcot.get(key) for key in SAME},
-                             "validation_size": validation_size_of(fcot, table["config"])},
-                "chosen_epoch": fcot["chosen_epoch"],
-                "best_validation": (round(best["accuracy"] * best["n"]), best["n"]) if best else None,
-                "chosen": row["ours"]["fcot_chosen"]["accuracy"],
-                "last": row["ours"]["fcot_last"]["accuracy"],
-                "n": row["ours"]["fcot_chosen"]["n"],
-                "minutes": row["minutes"],
-                "paper": row["paper"][GOAL_STUDENT],
-                "table": path,
-            })  # fmt: skip
+            runs.setdefault(task, []).append(
+                {
+                    "seed": fcot.get("seed", default_seed),
+                    "machine": row["machine"],
+                    "settings": {
+                        **{key: fcot.get(key) for key in SAME},
+                        "validation_size": validation_size_of(fcot, table["config"]),
+                    },
+                    "chosen_epoch": fcot["chosen_epoch"],
+                    "best_validation": (round(best["accuracy"] * best["n"]), best["n"]) if best else None,
+                    "chosen": row["ours"]["fcot_chosen"]["accuracy"],
+                    "last": row["ours"]["fcot_last"]["accuracy"],
+                    "n": row["ours"]["fcot_chosen"]["n"],
+                    "minutes": row["minutes"],
+                    "paper": row["paper"][GOAL_STUDENT],
+                    "table": path,
+                }
+            )
     for task, task_runs in runs.items():
         settings = {json.dumps(run["settings"], sort_keys=True) for run in task_runs}
         if len(settings) > 1:
             differ = " vs ".join(sorted(settings))
-            raise FcotError(f"{task}: the runs differ in more than the seed ({differ}); pass tables whose {task} "
-                            f"rows share epochs, learning rate and training data")  # fmt: skip
+            raise FcotError(
+                f"{task}: the runs differ in more than the seed ({differ}); pass tables whose {task} "
+                f"rows share epochs, learning rate and training data"
+            )
         seeds = [run["seed"] for run in task_runs]
         if len(set(seeds)) < len(seeds):
             raise FcotError(f"{task}: seed {max(seeds, key=seeds.count)} appears twice; pass one table per seed")
@@ -99,27 +105,46 @@ def summary(task_runs: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(runs: dict[str, list[dict[str, Any]]], summaries: dict[str, dict[str, Any]]) -> str:
     from fcot_plugin.tasks.registry import get_task
 
-    lines = ["# Seed spread: Fine-tune-CoT test accuracy (%) by training seed", "",
-             "Each run chose its epoch on the same validation slice of the train split (its seed is not the "
-             "training seed); only the training seed differs between runs of a task.", ""]  # fmt: skip
+    lines = [
+        "# Seed spread: Fine-tune-CoT test accuracy (%) by training seed",
+        "",
+        "Each run chose its epoch on the same validation slice of the train split (its seed is not the "
+        "training seed); only the training seed differs between runs of a task.",
+        "",
+    ]
     for task, task_runs in runs.items():
         result, settings = summaries[task], task_runs[0]["settings"]
-        trained = (f"{settings['epochs']:g} epochs, lr {scientific(settings['learning_rate'])}, "
-                   f"{settings['train_rows']} training rows, {settings['batches']} batches")  # fmt: skip
-        lines += [f"## {get_task(task).title}", "", f"{trained}; {task_runs[0]['n']} test questions.", "",
-                  "| seed | best validation (correct / held out) | chosen epoch | test, validation-chosen epoch | "
-                  "test, last epoch | minutes | machine |", "|---:|---|---:|---:|---:|---:|---|"]  # fmt: skip
+        trained = (
+            f"{settings['epochs']:g} epochs, lr {scientific(settings['learning_rate'])}, "
+            f"{settings['train_rows']} training rows, {settings['batches']} batches"
+        )
+        lines += [
+            f"## {get_task(task).title}",
+            "",
+            f"{trained}; {task_runs[0]['n']} test questions.",
+            "",
+            "| seed | best validation (correct / held out) | chosen epoch | test, validation-chosen epoch | "
+            "test, last epoch | minutes | machine |",
+            "|---:|---|---:|---:|---:|---:|---|",
+        ]
         for run in task_runs:
             best = "–" if run["best_validation"] is None else "{} / {}".format(*run["best_validation"])
-            lines.append(f"| {run['seed']} | {best} | {run['chosen_epoch'] or '–'} | {run['chosen']:.2f} | "
-                         f"{run['last']:.2f} | {run['minutes']:.1f} | {run['machine']} |")  # fmt: skip
+            lines.append(
+                f"| {run['seed']} | {best} | {run['chosen_epoch'] or '–'} | {run['chosen']:.2f} | "
+                f"{run['last']:.2f} | {run['minutes']:.1f} | {run['machine']} |"
+            )
         chosen, last = result["chosen"], result["last"]
-        lines += ["", f"Validation-chosen: {chosen['min']:.2f}–{chosen['max']:.2f} (mean {chosen['mean']:.2f}); "
-                  f"last epoch: {last['min']:.2f}–{last['max']:.2f} (mean {last['mean']:.2f})."]  # fmt: skip
+        lines += [
+            "",
+            f"Validation-chosen: {chosen['min']:.2f}–{chosen['max']:.2f} (mean {chosen['mean']:.2f}); "
+            f"last epoch: {last['min']:.2f}–{last['max']:.2f} (mean {last['mean']:.2f}).",
+        ]
         if result["paper"] is not None:
             beaten = f"{result['chosen_beats_paper']} of {result['seeds']} seeds"
-            lines[-1] += (f" The paper's {GOAL_STUDENT} Fine-tune-CoT: {result['paper']:.2f}, beaten by the "
-                          f"validation-chosen student at {beaten}.")  # fmt: skip
+            lines[-1] += (
+                f" The paper's {GOAL_STUDENT} Fine-tune-CoT: {result['paper']:.2f}, beaten by the "
+                f"validation-chosen student at {beaten}."
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -50,9 +50,12 @@ class ThroughputArguments:
     batch_size: int = field(default=8, metadata={"help": "rows per optimiser step, both paths (paper: 8)"})
     precision: str = field(default="auto", metadata={"help": "fcot path precision: auto, bf16 or fp32"})
     fcot_overrides: str = field(
-        default="{}", metadata={"help": 'JSON of FcotSFTConfig keys to change on the fcot path, to try a lever, '
-                                 'e.g. \'{"padding_free": false}\'; recorded in the results'}
-    )  # fmt: skip
+        default="{}",
+        metadata={
+            "help": "JSON of FcotSFTConfig keys to change on the fcot path, to try a lever, "
+            "e.g. '{\"padding_free\": false}'; recorded in the results"
+        },
+    )
     output: str = field(default=str(RESULTS / "sft_throughput"), metadata={"help": "results path without suffix"})
 
     def __post_init__(self) -> None:
@@ -82,8 +85,10 @@ class ThroughputArguments:
         known = {f.name for f in fields(FcotSFTConfig)}
         unknown = sorted(set(overrides) - known) if isinstance(overrides, dict) else None
         if unknown is None or unknown:
-            raise FcotError(f"--fcot_overrides must be a JSON object of FcotSFTConfig options; not options: "
-                            f"{unknown if unknown else self.fcot_overrides}")  # fmt: skip
+            raise FcotError(
+                f"--fcot_overrides must be a JSON object of FcotSFTConfig options; not options: "
+                f"{unknown if unknown else self.fcot_overrides}"
+            )
 
 
 class StepTimer(TrainerCallback):
@@ -177,10 +182,14 @@ def run_fcot(args: ThroughputArguments, model_path: str, dataset, out: str) -> t
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     choose_attention(config)  # as fcot_plugin.training.sft.main does
     trainer = make_trainer_class()(model=model_path, args=config, train_dataset=dataset, processing_class=tokenizer)
-    settings = {"bf16": config.bf16, "padding_free": config.padding_free, "optim": optimizer_name(config),
-                "batches": config.train_sampling_strategy,
-                "attention": config.model_init_kwargs.get("attn_implementation") or "sdpa",
-                "gradient_checkpointing": config.gradient_checkpointing}  # fmt: skip
+    settings = {
+        "bf16": config.bf16,
+        "padding_free": config.padding_free,
+        "optim": optimizer_name(config),
+        "batches": config.train_sampling_strategy,
+        "attention": config.model_init_kwargs.get("attn_implementation") or "sdpa",
+        "gradient_checkpointing": config.gradient_checkpointing,
+    }
     return trainer, settings
 
 
@@ -219,9 +228,14 @@ def run_plain(args: ThroughputArguments, model_path: str, dataset, out: str) -> 
         train_dataset=tokenized,
         data_collator=CompletionOnlyCollator(tokenizer.pad_token_id or tokenizer.eos_token_id),
     )
-    settings = {"bf16": False, "padding_free": False, "optim": optimizer_name(trainer.args), "attention": "sdpa",
-                "batches": trainer.args.train_sampling_strategy,
-                "gradient_checkpointing": False}  # fmt: skip
+    settings = {
+        "bf16": False,
+        "padding_free": False,
+        "optim": optimizer_name(trainer.args),
+        "attention": "sdpa",
+        "batches": trainer.args.train_sampling_strategy,
+        "gradient_checkpointing": False,
+    }
     return trainer, settings
 
 
@@ -241,8 +255,12 @@ def mfu(model, tokens_per_second: float, mean_row_tokens: float) -> dict:
     name = torch.cuda.get_device_name()
     peak = next((value for key, value in PEAK_BF16_TFLOPS.items() if key in name), None)
     achieved = model_flops_per_token(model, mean_row_tokens) * tokens_per_second / 1e12
-    return {"gpu": name, "achieved_tflops": round(achieved, 2), "peak_bf16_tflops": peak,
-            "mfu": round(achieved / peak, 4) if peak else None}  # fmt: skip
+    return {
+        "gpu": name,
+        "achieved_tflops": round(achieved, 2),
+        "peak_bf16_tflops": peak,
+        "mfu": round(achieved / peak, 4) if peak else None,
+    }
 
 
 def measure(args: ThroughputArguments, build, model_path: str, dataset) -> dict:
@@ -295,8 +313,19 @@ def main(args: ThroughputArguments) -> dict:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    columns = ("bf16", "batches", "padding_free", "attention", "optim", "gradient_checkpointing", "seconds_per_step",
-               "real_tokens_per_second", "padding_fraction", "peak_rss_mib", "train_loss")  # fmt: skip
+    columns = (
+        "bf16",
+        "batches",
+        "padding_free",
+        "attention",
+        "optim",
+        "gradient_checkpointing",
+        "seconds_per_step",
+        "real_tokens_per_second",
+        "padding_fraction",
+        "peak_rss_mib",
+        "train_loss",
+    )
     lines = ["| path | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(str(results[name][c]) for c in columns) + " |" for name in (BASELINE, FCOT)]
     output.with_suffix(".md").write_text(

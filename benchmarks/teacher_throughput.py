@@ -39,9 +39,13 @@ RESULTS = Path(__file__).parent / "results"
 @dataclass
 class TeacherThroughputArguments:
     task: str = field(default="coin_flip", metadata={"help": "fcot task whose train questions are the prompts"})
-    model: str = field(default="smollm2-135m", metadata={
-        "help": "teacher id/folder; smollm2-135m = the embedded student, qwen2.5-coder-1.5b/-0.5b = embedded teachers"
-    })  # fmt: skip
+    model: str = field(
+        default="smollm2-135m",
+        metadata={
+            "help": "teacher id or folder; smollm2-135m is the embedded student, "
+            "qwen2.5-coder-1.5b and qwen2.5-coder-0.5b the embedded teachers"
+        },
+    )
     limit: int = field(default=32, metadata={"help": "questions (one greedy response each)"})
     max_gen_toks: int = field(default=32, metadata={"help": "rationale budget (stage 1)"})
     answer_max_gen_toks: int = field(default=16, metadata={"help": "answer budget (stage 2)"})
@@ -51,8 +55,9 @@ class TeacherThroughputArguments:
     vllm_num_concurrent: int = field(default=16, metadata={"help": "requests in flight to vLLM (fcot's default)"})
     llamacpp: bool = field(default=True, metadata={"help": "also time llama.cpp on the GGUF (needs `make teacher`)"})
     gguf: str | None = field(default=None, metadata={"help": "the GGUF for llama.cpp (default: the embedded one)"})
-    llamacpp_num_concurrent: int | None = field(default=None, metadata={
-        "help": "requests in flight to llama.cpp = its slots (default: fcot's, two per core)"})  # fmt: skip
+    llamacpp_num_concurrent: int | None = field(
+        default=None, metadata={"help": "requests in flight to llama.cpp = its slots (default: fcot's, two per core)"}
+    )
     output: str = field(default=str(RESULTS / "teacher_throughput"), metadata={"help": "results path, no suffix"})
 
     def __post_init__(self) -> None:
@@ -65,8 +70,15 @@ class TeacherThroughputArguments:
         get_task(self.task)
         if self.model != EMBEDDED_STUDENT and find(self.model) is None:
             check_model_folder(self.model, "--model")
-        check_positive(self, "limit", "max_gen_toks", "answer_max_gen_toks", "hf_batch_size", "num_concurrent",
-                       "vllm_num_concurrent")  # fmt: skip
+        check_positive(
+            self,
+            "limit",
+            "max_gen_toks",
+            "answer_max_gen_toks",
+            "hf_batch_size",
+            "num_concurrent",
+            "vllm_num_concurrent",
+        )
         if self.vllm:
             from fcot_plugin.serving.vllm import vllm_python
 
@@ -124,8 +136,9 @@ def vllm_version() -> str | None:
         python = vllm_python()
     except FcotError:
         return None
-    answer = subprocess.run([str(python), "-c", "import vllm; print(vllm.__version__)"], capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    answer = subprocess.run(
+        [str(python), "-c", "import vllm; print(vllm.__version__)"], capture_output=True, text=True, timeout=300
+    )
     return answer.stdout.strip().splitlines()[-1] if answer.returncode == 0 and answer.stdout.strip() else None
 
 
@@ -142,7 +155,7 @@ def teacher_requests(task: str, limit: int, max_gen_toks: int) -> list:
             {"fcot_task": task, "question": row["question"]},
             (teacher_stage1(row["question"]), dict(kwargs)),
             index,
-        )  # fmt: skip
+        )
         for index, row in enumerate(load_rows(task, "train")[:limit])
     ]
 
@@ -164,17 +177,28 @@ def timed_server(engine: str, model: str, requests: list, args: TeacherThroughpu
     )
     served_file = str(gguf_of(args)) if engine == "llamacpp" else model
     started = time.perf_counter()
-    with served_model(served_file, engine, log, num_concurrent=concurrent, tokenizer=model,
-                      device="cpu" if not _cuda() else None) as server:  # fmt: skip
+    with served_model(
+        served_file, engine, log, num_concurrent=concurrent, tokenizer=model, device="cpu" if not _cuda() else None
+    ) as server:
         concurrent = server.num_concurrent
         start_up = time.perf_counter() - started
-        served = ZeroShotCoT(base="local-completions", base_url=server.base_url, model=server.model,
-                             tokenizer=server.tokenizer, tokenized_requests=False, num_concurrent=concurrent,
-                             answer_max_gen_toks=args.answer_max_gen_toks)  # fmt: skip
+        served = ZeroShotCoT(
+            base="local-completions",
+            base_url=server.base_url,
+            model=server.model,
+            tokenizer=server.tokenizer,
+            tokenized_requests=False,
+            num_concurrent=concurrent,
+            answer_max_gen_toks=args.answer_max_gen_toks,
+        )
         responses, seconds = timed(served, requests)
         usage = served.accounting.to_dict()
-    record = {"seconds": round(seconds, 2), "num_concurrent": concurrent, "start_up_seconds": round(start_up, 1),
-              "completion_tokens_reported": usage["completion_tokens"]}  # fmt: skip
+    record = {
+        "seconds": round(seconds, 2),
+        "num_concurrent": concurrent,
+        "start_up_seconds": round(start_up, 1),
+        "completion_tokens_reported": usage["completion_tokens"],
+    }
     return responses, record
 
 
@@ -200,17 +224,29 @@ def main(args: TeacherThroughputArguments) -> dict:
 
     device = "cuda" if _cuda() else "cpu"
     answer_budget = args.answer_max_gen_toks
-    in_process = ZeroShotCoT(base="hf", pretrained=model, dtype="float32", batch_size=args.hf_batch_size,
-                             device=device, answer_max_gen_toks=answer_budget)  # fmt: skip
+    in_process = ZeroShotCoT(
+        base="hf",
+        pretrained=model,
+        dtype="float32",
+        batch_size=args.hf_batch_size,
+        device=device,
+        answer_max_gen_toks=answer_budget,
+    )
     hf_responses, seconds = timed(in_process, requests)
-    paths["a: in-process hf"] = {"seconds": round(seconds, 2), "batch_size": args.hf_batch_size,
-                                 "tokens": count_tokens(tokenizer, hf_responses)}  # fmt: skip
+    paths["a: in-process hf"] = {
+        "seconds": round(seconds, 2),
+        "batch_size": args.hf_batch_size,
+        "tokens": count_tokens(tokenizer, hf_responses),
+    }
     del in_process
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    engines = {"b: transformers serve": "transformers", **({"c: vLLM": "vllm"} if args.vllm else {}),
-               **({"d: llama.cpp (Q4 GGUF)": "llamacpp"} if args.llamacpp else {})}  # fmt: skip
+    engines = {
+        "b: transformers serve": "transformers",
+        **({"c: vLLM": "vllm"} if args.vllm else {}),
+        **({"d: llama.cpp (Q4 GGUF)": "llamacpp"} if args.llamacpp else {}),
+    }
     identical = {}
     for name, engine in engines.items():
         log = output.with_name(f"{output.name}.{engine}.log")

@@ -87,8 +87,9 @@ def validate_accelerate_config(path: str | Path) -> dict:
     }
     problems = []
     if summary["num_processes"] % summary["num_machines"]:
-        problems.append(f"num_processes {summary['num_processes']} is not a multiple of num_machines "
-                        f"{summary['num_machines']}")  # fmt: skip
+        problems.append(
+            f"num_processes {summary['num_processes']} is not a multiple of num_machines {summary['num_machines']}"
+        )
     if distributed == "DEEPSPEED":
         if summary["num_machines"] > 1 and summary["multinode_launcher"] != "standard":
             problems.append(
@@ -100,8 +101,10 @@ def validate_accelerate_config(path: str | Path) -> dict:
         ds_file = summary["deepspeed_config_file"]
         if ds_file:
             if "mixed_precision" in raw:
-                problems.append("mixed_precision next to deepspeed_config_file: accelerate refuses it at launch; "
-                                "the JSON's bf16/fp16 \"auto\" follow the training arguments")  # fmt: skip
+                problems.append(
+                    "mixed_precision next to deepspeed_config_file: accelerate refuses it at launch; "
+                    'the JSON\'s bf16/fp16 "auto" follow the training arguments'
+                )
             # accelerate passes the path on as written; the training processes open it from the repository root
             if not any(candidate.is_file() for candidate in (Path(ds_file), HERE.parent / ds_file)):
                 problems.append(f"deepspeed_config_file {ds_file} not found (relative to the repository root)")

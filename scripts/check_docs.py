@@ -41,11 +41,26 @@ PATH_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".md", ".jsonl", ".sh", ".cff"
 # (fcot_plugin/pipeline/run_folder.py), what training, curation and lm-eval write, and git-ignored folders.
 OUTPUT_FOLDERS = {"runs", "outputs", "build", "dist", ".previous", ".whl", ".gguf", "__pycache__"}
 OUTPUT_FILES = {
-    "config.json", "train.yaml", "report.md", "report.json", "report.html", "accuracy.png", "epochs.png",
-    "baseline.json", "curation_decisions.jsonl",
-    "accounting.json", "validation.json", "validation.jsonl", "fcot_curation.json", "dataset_dict.json",
-    "trainer_state.json", "adapter_config.json", "generation_config.json", "train.json", "fcot_task.json",
-}  # fmt: skip
+    "config.json",
+    "train.yaml",
+    "report.md",
+    "report.json",
+    "report.html",
+    "accuracy.png",
+    "epochs.png",
+    "baseline.json",
+    "curation_decisions.jsonl",
+    "accounting.json",
+    "validation.json",
+    "validation.jsonl",
+    "fcot_curation.json",
+    "dataset_dict.json",
+    "trainer_state.json",
+    "adapter_config.json",
+    "generation_config.json",
+    "train.json",
+    "fcot_task.json",
+}
 
 # The package maps this import name onto a top-level folder (pyproject.toml's package-dir).
 MODULE_ALIASES = {"fcot_plugin.task_configs": "task_configs"}

@@ -48,10 +48,19 @@ def answer_server(answers: dict[str, str], wrong: set[str] = frozenset()) -> Ite
         def do_POST(self) -> None:  # noqa: N802
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             prompts = request["prompt"] if isinstance(request["prompt"], list) else [request["prompt"]]
-            choices = [{"index": i, "text": _reply(p, answers, wrong), "finish_reason": "stop", "logprobs": None}
-                       for i, p in enumerate(prompts)]  # fmt: skip
-            self._send({"id": "x", "object": "text_completion", "model": MODEL, "choices": choices,
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})  # fmt: skip
+            choices = [
+                {"index": i, "text": _reply(p, answers, wrong), "finish_reason": "stop", "logprobs": None}
+                for i, p in enumerate(prompts)
+            ]
+            self._send(
+                {
+                    "id": "x",
+                    "object": "text_completion",
+                    "model": MODEL,
+                    "choices": choices,
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+                }
+            )
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -309,8 +309,16 @@ class LocalHub:
         self._commits[sha] = {**record, "id": sha}
         return sha
 
-    def commit(self, repo_type: str, repo_id: str, operations: list[tuple], *, title: str, message: str = "",
-               parent_commit: str | None = None) -> str:  # fmt: skip
+    def commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        operations: list[tuple],
+        *,
+        title: str,
+        message: str = "",
+        parent_commit: str | None = None,
+    ) -> str:
         """Commit on ``main`` (412 if ``parent_commit`` is not its head); return the new commit sha."""
         repo = self.repo(repo_type, repo_id, self.user)
         if parent_commit is not None and parent_commit != repo["head"]:
@@ -342,14 +350,19 @@ class LocalHub:
                     files.append(p)
                 depth = len(parts) - 1 if recursive else min(len(parts) - 1, 1)
                 folders.update(prefix + "/".join(parts[: i + 1]) for i in range(depth))
-        entries = [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
-                   for f in sorted(folders)]  # fmt: skip
+        entries = [
+            {"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0, "path": f}
+            for f in sorted(folders)
+        ]
         for f in sorted(files):
             entry = tree[f]
             entries.append({"type": "file", "oid": entry["oid"], "size": entry["size"], "path": f})
             if entry["lfs"]:
-                entries[-1]["lfs"] = {"oid": entry["lfs"]["sha256"], "size": entry["size"],
-                                      "pointerSize": entry["lfs"]["pointerSize"]}  # fmt: skip
+                entries[-1]["lfs"] = {
+                    "oid": entry["lfs"]["sha256"],
+                    "size": entry["size"],
+                    "pointerSize": entry["lfs"]["pointerSize"],
+                }
         return entries
 
     def repo_info(self, repo: dict[str, Any], sha: str, *, blobs: bool) -> dict[str, Any]:
@@ -360,10 +373,21 @@ class LocalHub:
                 siblings[-1].update(
                     size=entry["size"], blobId=entry["oid"], **({"lfs": entry["lfs"]} if entry["lfs"] else {})
                 )
-        return {"_id": hashlib.sha1(repo["id"].encode()).hexdigest()[:24], "id": repo["id"],
-                "author": repo["id"].split("/")[0], "sha": sha, "lastModified": self._commits[sha]["date"],
-                "createdAt": repo["createdAt"], "private": repo["private"], "disabled": False, "gated": False,
-                "downloads": 0, "likes": 0, "tags": [], "siblings": siblings}  # fmt: skip
+        return {
+            "_id": hashlib.sha1(repo["id"].encode()).hexdigest()[:24],
+            "id": repo["id"],
+            "author": repo["id"].split("/")[0],
+            "sha": sha,
+            "lastModified": self._commits[sha]["date"],
+            "createdAt": repo["createdAt"],
+            "private": repo["private"],
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
+        }
 
     def new_lfs_ticket(self, sha256: str, size: int) -> str:
         ticket = secrets.token_urlsafe(16)
@@ -576,8 +600,18 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
             self._json(hub.list_tree(hub.resolve_revision(repo, revision), path, recursive=recursive))
         elif self.command == "GET" and action == "commits":
             commits = hub.history(repo, hub.resolve_revision(repo, revision))
-            self._json([{"id": c["id"], "authors": [{"user": hub.user}], "date": c["date"], "title": c["title"],
-                         "message": c["message"]} for c in commits])  # fmt: skip
+            self._json(
+                [
+                    {
+                        "id": c["id"],
+                        "authors": [{"user": hub.user}],
+                        "date": c["date"],
+                        "title": c["title"],
+                        "message": c["message"],
+                    }
+                    for c in commits
+                ]
+            )
         elif write and action in ("preupload", "commit") and revision == "main" and not query.get("create_pr"):
             hub.check_write(repo_id)
             (self._preupload if action == "preupload" else self._commit)(hub, repo, body)
@@ -608,8 +642,14 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
                 operations.append(("lfsFile", value["path"], (value["oid"], value["size"])))
             else:
                 raise HubError(400, f"Commit operation not supported by the local hub: {key!r}")
-        sha = hub.commit(repo["type"], repo["id"], operations, title=header.get("summary", ""),
-                         message=header.get("description", ""), parent_commit=header.get("parentCommit"))  # fmt: skip
+        sha = hub.commit(
+            repo["type"],
+            repo["id"],
+            operations,
+            title=header.get("summary", ""),
+            message=header.get("description", ""),
+            parent_commit=header.get("parentCommit"),
+        )
         url = f"{self.server.endpoint}/{URL_PREFIXES[repo['type']]}{repo['id']}/commit/{sha}"
         self._json({"success": True, "commitOid": sha, "commitUrl": url, "pullRequestUrl": None})
 
@@ -671,26 +711,43 @@ def configure_clients_for(
     for folder in (hub_cache, datasets_cache):
         folder.mkdir(parents=True, exist_ok=True)
     env = {
-        "HF_ENDPOINT": endpoint, "HF_TOKEN": token, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
-        "TRANSFORMERS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_UPDATE_DOWNLOAD_COUNTS": "0", "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache),
-        "HF_ASSETS_CACHE": str(hf_home / "assets"), "HF_XET_CACHE": str(hf_home / "xet"),
-        "HF_TOKEN_PATH": str(hf_home / "token"), "HF_DATASETS_CACHE": str(datasets_cache),
+        "HF_ENDPOINT": endpoint,
+        "HF_TOKEN": token,
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": str(hf_home / "assets"),
+        "HF_XET_CACHE": str(hf_home / "xet"),
+        "HF_TOKEN_PATH": str(hf_home / "token"),
+        "HF_DATASETS_CACHE": str(datasets_cache),
         "HF_MODULES_CACHE": str(hf_home / "modules"),
-    }  # fmt: skip
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", raising=False)
 
     hub_constants = {
-        "ENDPOINT": endpoint, "HUGGINGFACE_CO_URL_TEMPLATE": endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        "HF_URL_HOSTS": frozenset(constants.HF_URL_HOSTS | {"127.0.0.1"}), "HF_HUB_OFFLINE": False,
-        "HF_HUB_DISABLE_XET": True, "HF_HUB_DISABLE_TELEMETRY": True, "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
-        "HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hub_cache), "HUGGINGFACE_HUB_CACHE": str(hub_cache),
-        "HF_ASSETS_CACHE": env["HF_ASSETS_CACHE"], "HF_XET_CACHE": env["HF_XET_CACHE"],
-        "HF_TOKEN_PATH": env["HF_TOKEN_PATH"], "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
-    }  # fmt: skip
+        "ENDPOINT": endpoint,
+        "HUGGINGFACE_CO_URL_TEMPLATE": endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_URL_HOSTS": frozenset(constants.HF_URL_HOSTS | {"127.0.0.1"}),
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": False,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hub_cache),
+        "HUGGINGFACE_HUB_CACHE": str(hub_cache),
+        "HF_ASSETS_CACHE": env["HF_ASSETS_CACHE"],
+        "HF_XET_CACHE": env["HF_XET_CACHE"],
+        "HF_TOKEN_PATH": env["HF_TOKEN_PATH"],
+        "HF_STORED_TOKENS_PATH": str(hf_home / "stored_tokens"),
+    }
     for name, value in hub_constants.items():
         monkeypatch.setattr(constants, name, value, raising=False)
     monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)
@@ -698,12 +755,18 @@ def configure_clients_for(
 
     downloads = datasets_cache / "downloads"
     datasets_constants = {
-        "HF_ENDPOINT": endpoint, "HUB_DATASETS_URL": endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
-        "HF_HUB_OFFLINE": False, "HF_DATASETS_OFFLINE": False, "HF_UPDATE_DOWNLOAD_COUNTS": False,
-        "USE_PARQUET_EXPORT": False, "HF_CACHE_HOME": str(hf_home), "HF_DATASETS_CACHE": datasets_cache,
-        "HF_MODULES_CACHE": hf_home / "modules", "DOWNLOADED_DATASETS_PATH": downloads,
+        "HF_ENDPOINT": endpoint,
+        "HUB_DATASETS_URL": endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
+        "HF_HUB_OFFLINE": False,
+        "HF_DATASETS_OFFLINE": False,
+        "HF_UPDATE_DOWNLOAD_COUNTS": False,
+        "USE_PARQUET_EXPORT": False,
+        "HF_CACHE_HOME": str(hf_home),
+        "HF_DATASETS_CACHE": datasets_cache,
+        "HF_MODULES_CACHE": hf_home / "modules",
+        "DOWNLOADED_DATASETS_PATH": downloads,
         "EXTRACTED_DATASETS_PATH": downloads / "extracted",
-    }  # fmt: skip
+    }
     for name, value in datasets_constants.items():
         monkeypatch.setattr(datasets.config, name, value, raising=False)
 

@@ -13,8 +13,14 @@ from pathlib import Path
 from fcot_plugin.serving.endpoint import free_port
 from fcot_plugin.serving.served import served_model
 
-__all__ = ["build_served_model", "cache_rows", "free_port", "killed_once_cached", "sampling_model",
-           "transformers_serve"]  # fmt: skip
+__all__ = [
+    "build_served_model",
+    "cache_rows",
+    "free_port",
+    "killed_once_cached",
+    "sampling_model",
+    "transformers_serve",
+]
 
 
 def sampling_model(source: Path, target: Path) -> Path:
@@ -49,8 +55,9 @@ def transformers_serve(model: Path, log: Path, port: int | None = None, timeout:
     :func:`fcot_plugin.serving.served.served_model` with the ``transformers`` engine, on the CPU, in the model's
     own dtype; the server's process group is stopped when the block ends.
     """
-    with served_model(model, "transformers", log, port=port, dtype="auto", device="cpu", start_timeout=timeout,
-                      progress=None) as served:  # fmt: skip
+    with served_model(
+        model, "transformers", log, port=port, dtype="auto", device="cpu", start_timeout=timeout, progress=None
+    ) as served:
         yield served.base_url
 
 

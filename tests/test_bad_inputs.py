@@ -38,19 +38,30 @@ def tiny_distill(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
     ("argv", "fixed", "expected"),
     [
         (["--task", "coinflip"], ["--task", "coin_flip"], "unknown fcot task 'coinflip'; choose one of"),
-        (["--task", "coin_flip", "--diverse", "4"], ["--task", "coin_flip", "--diverse", "1"],
-         "released rationales are greedy (D=1); --diverse needs a --teacher"),
+        (
+            ["--task", "coin_flip", "--diverse", "4"],
+            ["--task", "coin_flip", "--diverse", "1"],
+            "released rationales are greedy (D=1); --diverse needs a --teacher",
+        ),
         (["--task", "gsm8k"], ["--task", "multiarith"], "the paper released no teacher rationales for 'gsm8k'"),
-        (["--task", "coin_flip", "--epochs", "three"], ["--task", "coin_flip", "--epochs", "3"],
-         "invalid float value: 'three' (see fcot distill --help)"),
+        (
+            ["--task", "coin_flip", "--epochs", "three"],
+            ["--task", "coin_flip", "--epochs", "3"],
+            "invalid float value: 'three' (see fcot distill --help)",
+        ),
         (["--task", "coin_flip", "--no_such_option", "1"], ["--task", "coin_flip"], "['--no_such_option', '1']"),
-        (["--task", "coin_flip", "--launcher", "slurm"], ["--task", "coin_flip", "--launcher", "python"],
-         "launcher must be 'python' or 'accelerate'"),
-        (["--task", "coin_flip", "--train_sampling_strategy", "by_size"],
-         ["--task", "coin_flip", "--train_sampling_strategy", "random"],
-         "unknown train_sampling_strategy 'by_size'; choose one of: group_by_length, random"),
+        (
+            ["--task", "coin_flip", "--launcher", "slurm"],
+            ["--task", "coin_flip", "--launcher", "python"],
+            "launcher must be 'python' or 'accelerate'",
+        ),
+        (
+            ["--task", "coin_flip", "--train_sampling_strategy", "by_size"],
+            ["--task", "coin_flip", "--train_sampling_strategy", "random"],
+            "unknown train_sampling_strategy 'by_size'; choose one of: group_by_length, random",
+        ),
     ],
-)  # fmt: skip
+)
 def test_distill_bad_arguments(capsys, tmp_path, tiny_model, argv, fixed, expected):
     distill_fails(capsys, [*argv, "--run_dir", str(tmp_path / "run")], expected)
     assert not (tmp_path / "run").exists()
@@ -97,23 +108,38 @@ def test_distill_student_that_is_not_a_causal_lm(capsys, tmp_path):
     [
         ("pretrained=/no/such/teacher", "pretrained={model}", "--teacher pretrained '/no/such/teacher' does not"),
         ("base=zscot,pretrained=gpt2", "base=hf,pretrained={model}", "zscot cannot wrap itself; pass base=hf"),
-        ("base=no-such-backend,pretrained=gpt2", "base=hf-regroup,pretrained={model}",
-         "unknown base model 'no-such-backend'; choose one of"),
+        (
+            "base=no-such-backend,pretrained=gpt2",
+            "base=hf-regroup,pretrained={model}",
+            "unknown base model 'no-such-backend'; choose one of",
+        ),
         ("pretrained", "pretrained={model}", "'pretrained' is not key=value"),
-        ("base=hf,dtype=bfloat16", "base=hf,dtype=bfloat16,pretrained={model}",
-         "model args name no pretrained=<Hub id or folder>"),
+        (
+            "base=hf,dtype=bfloat16",
+            "base=hf,dtype=bfloat16,pretrained={model}",
+            "model args name no pretrained=<Hub id or folder>",
+        ),
     ],
-)  # fmt: skip
+)
 def test_distill_bad_teacher(capsys, tmp_path, tiny_model, teacher, fixed, expected):
     distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run", "--teacher", teacher), expected)
     assert not (tmp_path / "run").exists()
-    distill_accepts(tiny_distill(tiny_model, tmp_path / "run", "--teacher", fixed.format(model=tiny_model),
-                                 "--device", "cpu"))  # fmt: skip
+    distill_accepts(
+        tiny_distill(tiny_model, tmp_path / "run", "--teacher", fixed.format(model=tiny_model), "--device", "cpu")
+    )
 
 
 def test_distill_teacher_temperature_zero_with_several_samples(capsys, tmp_path, tiny_model):
-    argv = tiny_distill(tiny_model, tmp_path / "run", "--teacher", f"pretrained={tiny_model}", "--diverse", "3",
-                        "--teacher_temperature", "0")  # fmt: skip
+    argv = tiny_distill(
+        tiny_model,
+        tmp_path / "run",
+        "--teacher",
+        f"pretrained={tiny_model}",
+        "--diverse",
+        "3",
+        "--teacher_temperature",
+        "0",
+    )
     distill_fails(capsys, argv, "fcot_samples=3 with fcot_temperature=0 would give 3 identical greedy rationales")
 
 
@@ -145,8 +171,11 @@ def test_distill_invalid_deepspeed_json(capsys, tmp_path, tiny_model):
 def test_distill_push_without_a_token_fails_before_anything(capsys, tmp_path, tiny_model, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    distill_fails(capsys, tiny_distill(tiny_model, tmp_path / "run", "--push_to_hub", "me"),
-                  "pushing to the Hub needs a valid token")  # fmt: skip
+    distill_fails(
+        capsys,
+        tiny_distill(tiny_model, tmp_path / "run", "--push_to_hub", "me"),
+        "pushing to the Hub needs a valid token",
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -209,20 +238,27 @@ def test_curate_folder_with_two_teacher_runs(capsys, tmp_path):
     for stamp in ("2026-01-01T00-00-00.000000", "2026-01-02T00-00-00.000000"):
         (tmp_path / "out" / "model").mkdir(parents=True, exist_ok=True)
         (tmp_path / "out" / "model" / f"samples_fcot_coin_flip_teacher_{stamp}.jsonl").write_text("")
-    line = curate_fails(capsys, ["--samples", str(tmp_path / "out"), "--out", str(tmp_path / "data")],
-                        "holds 2 teacher runs (")  # fmt: skip
+    line = curate_fails(
+        capsys, ["--samples", str(tmp_path / "out"), "--out", str(tmp_path / "data")], "holds 2 teacher runs ("
+    )
     assert "2026-01-01" in line and "2026-01-02" in line and "curation reads exactly one" in line
 
 
 @pytest.mark.parametrize(
     ("argv", "fixed", "expected"),
     [
-        (["--samples", "/no/such/samples"], ["--samples", "paper"],
-         "/no/such/samples does not exist; pass an lm-eval output folder"),
-        (["--samples", "paper", "--format", "chat"], ["--samples", "paper", "--format", "vanilla"],
-         "unknown dataset format 'chat'; choose one of: fcot, vanilla"),
+        (
+            ["--samples", "/no/such/samples"],
+            ["--samples", "paper"],
+            "/no/such/samples does not exist; pass an lm-eval output folder",
+        ),
+        (
+            ["--samples", "paper", "--format", "chat"],
+            ["--samples", "paper", "--format", "vanilla"],
+            "unknown dataset format 'chat'; choose one of: fcot, vanilla",
+        ),
     ],
-)  # fmt: skip
+)
 def test_curate_bad_arguments(capsys, tmp_path, argv, fixed, expected):
     curate_fails(capsys, [*argv, "--out", str(tmp_path / "data")], expected)
     assert not (tmp_path / "data").exists()
@@ -238,8 +274,13 @@ def test_curate_existing_out_and_out_under_a_file(capsys, tmp_path):
 
 
 def test_evaluate_missing_model(capsys, tmp_path):
-    one_line_error(capsys, fcot, ["evaluate", "--model", str(tmp_path / "nope"), "--task", "coin_flip"], "fcot",
-                   f"--model '{tmp_path / 'nope'}' does not exist")  # fmt: skip
+    one_line_error(
+        capsys,
+        fcot,
+        ["evaluate", "--model", str(tmp_path / "nope"), "--task", "coin_flip"],
+        "fcot",
+        f"--model '{tmp_path / 'nope'}' does not exist",
+    )
 
 
 # ---------------------------------------------------------------------- fcot-eval
@@ -251,23 +292,43 @@ TEACHER = ["--tasks", "fcot_coin_flip_teacher"]
 @pytest.mark.parametrize(
     ("argv", "fixed", "expected"),
     [
-        (["--tasks", "multiarith"], ["--tasks", "fcot_multiarith"],
-         "unknown task 'multiarith': fcot tasks carry the fcot_ prefix, did you mean"),
-        ([*TEACHER, "--metadata", "{fcot_samples: 2"], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
-         "--metadata is not JSON"),
-        ([*TEACHER, "--metadata", '{"fcot_samples": "four"}'], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
-         "fcot_samples must be a whole number >= 1, got 'four'"),
-        ([*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0}'],
-         [*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0.7}'], "identical greedy rationales"),
-        ([*TEACHER, "--metadata", '{"fcot_samples": 2}'], [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
-         "add \"fcot_temperature\""),
-        (["--model", "hf", "--model_args", "pretrained=/no/such/model", "--tasks", "fcot_coin_flip"],
-         ["--model", "hf", "--model_args", "pretrained={model}", "--tasks", "fcot_coin_flip"],
-         "--model_args pretrained '/no/such/model' does not exist"),
-        (["--model", "zscot", "--model_args", "base=zscot,pretrained=gpt2", *TEACHER],
-         ["--model", "zscot", "--model_args", "base=hf,pretrained={model}", *TEACHER], "zscot cannot wrap itself"),
+        (
+            ["--tasks", "multiarith"],
+            ["--tasks", "fcot_multiarith"],
+            "unknown task 'multiarith': fcot tasks carry the fcot_ prefix, did you mean",
+        ),
+        (
+            [*TEACHER, "--metadata", "{fcot_samples: 2"],
+            [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
+            "--metadata is not JSON",
+        ),
+        (
+            [*TEACHER, "--metadata", '{"fcot_samples": "four"}'],
+            [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
+            "fcot_samples must be a whole number >= 1, got 'four'",
+        ),
+        (
+            [*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0}'],
+            [*TEACHER, "--metadata", '{"fcot_samples": 2, "fcot_temperature": 0.7}'],
+            "identical greedy rationales",
+        ),
+        (
+            [*TEACHER, "--metadata", '{"fcot_samples": 2}'],
+            [*TEACHER, "--metadata", '{"fcot_samples": 1}'],
+            'add "fcot_temperature"',
+        ),
+        (
+            ["--model", "hf", "--model_args", "pretrained=/no/such/model", "--tasks", "fcot_coin_flip"],
+            ["--model", "hf", "--model_args", "pretrained={model}", "--tasks", "fcot_coin_flip"],
+            "--model_args pretrained '/no/such/model' does not exist",
+        ),
+        (
+            ["--model", "zscot", "--model_args", "base=zscot,pretrained=gpt2", *TEACHER],
+            ["--model", "zscot", "--model_args", "base=hf,pretrained={model}", *TEACHER],
+            "zscot cannot wrap itself",
+        ),
     ],
-)  # fmt: skip
+)
 def test_fcot_eval_bad_arguments(capsys, tiny_model, argv, fixed, expected):
     from fcot_plugin.cli.fcot_eval import fcot_task_names
     from fcot_plugin.pipeline.preflight import check_lm_eval_arguments
@@ -289,16 +350,24 @@ RECIPE = str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.y
 @pytest.mark.parametrize(
     ("argv", "fixed", "expected"),
     [
-        (["--num_train_epochs", "three"], ["--num_train_epochs", "3"],
-         "--num-train-epochs: invalid float value: 'three' (see sft.py --help)"),
-        (["--config", "/no/such/recipe.yaml"], ["--config", RECIPE],
-         "No such file or directory: '/no/such/recipe.yaml'"),
+        (
+            ["--num_train_epochs", "three"],
+            ["--num_train_epochs", "3"],
+            "--num-train-epochs: invalid float value: 'three' (see sft.py --help)",
+        ),
+        (
+            ["--config", "/no/such/recipe.yaml"],
+            ["--config", RECIPE],
+            "No such file or directory: '/no/such/recipe.yaml'",
+        ),
         (["--task", "coinflip"], ["--task", "coin_flip"], "unknown fcot task 'coinflip'"),
-        (["--dataset_name", "x", "--model_name_or_path", "y"],
-         ["--dataset_name", "x", "--model_name_or_path", "y", "--task", "multiarith"],
-         "task is required (e.g. task: multiarith)"),
+        (
+            ["--dataset_name", "x", "--model_name_or_path", "y"],
+            ["--dataset_name", "x", "--model_name_or_path", "y", "--task", "multiarith"],
+            "task is required (e.g. task: multiarith)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_sft_bad_arguments(capsys, tmp_path, argv, fixed, expected):
     common = ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
     sft_fails(capsys, [*argv, *common], expected)
@@ -319,13 +388,30 @@ def test_sft_bad_recipe_files(capsys, tmp_path):
 
 def test_sft_missing_dataset_and_model(capsys, tmp_path, tiny_model):
     base = ["--task", "coin_flip", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "nope"), "--model_name_or_path", str(tiny_model)],
-              f"could not load the training dataset '{tmp_path / 'nope'}'")  # fmt: skip
+    sft_fails(
+        capsys,
+        [*base, "--dataset_name", str(tmp_path / "nope"), "--model_name_or_path", str(tiny_model)],
+        f"could not load the training dataset '{tmp_path / 'nope'}'",
+    )
     fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data")])
-    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "data"), "--model_name_or_path", str(tmp_path / "m")],
-              f"cannot load the student '{tmp_path / 'm'}'")  # fmt: skip
-    sft_fails(capsys, [*base, "--dataset_name", str(tmp_path / "data"), "--model_name_or_path", str(tiny_model),
-                       "--push_to_hub", "true"], "push_to_hub needs hub_model_id")  # fmt: skip
+    sft_fails(
+        capsys,
+        [*base, "--dataset_name", str(tmp_path / "data"), "--model_name_or_path", str(tmp_path / "m")],
+        f"cannot load the student '{tmp_path / 'm'}'",
+    )
+    sft_fails(
+        capsys,
+        [
+            *base,
+            "--dataset_name",
+            str(tmp_path / "data"),
+            "--model_name_or_path",
+            str(tiny_model),
+            "--push_to_hub",
+            "true",
+        ],
+        "push_to_hub needs hub_model_id",
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -341,8 +427,11 @@ def benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
-    arguments = next(value for key, value in vars(module).items() if key.endswith("Arguments") and
-                     getattr(value, "__module__", None) == name)  # fmt: skip
+    arguments = next(
+        value
+        for key, value in vars(module).items()
+        if key.endswith("Arguments") and getattr(value, "__module__", None) == name
+    )
     return lambda argv: run_script(f"{name}.py", arguments, module.main, argv)
 
 
@@ -369,7 +458,7 @@ def benchmark(name: str):
         ("paper_table", ["--tasks", "aqua"], "no teacher rationales for 'aqua'"),
         ("seed_spread", ["--tables", "/no/such/table.json"], "/no/such/table.json: not a table paper_table.py wrote"),
     ],
-)  # fmt: skip
+)
 def test_benchmark_scripts_bad_arguments(capsys, tmp_path, script, argv, expected):
     one_line_error(capsys, benchmark(script), [*argv, "--output", str(tmp_path / "out")], f"{script}.py", expected)
     assert not any(tmp_path.iterdir())  # refused before anything was written
@@ -379,14 +468,24 @@ def test_benchmark_scripts_bad_arguments(capsys, tmp_path, script, argv, expecte
 
 
 def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
-    result = subprocess.run(["fcot", "distill", "--task", "coin_flip", "--epochs", "three"], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        ["fcot", "distill", "--task", "coin_flip", "--epochs", "three"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "fcot: error: argument --epochs: invalid float value: 'three' (see fcot distill --help)"
     ]
-    result = subprocess.run([sys.executable, str(REPO / "recipes" / "sft.py"), "--num_train_epochs", "three"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "sft.py"), "--num_train_epochs", "three"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "sft.py: error: argument --num_train_epochs/--num-train-epochs: invalid float value: 'three' "

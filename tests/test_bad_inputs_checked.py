@@ -27,8 +27,7 @@ def distill_accepts(argv: list[str]) -> None:
 
 
 def distill_argv(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
-    return ["--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run_dir), "--device", "cpu",
-            *extra]  # fmt: skip
+    return ["--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run_dir), "--device", "cpu", *extra]
 
 
 RANGES = [
@@ -81,18 +80,26 @@ def test_distill_teacher_numbers_out_of_range(capsys, tmp_path, tiny_model, bad,
 @pytest.mark.parametrize(
     ("teacher", "fixed", "expected"),
     [
-        ("{model}answer_trigerr=typed", "{model}answer_trigger=typed",
-         "'answer_trigerr' is not an argument of zscot or of its base 'hf-regroup'; did you mean 'answer_trigger'?"),
+        (
+            "{model}answer_trigerr=typed",
+            "{model}answer_trigger=typed",
+            "'answer_trigerr' is not an argument of zscot or of its base 'hf-regroup'; did you mean 'answer_trigger'?",
+        ),
         ("{model}dtyp=float32", "{model}dtype=float32", "did you mean 'dtype'?"),
-        ("base=local-completions,model=m,base_url=http://127.0.0.1:9/v1/completions,num_concurent=4,tokenizer={path}",
-         "base=hf,{model}answer_max_gen_toks=4", "'num_concurent' is not an argument of zscot or of its base "
-         "'local-completions'; did you mean 'num_concurrent'?"),
-        ('{{"pretrained": "{path}", "answer_trigger": "x",}}',
-         '{{"pretrained": "{path}", "answer_trigger": "\\nTherefore, among A through E, the answer is"}}',
-         "--teacher is not a valid JSON object"),
+        (
+            "base=local-completions,model=m,base_url=http://127.0.0.1:9/v1/completions,num_concurent=4,tokenizer={path}",
+            "base=hf,{model}answer_max_gen_toks=4",
+            "'num_concurent' is not an argument of zscot or of its base "
+            "'local-completions'; did you mean 'num_concurrent'?",
+        ),
+        (
+            '{{"pretrained": "{path}", "answer_trigger": "x",}}',
+            '{{"pretrained": "{path}", "answer_trigger": "\\nTherefore, among A through E, the answer is"}}',
+            "--teacher is not a valid JSON object",
+        ),
         ("[1, 2]", "pretrained={path}", "'[1' is not key=value"),
     ],
-)  # fmt: skip
+)
 def test_distill_teacher_arguments(capsys, tmp_path, tiny_model, teacher, fixed, expected):
     model = f"pretrained={tiny_model},"
     bad, good = (text.format(model=model, path=tiny_model) for text in (teacher, fixed))
@@ -111,8 +118,11 @@ def test_a_trigger_with_commas_reaches_the_teacher_through_json(tmp_path, tiny_m
         )
     )
     model_args = args.teacher_spec.model_args(cache="c.sqlite")
-    assert model_args == {"cache": "c.sqlite", "pretrained": str(tiny_model),
-                          "answer_trigger": "Therefore, among A through E,"}  # fmt: skip
+    assert model_args == {
+        "cache": "c.sqlite",
+        "pretrained": str(tiny_model),
+        "answer_trigger": "Therefore, among A through E,",
+    }
 
 
 def student_copy(tiny_model: Path, tmp_path: Path) -> Path:
@@ -173,15 +183,33 @@ def test_evaluate_numbers_out_of_range(capsys, tiny_model, bad, fixed, expected)
     [
         (["--num_train_epochs", "-2"], ["--num_train_epochs", "2"], "num_train_epochs must be > 0 (or set max_steps)"),
         (["--learning_rate", "0"], ["--learning_rate", "3e-4"], "learning_rate must be > 0, got 0.0"),
-        (["--per_device_train_batch_size", "0"], ["--per_device_train_batch_size", "2"],
-         "per_device_train_batch_size must be >= 1, got 0"),
-        (["--gradient_accumulation_steps", "0"], ["--gradient_accumulation_steps", "2"],
-         "gradient_accumulation_steps must be >= 1, got 0"),
+        (
+            ["--per_device_train_batch_size", "0"],
+            ["--per_device_train_batch_size", "2"],
+            "per_device_train_batch_size must be >= 1, got 0",
+        ),
+        (
+            ["--gradient_accumulation_steps", "0"],
+            ["--gradient_accumulation_steps", "2"],
+            "gradient_accumulation_steps must be >= 1, got 0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_sft_numbers_out_of_range(capsys, tmp_path, tiny_model, bad, fixed, expected):
-    base = ["--task", "coin_flip", "--model_name_or_path", str(tiny_model), "--dataset_name", "x", "--output_dir",
-            str(tmp_path / "out"), "--use_cpu", "true", "--report_to", "none"]  # fmt: skip
+    base = [
+        "--task",
+        "coin_flip",
+        "--model_name_or_path",
+        str(tiny_model),
+        "--dataset_name",
+        "x",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--use_cpu",
+        "true",
+        "--report_to",
+        "none",
+    ]
     one_line_error(capsys, sft_recipe.main, [*base, *bad], "sft.py", expected)
     assert not (tmp_path / "out").exists()
     sft_recipe.make_parser().parse_args_and_config([*base, *fixed])
@@ -193,8 +221,12 @@ def paper_samples(tmp_path: Path, name: str, split: str = "train", questions: in
 
     lines = []
     for doc_id, row in enumerate(load_rows("coin_flip", split)[:questions]):
-        doc = {"fcot_task": "coin_flip", "sample_index": row["sample_index"], "question": row["question"],
-               "answer": row["answer"]}  # fmt: skip
+        doc = {
+            "fcot_task": "coin_flip",
+            "sample_index": row["sample_index"],
+            "question": row["question"],
+            "answer": row["answer"],
+        }
         response = f" The coin is flipped.\nTherefore, the answer is {row['answer'].lower()}."
         lines.append(json.dumps({"doc_id": doc_id, "doc": doc, "resps": [[response]], "filter": "fcot"}))
     path = tmp_path / name
@@ -209,8 +241,13 @@ def test_a_samples_file_is_judged_by_what_it_holds(capsys, tmp_path):
     assert (out / "dataset_dict.json").is_file()
     capsys.readouterr()
     test_split = paper_samples(tmp_path, "samples_fcot_coin_flip_teacher_2026-01-01T00-00-00.000000.jsonl", "test")
-    one_line_error(capsys, fcot, ["curate", "--task", "coin_flip", "--samples", str(test_split), "--out",
-                                  str(tmp_path / "leak")], "fcot", "is not from coin_flip's train split")  # fmt: skip
+    one_line_error(
+        capsys,
+        fcot,
+        ["curate", "--task", "coin_flip", "--samples", str(test_split), "--out", str(tmp_path / "leak")],
+        "fcot",
+        "is not from coin_flip's train split",
+    )
     assert not (tmp_path / "leak").exists()
 
 
@@ -249,13 +286,19 @@ def raising(error: BaseException):
     ("error", "code", "expected"),
     [
         (KeyboardInterrupt(), 130, "prog: interrupted; what finished is kept, and the same command carries on"),
-        (OSError(errno.ENOSPC, "No space left on device", "/data/run/student"), 1,
-         "prog: error: the disk is full (/data/run/student); free some space and run the same command again"),
-        (PermissionError(errno.EACCES, "Permission denied", "/data/run/student"), 1,
-         "prog: error: permission denied (/data/run/student); make it writable and run the same command again"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/data/run/student"),
+            1,
+            "prog: error: the disk is full (/data/run/student); free some space and run the same command again",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/data/run/student"),
+            1,
+            "prog: error: permission denied (/data/run/student); make it writable and run the same command again",
+        ),
         (OSError(errno.EROFS, "Read-only file system", "/ro"), 1, "prog: error: read-only file system (/ro)"),
     ],
-)  # fmt: skip
+)
 def test_ctrl_c_a_full_disk_and_an_unwritable_path_are_one_line(capsys, error, code, expected):
     with pytest.raises(SystemExit) as exit_info:
         exit_with_one_line("prog", raising(error), debug=False)
@@ -312,12 +355,18 @@ def test_distill_teacher_engine_arguments(capsys, tmp_path, tiny_model, bad, exp
 
 EVAL_ENGINE_CASES = [
     (["--eval_engine", "sglang"], ["--eval_engine", "hf"], "unknown --eval_engine 'sglang'; choose one of: hf, vllm"),
-    (["--eval_engine", "vllm", "--lora", "true"], ["--eval_engine", "hf", "--lora", "true"],
-     "a --lora student is an adapter: pass --eval_engine hf"),
-    (["--eval_engine", "vllm", "--student", "T5"], ["--eval_engine", "hf", "--student", "T5"],
-     "is an encoder-decoder model: pass --eval_engine hf"),
+    (
+        ["--eval_engine", "vllm", "--lora", "true"],
+        ["--eval_engine", "hf", "--lora", "true"],
+        "a --lora student is an adapter: pass --eval_engine hf",
+    ),
+    (
+        ["--eval_engine", "vllm", "--student", "T5"],
+        ["--eval_engine", "hf", "--student", "T5"],
+        "is an encoder-decoder model: pass --eval_engine hf",
+    ),
     (["--eval_engine", "vllm"], ["--eval_engine", "hf"], "has no bin/python; create it with `make vllm VLLM_VENV="),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("bad", "fixed", "expected"), EVAL_ENGINE_CASES, ids=[c[2][:30] for c in EVAL_ENGINE_CASES])

@@ -86,9 +86,24 @@ def results_and_samples(out: Path) -> tuple[dict, list[dict]]:
 
 
 def teacher_run(model_args: str, cache: Path, out: str, *extra: str, limit: int = 2, tokens: int = 8) -> list[str]:
-    return ["--model", "zscot", "--model_args", model_args, "--tasks", "fcot_coin_flip_teacher", "--limit", str(limit),
-            "--gen_kwargs", f"max_gen_toks={tokens}", "--use_cache", str(cache), "--log_samples", "--output_path", out,
-            *extra]  # fmt: skip
+    return [
+        "--model",
+        "zscot",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "fcot_coin_flip_teacher",
+        "--limit",
+        str(limit),
+        "--gen_kwargs",
+        f"max_gen_toks={tokens}",
+        "--use_cache",
+        str(cache),
+        "--log_samples",
+        "--output_path",
+        out,
+        *extra,
+    ]
 
 
 def stage_texts(cache: Path, stage: int) -> list[str]:
@@ -122,8 +137,12 @@ def test_chat_completions_two_stages_on_transformers_serve_and_its_cache(chat_se
     same = results_and_samples(tmp_path / "two")[1]
     assert [s["resps"] for s in same] == [s["resps"] for s in samples]
     # the completions endpoint of the same server is another teacher in the same ledger: nothing of the chat one
-    completions = args_text(base="local-completions", base_url=chat_server.replace("/chat/", "/"),
-                            model=chat_model, tokenized_requests=False)  # fmt: skip
+    completions = args_text(
+        base="local-completions",
+        base_url=chat_server.replace("/chat/", "/"),
+        model=chat_model,
+        tokenized_requests=False,
+    )
     other = fcot_eval(*teacher_run(completions, cache, "three"), cwd=tmp_path)
     assert other.returncode == 0, other.stderr[-3000:]
     assert CACHE_LINE.format(0, 2, 0, 2) in other.stdout
@@ -241,8 +260,9 @@ def student() -> Path:
 def vllm_server(student, tmp_path_factory):
     if VLLM_PYTHON is None:
         pytest.skip(f"vLLM is not installed: {NO_VLLM}")
-    with served_model(student, "vllm", tmp_path_factory.mktemp("vllm") / "server.log", max_model_len=2048,
-                      kv_cache_gib=1) as served:  # fmt: skip
+    with served_model(
+        student, "vllm", tmp_path_factory.mktemp("vllm") / "server.log", max_model_len=2048, kv_cache_gib=1
+    ) as served:
         yield served
 
 
@@ -272,17 +292,43 @@ def test_chat_completions_vllm_continues_the_assistant_message_with_kojimas_prom
     messages = stage2_messages(as_messages(prompt), rationale, lm.answer_trigger, CONTINUE)
     kojima = tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
     assert kojima.endswith(f"{rationale}\nTherefore, the answer is")
-    same = requests.post(vllm_server.base_url, timeout=300, json={
-        "model": vllm_server.model, "prompt": kojima, "max_tokens": lm.answer_max_gen_toks, "temperature": 0,
-        "stop": list(STAGE2_STOP_SEQUENCES), "add_special_tokens": False})  # fmt: skip
+    same = requests.post(
+        vllm_server.base_url,
+        timeout=300,
+        json={
+            "model": vllm_server.model,
+            "prompt": kojima,
+            "max_tokens": lm.answer_max_gen_toks,
+            "temperature": 0,
+            "stop": list(STAGE2_STOP_SEQUENCES),
+            "add_special_tokens": False,
+        },
+    )
     assert same.ok, same.text
     assert same.json()["choices"][0]["text"] == answer
 
 
 def diverse_run(model_args: str, cache: Path, out: str, samples: int, questions: int) -> list[str]:
-    return [*FCOT_EVAL, "--model", "zscot", "--model_args", model_args, "--tasks", "fcot_coin_flip_teacher_diverse",
-            "--metadata", json.dumps({"fcot_samples": samples}), "--limit", str(questions), "--gen_kwargs",
-            "max_gen_toks=24", "--use_cache", str(cache), "--log_samples", "--output_path", out]  # fmt: skip
+    return [
+        *FCOT_EVAL,
+        "--model",
+        "zscot",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "fcot_coin_flip_teacher_diverse",
+        "--metadata",
+        json.dumps({"fcot_samples": samples}),
+        "--limit",
+        str(questions),
+        "--gen_kwargs",
+        "max_gen_toks=24",
+        "--use_cache",
+        str(cache),
+        "--log_samples",
+        "--output_path",
+        out,
+    ]
 
 
 def cache_keys(path: Path) -> dict[str, int]:
@@ -302,13 +348,22 @@ def test_vllm_diverse_n_samples_in_one_request_cache_as_many_samples(vllm_server
         base = vllm_server.teacher_args()
     else:
         chat_url = vllm_server.base_url.replace("/v1/completions", "/v1/chat/completions")
-        base = args_text(base="local-chat-completions", base_url=chat_url, model=vllm_server.model,
-                         num_concurrent=vllm_server.num_concurrent)  # fmt: skip
+        base = args_text(
+            base="local-chat-completions",
+            base_url=chat_url,
+            model=vllm_server.model,
+            num_concurrent=vllm_server.num_concurrent,
+        )
     runs = {}
     for name, extra in (("together", ""), ("apart", ",n_per_request=1")):
         cache = tmp_path / name / "teacher"
-        run = subprocess.run(diverse_run(base + extra, cache, f"out-{name}", samples, questions), cwd=tmp_path,
-                             capture_output=True, text=True, timeout=900)  # fmt: skip
+        run = subprocess.run(
+            diverse_run(base + extra, cache, f"out-{name}", samples, questions),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         total = samples * questions
         assert CACHE_LINE.format(0, total, 0, total) in run.stdout
@@ -363,9 +418,24 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "llama-server.log"
     with log_path.open("wb") as log:
-        server = subprocess.Popen([str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                                   "-c", "4096", "-t", str(os.cpu_count() or 1)], stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            [
+                str(binary),
+                "-m",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "-c",
+                "4096",
+                "-t",
+                str(os.cpu_count() or 1),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         models = f"http://127.0.0.1:{port}/v1/models"
         deadline = time.monotonic() + 300
@@ -413,8 +483,13 @@ def test_llamacpp_diverse_n_samples_in_one_request_cache_as_many_samples(engine,
     runs = {}
     for name, extra in (("together", ""), ("apart", ",n_per_request=1")):
         cache = tmp_path / name / "teacher"
-        run = subprocess.run(diverse_run(base + extra, cache, f"out-{name}", samples, questions), cwd=tmp_path,
-                             capture_output=True, text=True, timeout=900)  # fmt: skip
+        run = subprocess.run(
+            diverse_run(base + extra, cache, f"out-{name}", samples, questions),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         config = results_and_samples(tmp_path / f"out-{name}")[0]["config"]
         runs[name] = (config, cache_keys(tmp_path / name / "teacher_rank0.fcot.sqlite"))

@@ -48,17 +48,25 @@ def test_unknown_task_is_named_with_suggestions(tmp_path):
 def test_fcot_eval_zscot_teacher_with_diverse_samples(tiny_model, tmp_path):
     result = run(
         script("fcot-eval"),
-        "--model", "zscot",
-        "--model_args", f"base=hf,pretrained={tiny_model},answer_max_gen_toks=4",
-        "--tasks", "fcot_coin_flip_teacher",
-        "--metadata", json.dumps({"fcot_samples": 2, "fcot_temperature": 0.7}),
-        "--gen_kwargs", "max_gen_toks=8",
-        "--limit", "2",
-        "--device", "cpu",
+        "--model",
+        "zscot",
+        "--model_args",
+        f"base=hf,pretrained={tiny_model},answer_max_gen_toks=4",
+        "--tasks",
+        "fcot_coin_flip_teacher",
+        "--metadata",
+        json.dumps({"fcot_samples": 2, "fcot_temperature": 0.7}),
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--limit",
+        "2",
+        "--device",
+        "cpu",
         "--log_samples",
-        "--output_path", str(tmp_path / "out"),
+        "--output_path",
+        str(tmp_path / "out"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     samples_file = next((tmp_path / "out").rglob("samples_fcot_coin_flip_teacher_*.jsonl"))
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
@@ -71,15 +79,22 @@ def test_fcot_eval_zscot_teacher_with_diverse_samples(tiny_model, tmp_path):
 def test_plain_lm_eval_finds_the_tasks(tiny_model, tmp_path):
     result = run(
         script("lm_eval"),
-        "--model", "hf",
-        "--model_args", f"pretrained={tiny_model}",
-        "--tasks", "fcot_multiarith",
-        "--gen_kwargs", "max_gen_toks=8",
-        "--limit", "2",
-        "--device", "cpu",
-        "--output_path", str(tmp_path / "out"),
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model}",
+        "--tasks",
+        "fcot_multiarith",
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--limit",
+        "2",
+        "--device",
+        "cpu",
+        "--output_path",
+        str(tmp_path / "out"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())
     assert "acc,fcot" in results["results"]["fcot_multiarith"]
@@ -90,13 +105,18 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
     bad.write_text(json.dumps({"question": "How many?", "answer": "forty"}) + "\n")
     result = run(
         script("fcot-eval"),
-        "--model", "hf",
-        "--model_args", f"pretrained={tiny_model}",
-        "--tasks", "fcot_multiarith",
-        "--metadata", json.dumps({"fcot_data": str(bad)}),
-        "--device", "cpu",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model}",
+        "--tasks",
+        "fcot_multiarith",
+        "--metadata",
+        json.dumps({"fcot_data": str(bad)}),
+        "--device",
+        "cpu",
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert result.returncode != 0
     assert "row 0: multiarith: gold answer 'forty' is not a number" in result.stderr
     assert "Traceback" not in result.stderr
@@ -104,9 +124,13 @@ def test_bad_dataset_gives_a_message_not_a_traceback(tiny_model, tmp_path):
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
-    [(["--help"], "distill"), (["distill", "--help"], "--teacher"), (["curate", "--help"], "--samples"),
-     (["evaluate", "--help"], "--dataset_format")],
-)  # fmt: skip
+    [
+        (["--help"], "distill"),
+        (["distill", "--help"], "--teacher"),
+        (["curate", "--help"], "--samples"),
+        (["evaluate", "--help"], "--dataset_format"),
+    ],
+)
 def test_fcot_help_imports_neither_torch_nor_trl(tmp_path, argv, expected):
     """``--help`` exits before any config's ``__post_init__``: nothing heavy may load (each costs seconds)."""
     code = (

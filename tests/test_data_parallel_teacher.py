@@ -33,13 +33,37 @@ def rows(path: Path) -> dict[int, int]:
 
 
 def teacher_run(urls: list[str], model: Path, out: str, cache: Path, limit: int) -> list[str]:
-    model_args = ",".join([
-        "base=local-completions", f"base_url={'|'.join(urls)}", f"model={model}", "tokenized_requests=False",
-        "num_concurrent=2", "max_retries=1", "timeout=60", f"cache={cache}", "answer_max_gen_toks=6",
-    ])  # fmt: skip
-    return [*FCOT_EVAL, "--model", "zscot", "--model_args", model_args, "--tasks", "fcot_coin_flip_teacher_diverse",
-            "--metadata", '{"fcot_samples": 3}', "--limit", str(limit), "--gen_kwargs", "max_gen_toks=12",
-            "--log_samples", "--output_path", out]  # fmt: skip
+    model_args = ",".join(
+        [
+            "base=local-completions",
+            f"base_url={'|'.join(urls)}",
+            f"model={model}",
+            "tokenized_requests=False",
+            "num_concurrent=2",
+            "max_retries=1",
+            "timeout=60",
+            f"cache={cache}",
+            "answer_max_gen_toks=6",
+        ]
+    )
+    return [
+        *FCOT_EVAL,
+        "--model",
+        "zscot",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "fcot_coin_flip_teacher_diverse",
+        "--metadata",
+        '{"fcot_samples": 3}',
+        "--limit",
+        str(limit),
+        "--gen_kwargs",
+        "max_gen_toks=12",
+        "--log_samples",
+        "--output_path",
+        out,
+    ]
 
 
 def test_data_parallel_teacher_over_two_servers_survives_losing_one(tmp_path):
@@ -49,8 +73,13 @@ def test_data_parallel_teacher_over_two_servers_survives_losing_one(tmp_path):
         first = stack.enter_context(transformers_serve(model, tmp_path / "a.log"))
         second_server = ExitStack()
         second = second_server.enter_context(transformers_serve(model, tmp_path / "b.log"))
-        run = subprocess.Popen(teacher_run([first, second], model, "out", cache, limit=6), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        run = subprocess.Popen(
+            teacher_run([first, second], model, "out", cache, limit=6),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and run.poll() is None and sum(rows(cache).values()) < 6:
             time.sleep(0.05)
@@ -69,8 +98,13 @@ def test_data_parallel_teacher_over_two_servers_survives_losing_one(tmp_path):
         assert len(samples) == 6 and all(len(sample["resps"][0]) == 3 for sample in samples)
 
         stack.close()  # the last server gone too: one line, and the finished responses are kept
-        ended = subprocess.run(teacher_run([first, second], model, "out2", cache, limit=8), cwd=tmp_path,
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        ended = subprocess.run(
+            teacher_run([first, second], model, "out2", cache, limit=8),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert ended.returncode == 1
         lines = [line for line in ended.stderr.splitlines() if line.startswith("fcot-eval: error: ")]
         assert len(lines) == 1 and "Traceback" not in ended.stderr, ended.stderr[-3000:]

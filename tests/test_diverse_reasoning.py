@@ -38,8 +38,14 @@ def load_script():
 def oracle_samples(tmp_path_factory) -> Path:
     """Real lm-eval samples of the oracle teacher through zscot: 10 coin-flip questions, 2 samples each."""
     out = tmp_path_factory.mktemp("teacher")
-    run_lm_eval("zscot", "base=fcot-test-oracle", ["fcot_coin_flip_teacher"], limit=10, output_path=out,
-                metadata={"fcot_samples": 2, "fcot_temperature": 0.7})  # fmt: skip
+    run_lm_eval(
+        "zscot",
+        "base=fcot-test-oracle",
+        ["fcot_coin_flip_teacher"],
+        limit=10,
+        output_path=out,
+        metadata={"fcot_samples": 2, "fcot_temperature": 0.7},
+    )
     (samples,) = out.rglob("samples_fcot_coin_flip_teacher_*.jsonl")
     return samples
 
@@ -57,8 +63,11 @@ def test_mixed_curation_merges_the_papers_rationales_on_the_same_questions(oracl
 
     result = curate("coin_flip", str(samples), question_limit=10, held_out=held_out, add_paper=True)
     trained = [row for row in train if row["sample_index"] not in held_out]
-    paper_correct = [row for row in trained if is_correct("coin_flip", extract_answer(
-        "coin_flip", paper[row["sample_index"]].response), row["answer"])]  # fmt: skip
+    paper_correct = [
+        row
+        for row in trained
+        if is_correct("coin_flip", extract_answer("coin_flip", paper[row["sample_index"]].response), row["answer"])
+    ]
     oracle_correct = [row for row in trained if oracle_knows(row)]
     stats = result.stats
     assert stats.questions == 8 and stats.held_out == 2
@@ -86,8 +95,9 @@ def test_add_paper_rationales_is_refused_in_one_line_where_there_is_nothing_to_m
     with pytest.raises(FcotError, match=r"the paper released no rationales for 'gsm8k'; drop the flag"):
         DistillArguments(task="gsm8k", teacher="pretrained=t", add_paper_rationales=True, **common)
     with pytest.raises(FcotError, match=r"--format vanilla trains on answers only"):
-        DistillArguments(task="coin_flip", teacher="pretrained=t", format="vanilla", add_paper_rationales=True,
-                         **common)  # fmt: skip
+        DistillArguments(
+            task="coin_flip", teacher="pretrained=t", format="vanilla", add_paper_rationales=True, **common
+        )
     mixed = DistillArguments(task="coin_flip", teacher="pretrained=t", add_paper_rationales=True, **common)
     assert mixed.settings()["add_paper_rationales"] is True  # recorded in config.json and the stage records
 
@@ -116,22 +126,40 @@ def test_a_ledger_seeds_another_and_serves_only_its_own_teacher(tmp_path):
 
 def test_cells_run_in_the_stated_order_with_the_published_recipe():
     campaign = load_script()
-    args = campaign.CampaignArguments(teacher="t", teacher_engine="transformers",
-                                      tasks="date_understanding,multiarith", diverse="4,1,8")  # fmt: skip
+    args = campaign.CampaignArguments(
+        teacher="t", teacher_engine="transformers", tasks="date_understanding,multiarith", diverse="4,1,8"
+    )
     assert [cell.name for cell in campaign.plan(args)] == [
-        "date_understanding/d1", "date_understanding/d4", "date_understanding/d4-mixed",
-        "multiarith/d1", "multiarith/d4", "multiarith/d4-mixed", "date_understanding/d8", "multiarith/d8",
-    ]  # fmt: skip
+        "date_understanding/d1",
+        "date_understanding/d4",
+        "date_understanding/d4-mixed",
+        "multiarith/d1",
+        "multiarith/d4",
+        "multiarith/d4-mixed",
+        "date_understanding/d8",
+        "multiarith/d8",
+    ]
     date_one = " ".join(campaign.command(args, campaign.Cell("date_understanding", 1)))
     # D=1 samples at the same T as D=4, so it is D=4's first sample; the recipe is the published table's Date run
     assert "--diverse 1 --teacher_temperature 0.7" in date_one
-    for option in ("--epochs 10", "--validation_size 0.2", "--learning_rate 0.0003", "--seed 42",
-                   "--train_sampling_strategy random", "--baselines false"):  # fmt: skip
+    for option in (
+        "--epochs 10",
+        "--validation_size 0.2",
+        "--learning_rate 0.0003",
+        "--seed 42",
+        "--train_sampling_strategy random",
+        "--baselines false",
+    ):
         assert option in date_one, option
     assert "--add_paper_rationales true" in " ".join(campaign.command(args, campaign.Cell("multiarith", 4, True)))
-    assert [cell.name for cell in campaign.plan(campaign.CampaignArguments(
-        teacher="t", teacher_engine="transformers", tasks="multiarith", diverse="1,4", max_cells=2))] == [
-        "multiarith/d1", "multiarith/d4"]  # fmt: skip
+    assert [
+        cell.name
+        for cell in campaign.plan(
+            campaign.CampaignArguments(
+                teacher="t", teacher_engine="transformers", tasks="multiarith", diverse="1,4", max_cells=2
+            )
+        )
+    ] == ["multiarith/d1", "multiarith/d4"]
     sized = campaign.CampaignArguments(
         teacher="t",
         teacher_engine="transformers",
@@ -164,10 +192,23 @@ def test_campaign_with_a_served_teacher_reuses_d1_for_d2_and_records_every_field
     teacher = sampling_model(Path(resolve_student(EMBEDDED_STUDENT)), tmp_path / "smollm2-sampling")
     runs, output = tmp_path / "runs", tmp_path / "out" / "diverse_reasoning"
     args = campaign.CampaignArguments(
-        teacher=str(teacher), teacher_engine="transformers", tasks="coin_flip", diverse="1,2", mixed_diverse=2,
-        student=str(tiny_model), epochs=1, validation_size=1, train_limit=4, eval_limit=2, teacher_max_gen_toks=12,
-        max_gen_toks=8, eval_batch_size=4, precision="fp32", runs_dir=str(runs), output=str(output),
-    )  # fmt: skip
+        teacher=str(teacher),
+        teacher_engine="transformers",
+        tasks="coin_flip",
+        diverse="1,2",
+        mixed_diverse=2,
+        student=str(tiny_model),
+        epochs=1,
+        validation_size=1,
+        train_limit=4,
+        eval_limit=2,
+        teacher_max_gen_toks=12,
+        max_gen_toks=8,
+        eval_batch_size=4,
+        precision="fp32",
+        runs_dir=str(runs),
+        output=str(output),
+    )
     rows = campaign.main(args)["cells"]
     assert [row["cell"] for row in rows] == ["coin_flip/d1", "coin_flip/d2", "coin_flip/d2-mixed"]
 
@@ -188,8 +229,19 @@ def test_campaign_with_a_served_teacher_reuses_d1_for_d2_and_records_every_field
             assert "had a correct answer" in row["error"], row
     row = written["cells"][2]  # the mixed row always has the paper's rationales to train on
     assert row["status"] == "finished" and row["mixed"] and row["paper_rationales"] == 3
-    for name in ("teacher_accuracy", "kept", "rejected", "training_rows", "training_tokens", "epoch",
-                 "validation_best", "student_accuracy", "ci95", "machine", "device"):  # fmt: skip
+    for name in (
+        "teacher_accuracy",
+        "kept",
+        "rejected",
+        "training_rows",
+        "training_tokens",
+        "epoch",
+        "validation_best",
+        "student_accuracy",
+        "ci95",
+        "machine",
+        "device",
+    ):
         assert row[name] is not None, name
     assert row["engine"] == "transformers" and row["temperature"] == 0.7 and row["n"] == 2
     assert set(row["seconds"]) == {"teacher", "training", "total"}

@@ -68,14 +68,34 @@ PATH_TEXT = st.one_of(
 )
 STRING = st.one_of(st.text(max_size=60), PATH_TEXT, URL)
 JSON_VALUE = st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers()
+    | st.text(max_size=20)
     | URL,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
     max_leaves=10,
-)  # fmt: skip
-TEACHER_KEYS = ["base", "pretrained", "model", "base_url", "answer_max_gen_toks", "answer_trigger", "num_concurrent",
-                "max_retries", "timeout", "seed", "batch_size", "header", "reasoning", "api_key", "tokenizer",
-                "price_per_million_prompt", "max_gen_toks"]  # fmt: skip
+)
+TEACHER_KEYS = [
+    "base",
+    "pretrained",
+    "model",
+    "base_url",
+    "answer_max_gen_toks",
+    "answer_trigger",
+    "num_concurrent",
+    "max_retries",
+    "timeout",
+    "seed",
+    "batch_size",
+    "header",
+    "reasoning",
+    "api_key",
+    "tokenizer",
+    "price_per_million_prompt",
+    "max_gen_toks",
+]
 JSON_TEACHER = st.dictionaries(
     st.one_of(st.sampled_from(TEACHER_KEYS), st.text(max_size=12)),
     st.one_of(JSON_VALUE, st.just({"Authorization": f"Basic {BASIC}", "X-Api-Key": PASSWORD})),
@@ -97,8 +117,11 @@ class Sandbox:
         self.before = self.snapshot()
 
     def snapshot(self) -> dict[str, bytes]:
-        return {str(path.relative_to(self.root)): path.read_bytes() for path in sorted(self.root.rglob("*"))
-                if path.is_file()}  # fmt: skip
+        return {
+            str(path.relative_to(self.root)): path.read_bytes()
+            for path in sorted(self.root.rglob("*"))
+            if path.is_file()
+        }
 
     def unchanged(self) -> None:
         assert self.snapshot() == self.before, "a file outside a marked folder changed"
@@ -169,24 +192,53 @@ def test_fuzz_distill_numbers_property(data, sandbox, tiny_model, distill_number
     floats, ints = distill_numbers
     name = data.draw(st.sampled_from(floats + ints))
     value = data.draw(FLOAT_TEXT if name in floats else INT_TEXT)
-    argv = ["--task", "coin_flip", "--student", str(tiny_model), "--device", "cpu", "--run_dir", "runs/x",
-            f"--{name}", value]  # fmt: skip
+    argv = [
+        "--task",
+        "coin_flip",
+        "--student",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--run_dir",
+        "runs/x",
+        f"--{name}",
+        value,
+    ]
     holds("fcot", _distill(argv), sandbox)
 
 
 @EXAMPLES
 @given(run_dir=PATH_TEXT, restart=st.booleans())
 def test_fuzz_distill_paths_property(run_dir, restart, sandbox, tiny_model):
-    argv = ["--task", "coin_flip", "--student", str(tiny_model), "--device", "cpu", "--run_dir", run_dir,
-            *(["--restart"] if restart else [])]  # fmt: skip
+    argv = [
+        "--task",
+        "coin_flip",
+        "--student",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--run_dir",
+        run_dir,
+        *(["--restart"] if restart else []),
+    ]
     holds("fcot", _distill(argv), sandbox)
 
 
 @settings(EXAMPLES, max_examples=150)
 @given(teacher=st.one_of(JSON_TEACHER, STRING, URL.map(lambda url: f"base=local-completions,base_url={url},model=m")))
 def test_fuzz_distill_teacher_json_hypothesis(teacher, sandbox, tiny_model):
-    argv = ["--task", "coin_flip", "--student", str(tiny_model), "--device", "cpu", "--run_dir", "runs/x",
-            "--teacher", teacher]  # fmt: skip
+    argv = [
+        "--task",
+        "coin_flip",
+        "--student",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--run_dir",
+        "runs/x",
+        "--teacher",
+        teacher,
+    ]
     holds("fcot", _distill(argv), sandbox)
 
 
@@ -214,8 +266,16 @@ def test_fuzz_evaluate_property(data, sandbox, tiny_model):
     from fcot_plugin.pipeline.settings import EvaluateArguments
 
     name = data.draw(st.sampled_from(int_fields(EvaluateArguments)))
-    argv = ["--model", data.draw(st.one_of(st.just(str(tiny_model)), PATH_TEXT)), "--task", "coin_flip",
-            f"--{name}", data.draw(INT_TEXT), "--output_path", data.draw(PATH_TEXT)]  # fmt: skip
+    argv = [
+        "--model",
+        data.draw(st.one_of(st.just(str(tiny_model)), PATH_TEXT)),
+        "--task",
+        "coin_flip",
+        f"--{name}",
+        data.draw(INT_TEXT),
+        "--output_path",
+        data.draw(PATH_TEXT),
+    ]
 
     def check() -> None:
         args = _parse(EvaluateArguments, argv, "evaluate")
@@ -250,8 +310,18 @@ def test_fuzz_sft_recipe_property(data, sandbox, sft_numbers):
     floats, ints = sft_numbers
     name = data.draw(st.sampled_from(floats + ints))
     output_dir = data.draw(st.one_of(st.just("out/student"), PATH_TEXT))
-    argv = ["--task", "coin_flip", "--dataset_name", "data", "--use_cpu", "true", "--output_dir", output_dir,
-            f"--{name}", data.draw(FLOAT_TEXT if name in floats else INT_TEXT)]  # fmt: skip
+    argv = [
+        "--task",
+        "coin_flip",
+        "--dataset_name",
+        "data",
+        "--use_cpu",
+        "true",
+        "--output_dir",
+        output_dir,
+        f"--{name}",
+        data.draw(FLOAT_TEXT if name in floats else INT_TEXT),
+    ]
 
     def check() -> None:
         parser = sft_recipe.make_parser()
@@ -262,13 +332,23 @@ def test_fuzz_sft_recipe_property(data, sandbox, sft_numbers):
 
 
 @EXAMPLES
-@given(metadata=st.dictionaries(st.sampled_from(["fcot_samples", "fcot_temperature", "other"]), JSON_VALUE,
-                                max_size=3), model_args=st.one_of(JSON_TEACHER, STRING))  # fmt: skip
+@given(
+    metadata=st.dictionaries(st.sampled_from(["fcot_samples", "fcot_temperature", "other"]), JSON_VALUE, max_size=3),
+    model_args=st.one_of(JSON_TEACHER, STRING),
+)
 def test_fuzz_fcot_eval_metadata_property(metadata, model_args, sandbox, tiny_model):
     from fcot_plugin.pipeline.preflight import check_lm_eval_arguments
 
-    argv = ["--model", "hf", "--model_args", model_args or f"pretrained={tiny_model}", "--tasks",
-            "fcot_coin_flip_teacher", "--metadata", json.dumps(metadata, allow_nan=True)]  # fmt: skip
+    argv = [
+        "--model",
+        "hf",
+        "--model_args",
+        model_args or f"pretrained={tiny_model}",
+        "--tasks",
+        "fcot_coin_flip_teacher",
+        "--metadata",
+        json.dumps(metadata, allow_nan=True),
+    ]
     holds("fcot-eval", lambda: check_lm_eval_arguments(argv, []), sandbox)
 
 
@@ -282,8 +362,11 @@ def test_fuzz_benchmark_scripts_property(data, sandbox):
     script = data.draw(st.sampled_from(["plan", "eval_speed", "paper_table", "sft_throughput", "teacher_throughput"]))
     benchmark(script)  # the script loaded as a module (sys.modules[script]), as run_script runs it
     module = sys.modules[script]
-    dataclass_type = next(value for key, value in vars(module).items() if key.endswith("Arguments") and
-                          getattr(value, "__module__", None) == script)  # fmt: skip
+    dataclass_type = next(
+        value
+        for key, value in vars(module).items()
+        if key.endswith("Arguments") and getattr(value, "__module__", None) == script
+    )
     floats, ints = float_fields(dataclass_type), int_fields(dataclass_type)
     name = data.draw(st.sampled_from(floats + ints + ["output"]))
     value = data.draw(FLOAT_TEXT if name in floats else INT_TEXT if name in ints else PATH_TEXT)

@@ -59,8 +59,14 @@ def student_dir(tmp_path: Path) -> Path:
     (folder / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
     save_file({"weight": np.arange(64, dtype=np.float32).reshape(8, 8)}, str(folder / "model.safetensors"))
     shutil.copy(folder / "model.safetensors", folder / "checkpoint-1" / "model.safetensors")
-    card = model_card(model_name="tiny-student", base_model="tiny", task="coin_flip", dataset="team/data",
-                      dataset_format="fcot", hyperparameters={"learning_rate": 3e-4})  # fmt: skip
+    card = model_card(
+        model_name="tiny-student",
+        base_model="tiny",
+        task="coin_flip",
+        dataset="team/data",
+        dataset_format="fcot",
+        hyperparameters={"learning_rate": 3e-4},
+    )
     (folder / "README.md").write_text(str(card))
     return folder
 
@@ -139,8 +145,16 @@ def test_the_pair_goes_model_first_in_one_commit_each_and_a_second_push_changes_
     assert "fcot_coin_flip acc (first 2 questions)" in (student_dir / "README.md").read_text()  # card_update ran
     heads = hub.heads()
     publish(student_dir, dataset_dir)  # what re-running fcot distill does: the card update again, then the pair
-    finish_argv = ["--student_dir", str(student_dir), "--model_repo", MODEL, "--dataset_dir", str(dataset_dir),
-                   "--dataset_repo", DATA]  # fmt: skip
+    finish_argv = [
+        "--student_dir",
+        str(student_dir),
+        "--model_repo",
+        MODEL,
+        "--dataset_dir",
+        str(dataset_dir),
+        "--dataset_repo",
+        DATA,
+    ]
     main(finish_argv)
     assert hub.heads() == heads  # identical files: no commit at all
 
@@ -158,8 +172,9 @@ STEPS = [
 ]
 
 
-@pytest.mark.parametrize(("step", "method", "pattern", "nth", "times", "model_published"), STEPS,
-                         ids=[step[0] for step in STEPS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("step", "method", "pattern", "nth", "times", "model_published"), STEPS, ids=[step[0] for step in STEPS]
+)
 def test_a_500_at_each_step_leaves_nothing_or_the_complete_model_and_the_printed_command_finishes(
     hub, student_dir, dataset_dir, step, method, pattern, nth, times, model_published
 ):
@@ -180,9 +195,21 @@ def test_a_500_at_each_step_leaves_nothing_or_the_complete_model_and_the_printed
     assert_never_half_published(hub)
     assert "left on the Hub" not in message
     assert message.endswith(f"To finish, run (safe to run twice): {error.finish} (or {DISTILL_AGAIN})")
-    assert error.finish == shlex.join(["python", "-m", "fcot_plugin.hub.push", "--student_dir", str(student_dir),
-                                       "--model_repo", MODEL, "--dataset_dir", str(dataset_dir),
-                                       "--dataset_repo", DATA])  # fmt: skip
+    assert error.finish == shlex.join(
+        [
+            "python",
+            "-m",
+            "fcot_plugin.hub.push",
+            "--student_dir",
+            str(student_dir),
+            "--model_repo",
+            MODEL,
+            "--dataset_dir",
+            str(dataset_dir),
+            "--dataset_repo",
+            DATA,
+        ]
+    )
 
     hub.clear_faults()
     finish(error)
@@ -199,8 +226,9 @@ def test_the_printed_command_works_in_a_shell(hub, student_dir, dataset_dir):
         publish(student_dir, dataset_dir)
     hub.clear_faults()
     argv = shlex.split(raised.value.finish)
-    done = subprocess.run([sys.executable, *argv[1:]], env=dict(os.environ), capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, *argv[1:]], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert f"dataset: {hub_url(done.stdout, DATA)}" in done.stdout
     assert_pair_complete(hub)
@@ -246,8 +274,9 @@ def test_a_dataset_alone_is_pushed_the_same_way(hub, dataset_dir):
     with pytest.raises(PushIncomplete) as raised:
         push_dataset(dataset_dir, repo)
     assert f"Published: nothing. Not published: the dataset {repo}." in str(raised.value)
-    assert raised.value.finish == shlex.join(["python", "-m", "fcot_plugin.hub.push", "--dataset_dir",
-                                              str(dataset_dir), "--dataset_repo", repo])  # fmt: skip
+    assert raised.value.finish == shlex.join(
+        ["python", "-m", "fcot_plugin.hub.push", "--dataset_dir", str(dataset_dir), "--dataset_repo", repo]
+    )
     assert hub.heads() == {}
     hub.clear_faults()
     assert finish(raised.value) == {"dataset": f"{hub_endpoint(hub)}/datasets/{repo}"}

@@ -33,8 +33,19 @@ def hub(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     # 1. curate and push the dataset with its card
-    fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),
-          "--push_to_hub", "user/coin-flip-fcot"])  # fmt: skip
+    fcot(
+        [
+            "curate",
+            "--task",
+            "coin_flip",
+            "--samples",
+            "paper",
+            "--out",
+            str(tmp_path / "data"),
+            "--push_to_hub",
+            "user/coin-flip-fcot",
+        ]
+    )
     pulled = datasets.load_dataset("user/coin-flip-fcot", split="train")
     assert len(pulled) == 314 and pulled[0]["completion"].endswith(("--> yes", "--> no"))
     card = DatasetCard.load("user/coin-flip-fcot", repo_type="dataset")
@@ -42,12 +53,34 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     assert pushes("user/coin-flip-fcot", "dataset") == ["Add Fine-tune-CoT data"]  # data and card: one commit
 
     # 2. train a student from the Hub dataset id and push it
-    args = make_parser().parse_args_into_dataclasses([
-        "--model_name_or_path", str(tiny_model), "--dataset_name", "user/coin-flip-fcot", "--task", "coin_flip",
-        "--output_dir", str(tmp_path / "student"), "--max_steps", "4", "--per_device_train_batch_size", "4",
-        "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true", "--bf16", "false",
-        "--push_to_hub", "true", "--hub_model_id", "user/tiny-fcot-coin-flip",
-    ])  # fmt: skip
+    args = make_parser().parse_args_into_dataclasses(
+        [
+            "--model_name_or_path",
+            str(tiny_model),
+            "--dataset_name",
+            "user/coin-flip-fcot",
+            "--task",
+            "coin_flip",
+            "--output_dir",
+            str(tmp_path / "student"),
+            "--max_steps",
+            "4",
+            "--per_device_train_batch_size",
+            "4",
+            "--save_strategy",
+            "no",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+            "--bf16",
+            "false",
+            "--push_to_hub",
+            "true",
+            "--hub_model_id",
+            "user/tiny-fcot-coin-flip",
+        ]
+    )
     train_main(*args)
     files = {entry.rfilename for entry in HfApi().model_info("user/tiny-fcot-coin-flip").siblings}
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md"} <= files
@@ -61,13 +94,17 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     # 3. download by id: transformers and lm-eval load it like any Hub model
     model = AutoModelForCausalLM.from_pretrained("user/tiny-fcot-coin-flip")
     assert model.config.vocab_size == AutoModelForCausalLM.from_pretrained(tiny_model).config.vocab_size
-    results = run_lm_eval("hf", "pretrained=user/tiny-fcot-coin-flip", ["fcot_coin_flip"], limit=3,
-                          gen_kwargs="max_gen_toks=8")  # fmt: skip
+    results = run_lm_eval(
+        "hf", "pretrained=user/tiny-fcot-coin-flip", ["fcot_coin_flip"], limit=3, gen_kwargs="max_gen_toks=8"
+    )
     assert results["n-samples"]["fcot_coin_flip"]["effective"] == 3
 
     # 4. fcot evaluate writes the result into the Hub card's model-index
-    evaluate_main(EvaluateArguments(model="user/tiny-fcot-coin-flip", task="coin_flip", limit=3, max_gen_toks=8,
-                                    push_to_hub=True))  # fmt: skip
+    evaluate_main(
+        EvaluateArguments(
+            model="user/tiny-fcot-coin-flip", task="coin_flip", limit=3, max_gen_toks=8, push_to_hub=True
+        )
+    )
     card = ModelCard.load("user/tiny-fcot-coin-flip")
     (result,) = card.data.eval_results
     assert result.metric_name == "fcot_coin_flip acc (first 3 questions)" and result.dataset_split == "test"
@@ -82,16 +119,38 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, 
     monkeypatch.delenv("HF_TOKEN")
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     with pytest.raises(SystemExit):
-        fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),
-              "--push_to_hub", "user/x"])  # fmt: skip
+        fcot(
+            [
+                "curate",
+                "--task",
+                "coin_flip",
+                "--samples",
+                "paper",
+                "--out",
+                str(tmp_path / "data"),
+                "--push_to_hub",
+                "user/x",
+            ]
+        )
     assert "needs a valid token" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()
 
 
 def test_curate_push_to_a_bad_repo_id_writes_nothing(hub, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        fcot(["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(tmp_path / "data"),
-              "--push_to_hub", "user/coin flip"])  # fmt: skip
+        fcot(
+            [
+                "curate",
+                "--task",
+                "coin_flip",
+                "--samples",
+                "paper",
+                "--out",
+                str(tmp_path / "data"),
+                "--push_to_hub",
+                "user/coin flip",
+            ]
+        )
     assert "'user/coin flip' is not a valid Hub repo id" in capsys.readouterr().err
     assert not (tmp_path / "data").exists() and not hub.hub.request_log
 
@@ -105,8 +164,14 @@ def test_distill_push_target_is_checked_before_the_first_stage(hub, tiny_model, 
     from fcot_plugin.pipeline.preflight import check_distill
     from fcot_plugin.pipeline.settings import DistillArguments
 
-    args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), device="cpu",
-                            precision="fp32", push_to_hub=push_to_hub)  # fmt: skip
+    args = DistillArguments(
+        task="coin_flip",
+        student=str(tiny_model),
+        run_dir=str(tmp_path / "run"),
+        device="cpu",
+        precision="fp32",
+        push_to_hub=push_to_hub,
+    )
     with pytest.raises(HubError, match=match):
         check_distill(args)  # distill() calls it before the run folder is touched
     assert not any(line.split()[0] in ("POST", "PUT", "DELETE") for line in hub.hub.request_log)
@@ -118,12 +183,14 @@ def test_aqua_train_split_is_rebuilt_from_the_hub(hub):
     from fcot_plugin.tasks.registry import AQUA_HUB_ID, AQUA_TRAIN_ROWS, data_dir
 
     letters = "ABCDE"
-    raw = datasets.Dataset.from_dict({
-        "question": [f"Question {i}?" for i in range(AQUA_TRAIN_ROWS)],
-        "options": [[f"{letter}){i + k}" for k, letter in enumerate(letters)] for i in range(AQUA_TRAIN_ROWS)],
-        "rationale": [""] * AQUA_TRAIN_ROWS,
-        "correct": [letters[i % 5] for i in range(AQUA_TRAIN_ROWS)],
-    })  # fmt: skip
+    raw = datasets.Dataset.from_dict(
+        {
+            "question": [f"Question {i}?" for i in range(AQUA_TRAIN_ROWS)],
+            "options": [[f"{letter}){i + k}" for k, letter in enumerate(letters)] for i in range(AQUA_TRAIN_ROWS)],
+            "rationale": [""] * AQUA_TRAIN_ROWS,
+            "correct": [letters[i % 5] for i in range(AQUA_TRAIN_ROWS)],
+        }
+    )
     raw.push_to_hub(AQUA_HUB_ID, config_name="raw", split="train")
 
     docs = load_split("aqua", "train")["train"]
@@ -141,9 +208,20 @@ def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
     from fcot_plugin.pipeline.distill import distill
     from fcot_plugin.pipeline.settings import DistillArguments
 
-    args = DistillArguments(task="coin_flip", student=str(tiny_model), run_dir=str(tmp_path / "run"), train_limit=8,
-                            eval_limit=2, epochs=1, batch_size=4, precision="fp32", max_gen_toks=4, baselines=False,
-                            device="cpu", push_to_hub="user")  # fmt: skip
+    args = DistillArguments(
+        task="coin_flip",
+        student=str(tiny_model),
+        run_dir=str(tmp_path / "run"),
+        train_limit=8,
+        eval_limit=2,
+        epochs=1,
+        batch_size=4,
+        precision="fp32",
+        max_gen_toks=4,
+        baselines=False,
+        device="cpu",
+        push_to_hub="user",
+    )
     run_dir = distill(args)
     pushed = json.loads((run_dir / "stages" / "push.json").read_text())
     name = f"{tiny_model.name}-fcot-coin_flip"

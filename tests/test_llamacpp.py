@@ -103,8 +103,12 @@ def test_embedded_teacher_wrong_pinned_hash_is_refused_in_one_line(wheels, tmp_p
 
 
 def test_embedded_teacher_unknown_name_is_one_line():
-    done = subprocess.run([sys.executable, "-m", "fcot_plugin.teacher.embedded", "--teachers", "7b"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "fcot_plugin.teacher.embedded", "--teachers", "7b"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr.strip() == "make teacher: error: unknown embedded teacher 7b; choose from: 1.5b, 0.5b (or all)"
 
@@ -117,7 +121,9 @@ def test_embedded_teacher_resolves_offline(gguf, monkeypatch, tmp_path):
     assert path == str(gguf) and record["gguf_sha256"] == TEACHER.sha256 and record["license"] == "Apache-2.0"
     assert embedded.resolve("qwen2.5-coder-0.5b", "llamacpp")[0] == str(gguf)
     assert embedded.resolve("HuggingFaceTB/SmolLM2-135M-Instruct", "llamacpp") == (
-        "HuggingFaceTB/SmolLM2-135M-Instruct", None)  # fmt: skip
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        None,
+    )
     monkeypatch.setenv("FCOT_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(FcotError, match=r"run `make teacher TEACHERS=0.5b` once"):
         embedded.resolve(TEACHER.hub_id, "llamacpp")
@@ -125,8 +131,12 @@ def test_embedded_teacher_resolves_offline(gguf, monkeypatch, tmp_path):
 
 def test_embedded_teacher_make_teacher_again_is_quick(gguf):
     """Everything is in the cache: a second run checks and keeps it, with no download and no build."""
-    done = subprocess.run([sys.executable, "-m", "fcot_plugin.teacher.embedded", "--teachers", "0.5b",
-                           "--gguf_only", "true"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "fcot_plugin.teacher.embedded", "--teachers", "0.5b", "--gguf_only", "true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "present (SHA-256 1d9614638d18" in done.stderr and "download" not in done.stderr
 
@@ -157,16 +167,50 @@ def ports_in(log: Path) -> list[int]:
 
 
 def distill_command(run_dir: Path, student: Path) -> list[str]:
-    return [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "multiarith", "--teacher",
-            TEACHER.hub_id, "--teacher_engine", "llamacpp", "--diverse", "2", "--teacher_temperature", "0.7",
-            "--teacher_max_gen_toks", "96", "--train_limit", "4", "--student", str(student), "--run_dir",
-            str(run_dir), "--eval_limit", "2", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8",
-            "--eval_batch_size", "4", "--device", "cpu", "--precision", "fp32", "--baselines", "false"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "fcot_plugin.cli.fcot",
+        "distill",
+        "--task",
+        "multiarith",
+        "--teacher",
+        TEACHER.hub_id,
+        "--teacher_engine",
+        "llamacpp",
+        "--diverse",
+        "2",
+        "--teacher_temperature",
+        "0.7",
+        "--teacher_max_gen_toks",
+        "96",
+        "--train_limit",
+        "4",
+        "--student",
+        str(student),
+        "--run_dir",
+        str(run_dir),
+        "--eval_limit",
+        "2",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "4",
+        "--max_gen_toks",
+        "8",
+        "--eval_batch_size",
+        "4",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--baselines",
+        "false",
+    ]
 
 
 @pytest.mark.slow
-def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, server_binary, tiny_model,
-                                                                         tmp_path):  # fmt: skip
+def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, server_binary, tiny_model, tmp_path):
     """D=2 at T=0.7 through llama.cpp: killed mid-teacher, the same command regenerates nothing it kept, correct
     rationales are curated, and no ``llama-server`` outlives either run."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -209,9 +253,16 @@ def test_llamacpp_served_model_answers_and_stops(gguf, server_binary, tmp_path):
     with served_model(gguf, "llamacpp", tmp_path / "server.log", progress=None) as served:
         assert served.num_concurrent == llamacpp.slots(len(os.sched_getaffinity(0)))
         assert "tokenizer_backend=none" in served.model_args
-        answer = requests.post(served.base_url, timeout=300, json={
-            "model": served.model, "prompt": "Q: What is 2 plus 3?\nA: Let's think step by step.",
-            "max_tokens": 24, "temperature": 0}).json()  # fmt: skip
+        answer = requests.post(
+            served.base_url,
+            timeout=300,
+            json={
+                "model": served.model,
+                "prompt": "Q: What is 2 plus 3?\nA: Let's think step by step.",
+                "max_tokens": 24,
+                "temperature": 0,
+            },
+        ).json()
         assert answer["choices"][0]["text"].strip()
         assert llama_processes(served.port)
     assert not llama_processes(served.port)

@@ -77,9 +77,15 @@ def test_models_are_registered_lazily_and_hf_stays():
         "print(model_registry._objs['hf-regroup'], 'fcot_plugin.harness.hf_regroup' in sys.modules)",
         "print(get_model('zscot').__name__, get_model('hf-regroup').__name__, get_model('hf').__name__)",
     )
-    assert out.split() == ["fcot_plugin.harness.zscot:ZeroShotCoT", "False",
-                           "fcot_plugin.harness.hf_regroup:RegroupingHFLM", "False",
-                           "ZeroShotCoT", "RegroupingHFLM", "HFLM"]  # fmt: skip
+    assert out.split() == [
+        "fcot_plugin.harness.zscot:ZeroShotCoT",
+        "False",
+        "fcot_plugin.harness.hf_regroup:RegroupingHFLM",
+        "False",
+        "ZeroShotCoT",
+        "RegroupingHFLM",
+        "HFLM",
+    ]
 
 
 def test_interpreter_start_imports_only_the_finder_and_the_switch_turns_it_off():
@@ -145,11 +151,22 @@ def test_plain_lm_eval_after_installing_the_wheel(tiny_model, tmp_path):
 
     teacher = run_lm_eval(
         venv,
-        "--model", "zscot", "--model_args", f"base=hf,pretrained={tiny_model},answer_max_gen_toks=2",
-        "--tasks", "fcot_multiarith_teacher,fcot_*_zscot", "--gen_kwargs", "max_gen_toks=4", "--limit", "1",
-        "--device", "cpu", "--output_path", str(tmp_path / "zscot"),
+        "--model",
+        "zscot",
+        "--model_args",
+        f"base=hf,pretrained={tiny_model},answer_max_gen_toks=2",
+        "--tasks",
+        "fcot_multiarith_teacher,fcot_*_zscot",
+        "--gen_kwargs",
+        "max_gen_toks=4",
+        "--limit",
+        "1",
+        "--device",
+        "cpu",
+        "--output_path",
+        str(tmp_path / "zscot"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert teacher.returncode == 0, teacher.stderr[-3000:]
     results = json.loads(next((tmp_path / "zscot").rglob("results_*.json")).read_text())["results"]
     assert {"fcot_multiarith_teacher", "fcot_coin_flip_zscot", "fcot_strategy_qa_zscot"} <= set(results)
@@ -157,11 +174,22 @@ def test_plain_lm_eval_after_installing_the_wheel(tiny_model, tmp_path):
 
     student = run_lm_eval(
         venv,
-        "--model", "hf-regroup", "--model_args", f"pretrained={tiny_model},segment_tokens=2",
-        "--tasks", "fcot_coin_flip", "--gen_kwargs", "max_gen_toks=5", "--limit", "3", "--device", "cpu",
-        "--output_path", str(tmp_path / "student"),
+        "--model",
+        "hf-regroup",
+        "--model_args",
+        f"pretrained={tiny_model},segment_tokens=2",
+        "--tasks",
+        "fcot_coin_flip",
+        "--gen_kwargs",
+        "max_gen_toks=5",
+        "--limit",
+        "3",
+        "--device",
+        "cpu",
+        "--output_path",
+        str(tmp_path / "student"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert student.returncode == 0, student.stderr[-3000:]
     assert "fcot_coin_flip" in json.loads(next((tmp_path / "student").rglob("results_*.json")).read_text())["results"]
 

@@ -26,11 +26,35 @@ def curated(tmp_path_factory) -> Path:
 
 
 def train(model: Path, data: Path, out: Path, *extra: str) -> Path:
-    return train_main(*make_parser().parse_args_into_dataclasses([
-        "--model_name_or_path", str(model), "--dataset_name", str(data), "--task", "coin_flip",
-        "--output_dir", str(out), "--max_steps", "4", "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
-        "--save_strategy", "no", "--report_to", "none", "--use_cpu", "true", "--bf16", "false", *extra,
-    ]))  # fmt: skip
+    return train_main(
+        *make_parser().parse_args_into_dataclasses(
+            [
+                "--model_name_or_path",
+                str(model),
+                "--dataset_name",
+                str(data),
+                "--task",
+                "coin_flip",
+                "--output_dir",
+                str(out),
+                "--max_steps",
+                "4",
+                "--per_device_train_batch_size",
+                "4",
+                "--learning_rate",
+                "1e-2",
+                "--save_strategy",
+                "no",
+                "--report_to",
+                "none",
+                "--use_cpu",
+                "true",
+                "--bf16",
+                "false",
+                *extra,
+            ]
+        )
+    )
 
 
 def test_lora_student_saves_adapter_merges_and_evaluates_through_lm_eval_peft(tiny_model, curated, tmp_path):
@@ -56,8 +80,11 @@ def test_lora_student_saves_adapter_merges_and_evaluates_through_lm_eval_peft(ti
     assert f"pretrained={tiny_model},peft={out}" in card and "`lora_r=4`" in card
 
     # fcot evaluate loads the adapter with lm-eval's peft= argument
-    evaluate_main(EvaluateArguments(model=str(out), task="coin_flip", limit=2, max_gen_toks=4,
-                                    output_path=str(tmp_path / "eval")))  # fmt: skip
+    evaluate_main(
+        EvaluateArguments(
+            model=str(out), task="coin_flip", limit=2, max_gen_toks=4, output_path=str(tmp_path / "eval")
+        )
+    )
     results = json.loads(next((tmp_path / "eval").rglob("results_*.json")).read_text())
     assert results["config"]["model_args"].startswith(f"pretrained={tiny_model},peft={out},")
     assert results["n-samples"]["fcot_coin_flip"]["effective"] == 2
@@ -67,8 +94,19 @@ def test_lora_student_saves_adapter_merges_and_evaluates_through_lm_eval_peft(ti
 def test_lora_t5_student_trains_an_seq2seq_adapter(tiny_t5, curated, tmp_path):
     from peft import AutoPeftModelForSeq2SeqLM
 
-    out = train(tiny_t5, curated, tmp_path / "t5-lora", "--use_peft", "--lora_r", "4", "--lora_target_modules", "q",
-                "v", "--merge_adapter", "true")  # fmt: skip
+    out = train(
+        tiny_t5,
+        curated,
+        tmp_path / "t5-lora",
+        "--use_peft",
+        "--lora_r",
+        "4",
+        "--lora_target_modules",
+        "q",
+        "v",
+        "--merge_adapter",
+        "true",
+    )
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert adapter["task_type"] == "SEQ_2_SEQ_LM" and adapter["base_model_name_or_path"] == str(tiny_t5)
     base = AutoPeftModelForSeq2SeqLM.from_pretrained(out).get_base_model()
@@ -83,8 +121,16 @@ def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated,
     from huggingface_hub import HfApi, ModelCard
 
     with local_hub_session(tmp_path, monkeypatch) as session:
-        train(tiny_model, curated, tmp_path / "lora", *LORA, "--push_to_hub", "true",
-              "--hub_model_id", "user/tiny-lora-coin-flip")  # fmt: skip
+        train(
+            tiny_model,
+            curated,
+            tmp_path / "lora",
+            *LORA,
+            "--push_to_hub",
+            "true",
+            "--hub_model_id",
+            "user/tiny-lora-coin-flip",
+        )
         files = {entry.rfilename for entry in HfApi().model_info("user/tiny-lora-coin-flip").siblings}
         assert {"adapter_model.safetensors", "adapter_config.json", "README.md"} <= files
         assert "model.safetensors" not in files
@@ -92,8 +138,11 @@ def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated,
         assert card.data.base_model == str(tiny_model) and card.data.library_name == "peft"
         assert f"pretrained={tiny_model},peft=user/tiny-lora-coin-flip" in card.text
         # fcot evaluate finds the base of a Hub adapter and writes the result into the Hub card
-        evaluate_main(EvaluateArguments(model="user/tiny-lora-coin-flip", task="coin_flip", limit=2, max_gen_toks=4,
-                                        push_to_hub=True))  # fmt: skip
+        evaluate_main(
+            EvaluateArguments(
+                model="user/tiny-lora-coin-flip", task="coin_flip", limit=2, max_gen_toks=4, push_to_hub=True
+            )
+        )
         assert ModelCard.load("user/tiny-lora-coin-flip").data.eval_results[0].metric_name.startswith("fcot_coin")
         assert not session.hub.errors
 
@@ -102,9 +151,31 @@ def test_lora_fcot_distill_trains_and_evaluates_an_adapter(tiny_model, tmp_path)
     from fcot_plugin.cli.fcot import main as fcot
 
     run = tmp_path / "run"
-    fcot(["distill", "--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(run), "--lora", "true",
-          "--train_limit", "8", "--eval_limit", "2", "--max_gen_toks", "4", "--batch_size", "4", "--precision", "fp32",
-          "--baselines", "false"])  # fmt: skip
+    fcot(
+        [
+            "distill",
+            "--task",
+            "coin_flip",
+            "--student",
+            str(tiny_model),
+            "--run_dir",
+            str(run),
+            "--lora",
+            "true",
+            "--train_limit",
+            "8",
+            "--eval_limit",
+            "2",
+            "--max_gen_toks",
+            "4",
+            "--batch_size",
+            "4",
+            "--precision",
+            "fp32",
+            "--baselines",
+            "false",
+        ]
+    )
     student = run / "student"
     assert (student / "adapter_model.safetensors").is_file() and not (student / "model.safetensors").exists()
     assert "use_peft: true" in (run / "train.yaml").read_text()

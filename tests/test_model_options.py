@@ -13,23 +13,36 @@ from fcot_plugin.training.sft import main, make_parser
 
 
 def parse(tmp_path, *extra: str):
-    return make_parser().parse_args_into_dataclasses([
-        "--model_name_or_path", str(tmp_path / "no-model"), "--dataset_name", str(tmp_path / "no-data"),
-        "--task", "coin_flip", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true", *extra,
-    ])  # fmt: skip
+    return make_parser().parse_args_into_dataclasses(
+        [
+            "--model_name_or_path",
+            str(tmp_path / "no-model"),
+            "--dataset_name",
+            str(tmp_path / "no-data"),
+            "--task",
+            "coin_flip",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--use_cpu",
+            "true",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--lora_r", "8"], "lora_r=8: LoRA options with a full-weights config (use_peft is false) would be ignored"),
-        (["--lora_target_modules", "q_proj", "v_proj", "--use_dora"], "lora_target_modules=['q_proj', 'v_proj'], "
-         "use_dora=True: LoRA options with a full-weights config"),
+        (
+            ["--lora_target_modules", "q_proj", "v_proj", "--use_dora"],
+            "lora_target_modules=['q_proj', 'v_proj'], use_dora=True: LoRA options with a full-weights config",
+        ),
         (["--load_in_4bit"], "load_in_4bit: quantised weights cannot be fully fine-tuned; add use_peft: true"),
         (["--use_peft", "--bnb_4bit_quant_type", "fp4"], "bnb_4bit_quant_type='fp4': 4-bit options without load_in_4"),
         (["--merge_adapter", "true"], "merge_adapter merges a LoRA adapter and this config trains full weights"),
     ],
-)  # fmt: skip
+)
 def test_lora_flags_that_would_be_ignored_are_refused_before_anything_loads(tmp_path, flags, message):
     with pytest.raises(FcotError, match=rf"^{re.escape(message)}"):
         main(*parse(tmp_path, *flags))  # refused before the (missing) dataset or model is touched

@@ -95,20 +95,58 @@ def child_environment(**extra: str) -> dict[str, str]:
 
 def recipe_arguments(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--task", "coin_flip", "--model_name_or_path", str(model), "--dataset_name", str(data),
-        "--output_dir", str(out), "--max_steps", str(STEPS), "--per_device_train_batch_size", str(PER_DEVICE),
-        "--learning_rate", "3e-3", "--logging_steps", "1", "--seed", "42", "--use_cpu", "true", "--bf16", "false",
-        "--report_to", "none", *extra,
-    ]  # fmt: skip
+        "--task",
+        "coin_flip",
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(STEPS),
+        "--per_device_train_batch_size",
+        str(PER_DEVICE),
+        "--learning_rate",
+        "3e-3",
+        "--logging_steps",
+        "1",
+        "--seed",
+        "42",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        *extra,
+    ]
 
 
 def machine_command(rank: int, port: int, arguments: list[str]) -> list[str]:
     return [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", MULTINODE,
-        "--num_machines", "2", "--num_processes", "2", "--machine_rank", str(rank),
-        "--main_process_ip", "127.0.0.1", "--main_process_port", str(port), "--mixed_precision", "no",
-        "recipes/sft.py", "--config", RECIPE, *arguments,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        MULTINODE,
+        "--num_machines",
+        "2",
+        "--num_processes",
+        "2",
+        "--machine_rank",
+        str(rank),
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(port),
+        "--mixed_precision",
+        "no",
+        "recipes/sft.py",
+        "--config",
+        RECIPE,
+        *arguments,
+    ]
 
 
 def start(command: list[str], log: Path, environment: dict[str, str]) -> subprocess.Popen:
@@ -174,12 +212,13 @@ def wait_all(processes: list[subprocess.Popen], logs: list[Path], timeout: float
 def saved_world_sizes(*folders: Path) -> list[int]:
     """The world size each run's ``training_args.bin`` recorded, read in a fresh process (unpickling it here would
     bring the runs' accelerate state into this one)."""
-    script = ("import sys, torch\nfor path in sys.argv[1:]:\n"
-              "    print(torch.load(path, weights_only=False).world_size)")  # fmt: skip
+    script = "import sys, torch\nfor path in sys.argv[1:]:\n    print(torch.load(path, weights_only=False).world_size)"
     check = subprocess.run(
         [sys.executable, "-c", script, *(str(folder / "training_args.bin") for folder in folders)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 0, check.stderr[-2000:]
     return [int(line) for line in check.stdout.split()]
 
@@ -212,9 +251,13 @@ def fake_slurm(folder: Path, accelerate: str) -> Path:
 
 def slurm_environment(folder: Path, bin_folder: Path, **extra: str) -> dict[str, str]:
     return child_environment(
-        PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_LOGS=str(folder), SLURM_NNODES="2",
-        SLURM_JOB_NODELIST="node[0-1]", SLURM_SUBMIT_DIR=str(ROOT), **extra,
-    )  # fmt: skip
+        PATH=f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
+        FAKE_SLURM_LOGS=str(folder),
+        SLURM_NNODES="2",
+        SLURM_JOB_NODELIST="node[0-1]",
+        SLURM_SUBMIT_DIR=str(ROOT),
+        **extra,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ fast
@@ -254,9 +297,12 @@ def test_multinode_slurm_script_starts_one_accelerate_per_node(tmp_path):
     out = "runs/with space"
     result = subprocess.run(
         ["bash", "recipes/launch.slurm", RECIPE, "--task", "gsm8k", "--output_dir", out],
-        cwd=ROOT, env=slurm_environment(tmp_path, bin_folder, MASTER_PORT="29555"),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=slurm_environment(tmp_path, bin_folder, MASTER_PORT="29555"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     calls = [json.loads(path.read_text()) for path in (tmp_path / "accelerate_calls").glob("*.json")]
     assert len(calls) == 2
@@ -265,9 +311,15 @@ def test_multinode_slurm_script_starts_one_accelerate_per_node(tmp_path):
         assert call[0] == "launch" and options["--config_file"] == "ds_configs/zero2_multinode.yaml"
         assert options["--num_machines"] == "2" and options["--num_processes"] == "16"  # 2 nodes x 8 GPUs
         assert options["--main_process_ip"] == "127.0.0.1" and options["--main_process_port"] == "29555"
-        assert call[call.index("recipes/sft.py"):] == [
-            "recipes/sft.py", "--config", RECIPE, "--task", "gsm8k", "--output_dir", out,
-        ]  # fmt: skip
+        assert call[call.index("recipes/sft.py") :] == [
+            "recipes/sft.py",
+            "--config",
+            RECIPE,
+            "--task",
+            "gsm8k",
+            "--output_dir",
+            out,
+        ]
     assert sorted(dict(zip(call[1::2], call[2::2], strict=False))["--machine_rank"] for call in calls) == ["0", "1"]
     assert "--kill-on-bad-exit=1" in (tmp_path / "srun_options").read_text().split()
 
@@ -275,9 +327,13 @@ def test_multinode_slurm_script_starts_one_accelerate_per_node(tmp_path):
 def test_multinode_slurm_script_refuses_a_missing_recipe(tmp_path):
     bin_folder = fake_slurm(tmp_path, RECORDING_ACCELERATE)
     result = subprocess.run(
-        ["bash", "recipes/launch.slurm", "recipes/nope.yaml"], cwd=ROOT,
-        env=slurm_environment(tmp_path, bin_folder), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        ["bash", "recipes/launch.slurm", "recipes/nope.yaml"],
+        cwd=ROOT,
+        env=slurm_environment(tmp_path, bin_folder),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "recipe recipes/nope.yaml not found" in result.stderr
     assert not (tmp_path / "accelerate_calls").exists()
 
@@ -299,9 +355,12 @@ def two_machines(tiny_model, curated, tmp_path_factory):
         out = folder / "student"
         bin_folder = fake_slurm(folder, ACCELERATE)
         environment = slurm_environment(
-            folder, bin_folder, LAUNCH_CONFIG=f"ds_configs/zero{stage}_multinode.yaml", GPUS_PER_NODE="1",
+            folder,
+            bin_folder,
+            LAUNCH_CONFIG=f"ds_configs/zero{stage}_multinode.yaml",
+            GPUS_PER_NODE="1",
             MASTER_PORT=str(free_port()),
-        )  # fmt: skip
+        )
         arguments = recipe_arguments(tiny_model, curated, out, "--save_strategy", "no")
         job = start(["bash", "recipes/launch.slurm", RECIPE, *arguments], folder / "job.log", environment)
         try:
@@ -325,11 +384,22 @@ def test_multinode_two_machines_match_one_machine(stage, two_machines, tiny_mode
     two_machine_run = two_machines(stage)
     one_machine = tmp_path / "student"
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", f"ds_configs/zero{stage}.yaml",
-        "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", "0",
-        "recipes/sft.py", "--config", RECIPE,
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        f"ds_configs/zero{stage}.yaml",
+        "--num_processes",
+        "2",
+        "--mixed_precision",
+        "no",
+        "--main_process_port",
+        "0",
+        "recipes/sft.py",
+        "--config",
+        RECIPE,
         *recipe_arguments(tiny_model, curated, one_machine, "--save_strategy", "no"),
-    ]  # fmt: skip
+    ]
     process = start(command, tmp_path / "one_machine.log", child_environment())
     try:
         wait_all([process], [tmp_path / "one_machine.log"])

@@ -28,8 +28,26 @@ TESTS = Path(__file__).parent
 FCOT_WITH_ORACLE = (
     f"import sys; sys.path.insert(0, {str(TESTS)!r}); import oracle; from fcot_plugin.cli.fcot import main; main()"
 )
-SMALL_RUN = ["--train_limit", "4", "--eval_limit", "2", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8",
-             "--eval_batch_size", "4", "--device", "cpu", "--precision", "fp32", "--baselines", "false"]  # fmt: skip
+SMALL_RUN = [
+    "--train_limit",
+    "4",
+    "--eval_limit",
+    "2",
+    "--epochs",
+    "1",
+    "--batch_size",
+    "4",
+    "--max_gen_toks",
+    "8",
+    "--eval_batch_size",
+    "4",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--baselines",
+    "false",
+]
 
 
 def script(name: str) -> str:
@@ -45,8 +63,12 @@ def run(command: list[str], cwd: Path, **environment: str) -> subprocess.Complet
 
 def leaks(result: subprocess.CompletedProcess, *folders: Path) -> list[str]:
     """Where a secret shows: the command's stdout or stderr, or a file under ``folders``."""
-    found = [f"{name}: {secret}" for name, text in (("stdout", result.stdout), ("stderr", result.stderr))
-             for secret in SECRETS if secret in text]  # fmt: skip
+    found = [
+        f"{name}: {secret}"
+        for name, text in (("stdout", result.stdout), ("stderr", result.stderr))
+        for secret in SECRETS
+        if secret in text
+    ]
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
@@ -60,8 +82,21 @@ def distilled(tiny_model, tmp_path_factory) -> tuple[subprocess.CompletedProcess
     """A tiny ``fcot distill`` whose teacher args hold a long token and a short key; HF_TOKEN is set."""
     root = tmp_path_factory.mktemp("distill")
     teacher = f"base=fcot-test-oracle,token={LONG},api_key={SHORT}"
-    command = [sys.executable, "-c", FCOT_WITH_ORACLE, "distill", "--task", "coin_flip", "--student",
-               str(tiny_model), "--run_dir", str(root / "run"), "--teacher", teacher, *SMALL_RUN]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        FCOT_WITH_ORACLE,
+        "distill",
+        "--task",
+        "coin_flip",
+        "--student",
+        str(tiny_model),
+        "--run_dir",
+        str(root / "run"),
+        "--teacher",
+        teacher,
+        *SMALL_RUN,
+    ]
     return run(command, cwd=root), root
 
 
@@ -78,8 +113,18 @@ def test_fcot_distill_shows_and_writes_no_secret(distilled):
 def test_fcot_curate_and_push_show_and_write_no_secret(distilled, tmp_path, monkeypatch):
     _, root = distilled
     with local_hub_session(tmp_path, monkeypatch, token=ENVIRONMENT):  # HF_TOKEN: the secret, used for real
-        command = [script("fcot"), "curate", "--task", "coin_flip", "--samples", str(root / "run" / "teacher"),
-                   "--out", str(tmp_path / "data"), "--push_to_hub", "user/coin-flip-fcot"]  # fmt: skip
+        command = [
+            script("fcot"),
+            "curate",
+            "--task",
+            "coin_flip",
+            "--samples",
+            str(root / "run" / "teacher"),
+            "--out",
+            str(tmp_path / "data"),
+            "--push_to_hub",
+            "user/coin-flip-fcot",
+        ]
         result = run(command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "pushed" in result.stdout
@@ -89,9 +134,26 @@ def test_fcot_curate_and_push_show_and_write_no_secret(distilled, tmp_path, monk
 @pytest.mark.slow
 def test_fcot_evaluate_shows_and_writes_no_secret(distilled, tmp_path):
     _, root = distilled
-    command = [script("fcot"), "evaluate", "--model", str(root / "run" / "student"), "--task", "coin_flip",
-               "--limit", "2", "--batch_size", "4", "--max_gen_toks", "8", "--device", "cpu", "--precision", "fp32",
-               "--output_path", str(tmp_path / "out")]  # fmt: skip
+    command = [
+        script("fcot"),
+        "evaluate",
+        "--model",
+        str(root / "run" / "student"),
+        "--task",
+        "coin_flip",
+        "--limit",
+        "2",
+        "--batch_size",
+        "4",
+        "--max_gen_toks",
+        "8",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--output_path",
+        str(tmp_path / "out"),
+    ]
     result = run(command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert leaks(result, tmp_path) == []
@@ -99,10 +161,27 @@ def test_fcot_evaluate_shows_and_writes_no_secret(distilled, tmp_path):
 
 @pytest.mark.slow
 def test_fcot_eval_summary_shows_the_model_args_redacted(tiny_model, tmp_path):
-    command = [script("fcot-eval"), "--model", "hf", "--model_args", f"pretrained={tiny_model},token={LONG}",
-               "--tasks", "fcot_coin_flip", "--limit", "2", "--batch_size", "4", "--gen_kwargs", "max_gen_toks=8",
-               "--device", "cpu", "--output_path", str(tmp_path / "out"), "--log_samples",
-               "--show_config"]  # fmt: skip
+    command = [
+        script("fcot-eval"),
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model},token={LONG}",
+        "--tasks",
+        "fcot_coin_flip",
+        "--limit",
+        "2",
+        "--batch_size",
+        "4",
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--device",
+        "cpu",
+        "--output_path",
+        str(tmp_path / "out"),
+        "--log_samples",
+        "--show_config",
+    ]
     result = run(command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert leaks(result, tmp_path) == []

@@ -30,13 +30,17 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def number_rows(count: int = 12) -> list[dict]:
-    return [{"question": f"Ann has {i} apples and buys {i} more. How many now?", "answer": f"{2 * i:,} apples"}
-            for i in range(1, count + 1)]  # fmt: skip
+    return [
+        {"question": f"Ann has {i} apples and buys {i} more. How many now?", "answer": f"{2 * i:,} apples"}
+        for i in range(1, count + 1)
+    ]
 
 
 def choice_rows(count: int = 12) -> list[dict]:
-    return [{"q": f"Which is larger than {i}?", "options": [str(i - 1), str(i + 1), str(i - 2)], "a": str(i + 1)}
-            for i in range(3, count + 3)]  # fmt: skip
+    return [
+        {"q": f"Which is larger than {i}?", "options": [str(i - 1), str(i + 1), str(i - 2)], "a": str(i + 1)}
+        for i in range(3, count + 3)
+    ]
 
 
 def yes_no_rows(count: int = 12) -> list[dict]:
@@ -44,8 +48,10 @@ def yes_no_rows(count: int = 12) -> list[dict]:
 
 
 def text_rows(count: int = 12) -> list[dict]:
-    return [{"question": f"Spell the number {i} in digits, then say 'item {i}'.", "answer": f"Item {i}."}
-            for i in range(count)]  # fmt: skip
+    return [
+        {"question": f"Spell the number {i} in digits, then say 'item {i}'.", "answer": f"Item {i}."}
+        for i in range(count)
+    ]
 
 
 # ---------------------------------------------------------------------- answer types
@@ -78,19 +84,38 @@ def test_choices_are_rendered_as_the_paper_renders_them(tmp_path):
 
 
 BAD = [
-    ("missing", [{"question": "q1", "answer": "1"}, {"question": "q2"}], "number", [],
-     "row 1 has no 'answer'"),
-    ("not_number", [{"question": "q1", "answer": "1"}, {"question": "q2", "answer": "two"}], "number", [],
-     "row 1: answer 'two' is not a number"),
-    ("outside", [{"question": "q (A) x (B) y", "answer": "C"}], "choice", [],
-     "row 0: answer 'C' is not one of the question's choice letters A-B"),
-    ("outside_list", [{"question": "q", "c": ["x", "y"], "answer": "D"}], "choice", ["--choices_field", "c"],
-     "row 0: answer 'D' is neither a letter A-B nor one of its choices"),
-    ("dups", [{"question": "same", "answer": "yes"}] * 6, "yes_no", [],
-     "every test question also appears in the train split"),
+    ("missing", [{"question": "q1", "answer": "1"}, {"question": "q2"}], "number", [], "row 1 has no 'answer'"),
+    (
+        "not_number",
+        [{"question": "q1", "answer": "1"}, {"question": "q2", "answer": "two"}],
+        "number",
+        [],
+        "row 1: answer 'two' is not a number",
+    ),
+    (
+        "outside",
+        [{"question": "q (A) x (B) y", "answer": "C"}],
+        "choice",
+        [],
+        "row 0: answer 'C' is not one of the question's choice letters A-B",
+    ),
+    (
+        "outside_list",
+        [{"question": "q", "c": ["x", "y"], "answer": "D"}],
+        "choice",
+        ["--choices_field", "c"],
+        "row 0: answer 'D' is neither a letter A-B nor one of its choices",
+    ),
+    (
+        "dups",
+        [{"question": "same", "answer": "yes"}] * 6,
+        "yes_no",
+        [],
+        "every test question also appears in the train split",
+    ),
     ("empty", [], "number", [], "cannot read --dataset"),
     ("type", [{"question": "q", "answer": "1"}], "numeric", [], "unknown --answer_type 'numeric'"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "rows", "answer_type", "extra", "expected"), BAD, ids=[case[0] for case in BAD])
@@ -104,22 +129,52 @@ def test_bad_data_is_one_line_naming_the_row_and_the_fix(tmp_path, capsys, name,
 def test_unreadable_file_and_empty_split_are_one_line(tmp_path, capsys):
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet")
-    one_line_error(capsys, main, ["task", "--dataset", str(broken), "--answer_type", "number", "--out",
-                                  str(tmp_path / "o")], "fcot", "cannot read --dataset")  # fmt: skip
+    one_line_error(
+        capsys,
+        main,
+        ["task", "--dataset", str(broken), "--answer_type", "number", "--out", str(tmp_path / "o")],
+        "fcot",
+        "cannot read --dataset",
+    )
     folder = tmp_path / "splits"
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", number_rows(4))
     (folder / "test.jsonl").write_text("\n")
-    one_line_error(capsys, main, ["task", "--dataset", str(folder), "--answer_type", "number", "--test_split", "test",
-                                  "--out", str(tmp_path / "o")], "fcot", "")  # fmt: skip
+    one_line_error(
+        capsys,
+        main,
+        [
+            "task",
+            "--dataset",
+            str(folder),
+            "--answer_type",
+            "number",
+            "--test_split",
+            "test",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        "fcot",
+        "",
+    )
 
 
 def test_task_and_dataset_are_mutually_exclusive(tmp_path, capsys):
     source = write_jsonl(tmp_path / "n.jsonl", number_rows())
-    one_line_error(capsys, main, ["distill", "--task", "coin_flip", "--dataset", str(source), "--answer_type",
-                                  "number"], "fcot", "not both")  # fmt: skip
-    one_line_error(capsys, main, ["distill", "--dataset", str(source), "--answer_type", "number"], "fcot",
-                   "--dataset needs a --teacher model")  # fmt: skip
+    one_line_error(
+        capsys,
+        main,
+        ["distill", "--task", "coin_flip", "--dataset", str(source), "--answer_type", "number"],
+        "fcot",
+        "not both",
+    )
+    one_line_error(
+        capsys,
+        main,
+        ["distill", "--dataset", str(source), "--answer_type", "number"],
+        "fcot",
+        "--dataset needs a --teacher model",
+    )
 
 
 # ---------------------------------------------------------------------- decontamination
@@ -142,8 +197,14 @@ def test_fcot_task_writes_a_folder_plain_lm_eval_reads_from_anywhere(tmp_path, c
     described = json.loads((tmp_path / "tasks" / "fcot_task.json").read_text())
     assert described["provenance"]["test"] == "a seeded 0.2 fraction of 'train'" and described["provenance"]["sha256"]
     names = {path.stem for path in (tmp_path / "tasks").glob("*.yaml")}
-    assert {"fcot_sums", "fcot_sums_teacher", "fcot_sums_teacher_diverse", "fcot_sums_zeroshot", "fcot_sums_zscot",
-            "fcot_sums_vanilla"} <= names  # fmt: skip
+    assert {
+        "fcot_sums",
+        "fcot_sums_teacher",
+        "fcot_sums_teacher_diverse",
+        "fcot_sums_zeroshot",
+        "fcot_sums_zscot",
+        "fcot_sums_vanilla",
+    } <= names
 
     from lm_eval.tasks import TaskManager
 
@@ -154,9 +215,25 @@ def test_fcot_task_writes_a_folder_plain_lm_eval_reads_from_anywhere(tmp_path, c
 
 def plain_lm_eval(model: Path, tasks_dir: Path, task: str, cwd: Path) -> dict:
     out = cwd / "lm-eval-out"
-    command = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={model}",
-               "--include_path", str(tasks_dir), "--tasks", task, "--limit", "2", "--gen_kwargs", "max_gen_toks=4",
-               "--output_path", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={model}",
+        "--include_path",
+        str(tasks_dir),
+        "--tasks",
+        task,
+        "--limit",
+        "2",
+        "--gen_kwargs",
+        "max_gen_toks=4",
+        "--output_path",
+        str(out),
+    ]
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=environment)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -167,11 +244,14 @@ def plain_lm_eval(model: Path, tasks_dir: Path, task: str, cwd: Path) -> dict:
 
 E2E = {  # answer type: (rows, file name, extra options)
     "number": (number_rows(), "apples.jsonl", []),
-    "choice": (choice_rows(), "pick.jsonl", ["--question_field", "q", "--answer_field", "a",
-                                             "--choices_field", "options"]),
+    "choice": (
+        choice_rows(),
+        "pick.jsonl",
+        ["--question_field", "q", "--answer_field", "a", "--choices_field", "options"],
+    ),
     "yes_no": (yes_no_rows(), "parity.parquet", []),
     "text": (text_rows(), "items.csv", []),
-}  # fmt: skip
+}
 
 
 def write_source(path: Path, rows: list[dict]) -> Path:
@@ -200,9 +280,20 @@ def test_distill_own_dataset_end_to_end(answer_type, tiny_model, tmp_path, caplo
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     run_dir = tmp_path / "run"
     settings = dict(
-        dataset=str(source), answer_type=answer_type, **own, student=str(tiny_model), run_dir=str(run_dir), epochs=1,
-        batch_size=4, precision="fp32", max_gen_toks=8, eval_batch_size=4, eval_limit=2, baselines=False, device="cpu",
-    )  # fmt: skip
+        dataset=str(source),
+        answer_type=answer_type,
+        **own,
+        student=str(tiny_model),
+        run_dir=str(run_dir),
+        epochs=1,
+        batch_size=4,
+        precision="fp32",
+        max_gen_toks=8,
+        eval_batch_size=4,
+        eval_limit=2,
+        baselines=False,
+        device="cpu",
+    )
     with answer_server(answers, wrong={train[0]["question"]}) as url:
         distill(DistillArguments(teacher=teacher_args(url), **settings))
     name = task.name
@@ -245,11 +336,24 @@ def test_planted_duplicates_of_test_questions_are_not_trained_on(tiny_model, tmp
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     run_dir = tmp_path / "run"
     with answer_server(answers) as url:
-        distill(DistillArguments(
-            dataset=str(folder), answer_type="number", test_split="test", teacher=teacher_args(url),
-            student=str(tiny_model), run_dir=str(run_dir), epochs=1, batch_size=4, precision="fp32", max_gen_toks=8,
-            eval_batch_size=4, eval_limit=2, baselines=False, device="cpu",
-        ))  # fmt: skip
+        distill(
+            DistillArguments(
+                dataset=str(folder),
+                answer_type="number",
+                test_split="test",
+                teacher=teacher_args(url),
+                student=str(tiny_model),
+                run_dir=str(run_dir),
+                epochs=1,
+                batch_size=4,
+                precision="fp32",
+                max_gen_toks=8,
+                eval_batch_size=4,
+                eval_limit=2,
+                baselines=False,
+                device="cpu",
+            )
+        )
     stats = json.loads((run_dir / "stages" / "curate.json").read_text())["stats"]
     assert stats["overlap"] == 3 and stats["rows"] == 10
     assert "3 rows overlapping the test split removed" in (run_dir / "data" / "README.md").read_text()
@@ -277,14 +381,29 @@ def test_hub_dataset_id_with_its_own_test_split_revision_and_license(hub, tmp_pa
     )
     DatasetCard("---\nlicense: apache-2.0\n---\n# Parity\n").push_to_hub("user/parity", repo_type="dataset")
     out = tmp_path / "tasks"
-    main(["task", "--dataset", "user/parity", "--answer_type", "yes_no", "--test_split", "validation", "--out",
-          str(out)])  # fmt: skip
+    main(
+        [
+            "task",
+            "--dataset",
+            "user/parity",
+            "--answer_type",
+            "yes_no",
+            "--test_split",
+            "validation",
+            "--out",
+            str(out),
+        ]
+    )
     assert "fcot_parity (yes_no): 10 train and 4 test questions" in capsys.readouterr().out
     source = json.loads((out / "fcot_task.json").read_text())["provenance"]
     assert source["revision"] == HfApi().dataset_info("user/parity").sha and source["license"] == "apache-2.0"
     assert source["test"] == "the source's 'validation' split"
     assert [row["answer"] for row in map(json.loads, (out / "data" / "test.jsonl").read_text().splitlines())] == [
-        "yes", "no", "yes", "no"]  # fmt: skip
+        "yes",
+        "no",
+        "yes",
+        "no",
+    ]
 
 
 @pytest.mark.slow
@@ -302,11 +421,24 @@ def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_mode
     task = build_task(OwnDataArguments(dataset="user/parity", answer_type="yes_no"))
     answers = {row["question"]: row["answer"] for split in task.splits.values() for row in split}
     with answer_server(answers) as url:
-        distill(DistillArguments(
-            dataset="user/parity", answer_type="yes_no", teacher=teacher_args(url), student=str(tiny_model),
-            run_dir=str(tmp_path / "run"), epochs=1, batch_size=4, precision="fp32", max_gen_toks=8,
-            eval_batch_size=4, eval_limit=2, baselines=False, device="cpu", push_to_hub="user",
-        ))  # fmt: skip
+        distill(
+            DistillArguments(
+                dataset="user/parity",
+                answer_type="yes_no",
+                teacher=teacher_args(url),
+                student=str(tiny_model),
+                run_dir=str(tmp_path / "run"),
+                epochs=1,
+                batch_size=4,
+                precision="fp32",
+                max_gen_toks=8,
+                eval_batch_size=4,
+                eval_limit=2,
+                baselines=False,
+                device="cpu",
+                push_to_hub="user",
+            )
+        )
     name = f"{tiny_model.name}-fcot-parity"
     card = ModelCard.load(f"user/{name}")
     (result,) = card.data.eval_results

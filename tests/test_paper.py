@@ -38,9 +38,14 @@ def test_every_cell_is_one_known_task_student_and_method():
     assert {cell["task"] for cell in cells} == set(TASKS)
     assert all(0 <= float(cell["accuracy"]) <= 100 and len(cell["accuracy"].split(".")[1]) == 2 for cell in cells)
     assert {cell["table"] for cell in cells} <= {
-        "all", "tab:performance", "tab:performance_oai", "tab:performance+tab:performance_oai",
-        "tab:performance_t5", "tab:performance_flan_t5", "tab:performance_gpt2",
-    }  # fmt: skip
+        "all",
+        "tab:performance",
+        "tab:performance_oai",
+        "tab:performance+tab:performance_oai",
+        "tab:performance_t5",
+        "tab:performance_flan_t5",
+        "tab:performance_gpt2",
+    }
 
 
 def test_rows_keep_table_order_and_dashes_stay_missing():

@@ -42,8 +42,10 @@ def test_training_batches_are_fingerprinted_unless_shuffled_as_before(tiny_model
     shuffled = {**grouped, "train_sampling_strategy": "random"}
     before = {key: value for key, value in grouped.items() if key != "train_sampling_strategy"}
     assert stage_settings("train", shuffled) == stage_settings("train", before)
-    assert stage_settings("train", grouped) == {**stage_settings("train", before),
-                                                "train_sampling_strategy": "group_by_length"}  # fmt: skip
+    assert stage_settings("train", grouped) == {
+        **stage_settings("train", before),
+        "train_sampling_strategy": "group_by_length",
+    }
 
 
 def test_bad_table_arguments_are_one_line_each():
@@ -65,9 +67,21 @@ def test_bad_table_arguments_are_one_line_each():
 def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny_model, tmp_path, caplog):
     table = load_script()
     runs, output = tmp_path / "runs", tmp_path / "out" / "pt"
-    args = table.TableArguments(tasks="coin_flip", student=str(tiny_model), epochs=2, validation_size=3,
-                                train_limit=12, eval_limit=4, sc_samples=2, sc_limit=2, eval_batch_size=4,
-                                learning_rate=1e-3, seed=7, runs_dir=str(runs), output=str(output))  # fmt: skip
+    args = table.TableArguments(
+        tasks="coin_flip",
+        student=str(tiny_model),
+        epochs=2,
+        validation_size=3,
+        train_limit=12,
+        eval_limit=4,
+        sc_samples=2,
+        sc_limit=2,
+        eval_batch_size=4,
+        learning_rate=1e-3,
+        seed=7,
+        runs_dir=str(runs),
+        output=str(output),
+    )
     result = table.main(args)["tasks"]["coin_flip"]
     assert result["fcot"]["learning_rate"] == result["vanilla"]["learning_rate"] == 1e-3  # passed to both runs
     assert result["fcot"]["seed"] == result["vanilla"]["seed"] == 7
@@ -156,9 +170,15 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     }
     earlier_file.write_text(json.dumps(earlier))
     output = tmp_path / "merged"
-    args = table.TableArguments(tasks="coin_flip", epochs=4, sc_limit=50, from_run_folders=True,
-                                runs_dir=str(tmp_path / "runs"), merge_with=str(earlier_file),
-                                output=str(output))  # fmt: skip
+    args = table.TableArguments(
+        tasks="coin_flip",
+        epochs=4,
+        sc_limit=50,
+        from_run_folders=True,
+        runs_dir=str(tmp_path / "runs"),
+        merge_with=str(earlier_file),
+        output=str(output),
+    )
 
     merged = table.main(args)  # coin_flip has no run folder here: left out, and not carried (this run owns it)
     assert set(merged["tasks"]) == {"last_letter_concatenation", "single_eq", "tracking_shuffled_objects"}
@@ -180,8 +200,10 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     # rows from before they recorded their epochs trained the earlier table's, at fcot's learning rate and seed;
     # each row's own numbers win
     differ = "except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled Objects"
-    assert (f"Epochs per student: 4, {differ} 8 / 4. Learning rate: 3e-4, {differ} 1e-4 / 3e-4. "
-            f"Training seed: 42, {differ} 43 / 42. AdamW") in markdown  # fmt: skip
+    assert (
+        f"Epochs per student: 4, {differ} 8 / 4. Learning rate: 3e-4, {differ} 1e-4 / 3e-4. "
+        f"Training seed: 42, {differ} 43 / 42. AdamW"
+    ) in markdown
     assert (
         "every epoch scored on a validation slice of the train split (held out: 0.1 of the train questions, "
         f"{differ} 0.2 of the train questions / 0.1 of the train questions), the best kept"

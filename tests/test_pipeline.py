@@ -40,12 +40,26 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
     run_dir = tmp_path / "run"
     distill(tiny_args(tiny_model, run_dir))
 
-    artefacts = ["config.json", "data/README.md", "data/dataset_dict.json", "train.yaml", "student/model.safetensors",
-                 "student/README.md", "report.md", "report.json", "accuracy.png"]  # fmt: skip
+    artefacts = [
+        "config.json",
+        "data/README.md",
+        "data/dataset_dict.json",
+        "train.yaml",
+        "student/model.safetensors",
+        "student/README.md",
+        "report.md",
+        "report.json",
+        "accuracy.png",
+    ]
     for artefact in artefacts:
         assert (run_dir / artefact).is_file(), artefact
-    assert {path.stem for path in (run_dir / "stages").glob("*.json")} == {"teacher", "curate", "train", "evaluate",
-                                                                           "report"}  # fmt: skip
+    assert {path.stem for path in (run_dir / "stages").glob("*.json")} == {
+        "teacher",
+        "curate",
+        "train",
+        "evaluate",
+        "report",
+    }
     assert not list((run_dir / "data").rglob("cache-*.arrow"))  # training's datasets caches stay out of data/
     assert yaml.safe_load((run_dir / "train.yaml").read_text())["train_sampling_strategy"] == "group_by_length"
     assert "| `train_sampling_strategy` | `group_by_length` |" in (run_dir / "student" / "README.md").read_text()
@@ -91,7 +105,9 @@ def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):
     assert (previous / "student" / "model.safetensors").read_bytes() == old_weights
     assert not (previous / "baselines").exists()
     assert {row["name"] for row in json.loads((run_dir / "report.json").read_text())["rows"]} == {
-        *pipeline_labels(), "teacher: text-davinci-002 zero-shot-CoT (released)"}  # fmt: skip
+        *pipeline_labels(),
+        "teacher: text-davinci-002 zero-shot-CoT (released)",
+    }
     assert json.loads((run_dir / "config.json").read_text())["learning_rate"] == 1e-3
 
 
@@ -161,8 +177,9 @@ def test_disk_full_during_curation_keeps_the_run_consistent(tiny_model, tmp_path
 
 def test_a_teacher_without_usable_rationales_stops_at_curation(tiny_model, tmp_path):
     run_dir = tmp_path / "run"
-    args = tiny_args(tiny_model, run_dir, teacher=f"pretrained={tiny_model},answer_max_gen_toks=2",
-                     train_limit=3, diverse=2)  # fmt: skip
+    args = tiny_args(
+        tiny_model, run_dir, teacher=f"pretrained={tiny_model},answer_max_gen_toks=2", train_limit=3, diverse=2
+    )
     with pytest.raises(CurationError, match="none of 6 teacher rationales for 3 questions had a correct answer"):
         distill(args)
     assert set(RunFolder(run_dir).stage_records()) == {"teacher"}  # the paid-for part is kept
@@ -220,8 +237,16 @@ def test_new_weights_at_the_same_path_are_a_new_student(tiny_model, tmp_path, ca
 @pytest.mark.slow
 def test_training_through_accelerate_and_deepspeed(tiny_model, tmp_path):
     config = Path(__file__).parent.parent / "ds_configs" / "zero2.yaml"
-    run_dir = distill(tiny_args(tiny_model, tmp_path / "run", launcher="accelerate", accelerate_config=str(config),
-                                num_processes=1, baselines=False))  # fmt: skip
+    run_dir = distill(
+        tiny_args(
+            tiny_model,
+            tmp_path / "run",
+            launcher="accelerate",
+            accelerate_config=str(config),
+            num_processes=1,
+            baselines=False,
+        )
+    )
     assert (run_dir / "student" / "model.safetensors").is_file()
     assert "student, Fine-tune-CoT (ours)" in (run_dir / "report.md").read_text()
 
@@ -248,9 +273,18 @@ def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_
     first, second = sorted((run_dir / ".previous").iterdir())
     assert {path.name for path in second.iterdir()} >= {"config.json", "stages", "teacher", "data", "student", "eval"}
     # run 2 moved the D=4 teacher run and everything made from it, stage by stage (its settings stayed current)
-    assert {path.name for path in first.iterdir()} == {"teacher", "data", "train.yaml", "student", "eval", "stages",
-                                                       "report.md", "report.json", "report.html",
-                                                       "accuracy.png"}  # fmt: skip
+    assert {path.name for path in first.iterdir()} == {
+        "teacher",
+        "data",
+        "train.yaml",
+        "student",
+        "eval",
+        "stages",
+        "report.md",
+        "report.json",
+        "report.html",
+        "accuracy.png",
+    }
     assert sorted(path.stem for path in (run_dir / "stages").glob("*.json")) == sorted(
         ["teacher", "curate", "train", "evaluate", "report"]
     )

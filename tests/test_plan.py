@@ -24,17 +24,36 @@ def run_plan(*arguments: str) -> subprocess.CompletedProcess:
 
 def test_plan_example_prints_the_teacher_and_student_tables():
     result = run_plan(
-        "--task", "gsm8k", "--teacher_params", "70e9", "--student_params", "1.5e9", "--gpus", "8", "--diverse", "8",
-        "--teacher_tokens_per_second", "3543", "--mfu", "0.25",
-    )  # fmt: skip
+        "--task",
+        "gsm8k",
+        "--teacher_params",
+        "70e9",
+        "--student_params",
+        "1.5e9",
+        "--gpus",
+        "8",
+        "--diverse",
+        "8",
+        "--teacher_tokens_per_second",
+        "3543",
+        "--mfu",
+        "0.25",
+    )
     assert result.returncode == 0, result.stderr
     assert "| gsm8k | 7,473 | 8 |" in result.stdout and "| gsm8k | 8 | 1.5B | 8 |" in result.stdout
     assert "ZeRO-2" in result.stdout and "MFU 0.25 (assumed)" in result.stdout
 
 
 def test_plan_arithmetic():
-    args = PlanArguments(task="gsm8k", diverse=[8], teacher_params=70e9, teacher_tokens_per_second=3543.0,
-                         student_params=[1.5e9], gpus=[8], mfu=0.25)  # fmt: skip
+    args = PlanArguments(
+        task="gsm8k",
+        diverse=[8],
+        teacher_params=70e9,
+        teacher_tokens_per_second=3543.0,
+        student_params=[1.5e9],
+        gpus=[8],
+        mfu=0.25,
+    )
     result = plan(args)
     stats = TASK_TOKENS["gsm8k"]
     (teacher,) = result["teacher"]["rows"]

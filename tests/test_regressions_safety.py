@@ -52,8 +52,9 @@ def intact(folder: Path) -> None:
     [(CURATE, ["--overwrite"], "--out"), (DISTILL, ["--restart"], "--run_dir")],
     ids=["curate --overwrite", "distill --restart"],
 )
-def test_the_current_folder_home_and_empty_paths_are_refused(capsys, tmp_path, monkeypatch, where, command, flag,
-                                                             expected):  # fmt: skip
+def test_the_current_folder_home_and_empty_paths_are_refused(
+    capsys, tmp_path, monkeypatch, where, command, flag, expected
+):
     """1 and 3: ``--out '' --overwrite`` deleted the current folder; ``--run_dir '' --restart`` moved it aside."""
     plant(tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -118,11 +119,15 @@ def test_a_run_folder_of_an_earlier_fcot_is_still_taken(capsys, tmp_path, tiny_m
 PASSWORD = "S3cretPW0rd"
 URL_TEACHER = f"base=local-completions,base_url=http://alice:{PASSWORD}@127.0.0.1:9/v1/completions,model=m"
 BASIC = "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-JSON_TEACHER = json.dumps({
-    "base": "local-completions", "base_url": "http://127.0.0.1:9/v1/completions", "model": "m",
-    "header": {"Authorization": f"Basic {BASIC}", "X-Custom-Auth": "xyzzy-plugh-42"},
-    "model_kwargs": {"deeper": {"client_secret": "n3sted-s3cret"}},
-})  # fmt: skip
+JSON_TEACHER = json.dumps(
+    {
+        "base": "local-completions",
+        "base_url": "http://127.0.0.1:9/v1/completions",
+        "model": "m",
+        "header": {"Authorization": f"Basic {BASIC}", "X-Custom-Auth": "xyzzy-plugh-42"},
+        "model_kwargs": {"deeper": {"client_secret": "n3sted-s3cret"}},
+    }
+)
 PLANTED = (PASSWORD, BASIC, "xyzzy-plugh-42", "n3sted-s3cret")
 
 
@@ -196,14 +201,16 @@ def test_a_planted_password_reaches_no_terminal_line(capsys, tmp_path):
     ("argv", "expected"),
     [
         (["--learning_rate", "1e400"], "--learning_rate must be a finite number > 0, got inf"),
-        (["--teacher", "pretrained=x", "--teacher_temperature", "inf"],
-         "--teacher_temperature must be a finite number >= 0, got inf"),
+        (
+            ["--teacher", "pretrained=x", "--teacher_temperature", "inf"],
+            "--teacher_temperature must be a finite number >= 0, got inf",
+        ),
         (["--teacher", '{"pretrained": "x", "answer_max_gen_toks": -3}'], "answer_max_gen_toks must be >= 1, got -3"),
         (["--epochs", "inf"], "--epochs must be a finite number > 0, got inf"),
         (["--seed", "99999999999"], "--seed must be between 0 and 4294967295, got 99999999999"),
         (["--validation_size", "nan"], "--validation_size must be a finite number >= 0, got nan"),
     ],
-)  # fmt: skip
+)
 def test_distill_numbers_refused_at_parse_time(capsys, tmp_path, argv, expected):
     """6, 8, 9, 15, 16: accepted, then NaN weights or a traceback after the teacher was paid."""
     one_line_error(capsys, fcot, [*DISTILL, "--run_dir", str(tmp_path / "run"), *argv], "fcot", expected)
@@ -227,8 +234,16 @@ def test_sft_numbers_refused_at_parse_time(capsys, tmp_path, argv, expected):
 
 def test_fcot_eval_metadata_infinity(capsys, tiny_model):
     """10: ``--metadata '{"fcot_temperature": Infinity}'`` was accepted."""
-    argv = ["--model", "hf", "--model_args", f"pretrained={tiny_model}", "--tasks", "fcot_coin_flip_teacher",
-            "--metadata", '{"fcot_temperature": Infinity}']  # fmt: skip
+    argv = [
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model}",
+        "--tasks",
+        "fcot_coin_flip_teacher",
+        "--metadata",
+        '{"fcot_temperature": Infinity}',
+    ]
     one_line_error(capsys, eval_main, argv, "fcot-eval", "fcot_temperature must be a finite number >= 0, got inf")
 
 
@@ -344,8 +359,10 @@ def test_a_server_answer_without_choices_is_one_line(capsys):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://alice:{PASSWORD}@127.0.0.1:{server.server_address[1]}/v1/completions"
-        model_args = (f"base=local-completions,base_url={url},model=m,tokenized_requests=False,max_retries=1,"
-                      "tokenizer_backend=None")  # fmt: skip
+        model_args = (
+            f"base=local-completions,base_url={url},model=m,tokenized_requests=False,max_retries=1,"
+            "tokenizer_backend=None"
+        )
         argv = ["--model", "zscot", "--model_args", model_args, "--tasks", "fcot_coin_flip_teacher", "--limit", "1"]
         line = one_line_error(capsys, eval_main, argv, "fcot-eval", "answered without the field 'choices'")
     finally:
@@ -420,7 +437,12 @@ def test_an_empty_samples_file_says_it_is_empty(capsys, tmp_path):
     """An empty samples file got "none of 0 teacher rationales had a correct answer... use a stronger teacher"."""
     samples = tmp_path / "samples_fcot_coin_flip_teacher_2026.jsonl"
     samples.write_text("")
-    line = one_line_error(capsys, fcot, ["curate", "--task", "coin_flip", "--samples", str(samples), "--out",
-                                         str(tmp_path / "data")], "fcot", "")  # fmt: skip
+    line = one_line_error(
+        capsys,
+        fcot,
+        ["curate", "--task", "coin_flip", "--samples", str(samples), "--out", str(tmp_path / "data")],
+        "fcot",
+        "",
+    )
     assert "empty" in line and "stronger teacher" not in line
     assert REPO.is_dir()

@@ -123,11 +123,25 @@ def test_ten_thousand_rationales_filter_at_once(run_dir, tmp_path):
     page_data = page_blob((run_dir / "report.html").read_text())
     reasons = ("kept", "wrong_answer", "duplicate", "no_answer")
     page_data["questions"] = [
-        {"split": "train", "id": i, "question": f"question {i}", "gold": "yes", "outputs": [],
-         "rationales": [{"d": d, "text": f"rationale {i}.{d} " + "step. " * 60, "predicted": "yes",
-                         "correct": d % 4 in (0, 2), "reason": reasons[d % 4]} for d in range(8)]}
+        {
+            "split": "train",
+            "id": i,
+            "question": f"question {i}",
+            "gold": "yes",
+            "outputs": [],
+            "rationales": [
+                {
+                    "d": d,
+                    "text": f"rationale {i}.{d} " + "step. " * 60,
+                    "predicted": "yes",
+                    "correct": d % 4 in (0, 2),
+                    "reason": reasons[d % 4],
+                }
+                for d in range(8)
+            ],
+        }
         for i in range(1250)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "big.html"
     path.write_text(render_html(page_data))
     with sync_playwright() as playwright:

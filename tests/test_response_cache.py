@@ -86,8 +86,10 @@ def test_a_single_teacher_file_keeps_serving_its_teacher(tmp_path):
     cache = tmp_path / "old.sqlite"
     with sqlite3.connect(cache) as db:
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, text TEXT NOT NULL, "
-                   "prompt_tokens INTEGER, completion_tokens INTEGER)")  # fmt: skip
+        db.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, text TEXT NOT NULL, "
+            "prompt_tokens INTEGER, completion_tokens INTEGER)"
+        )
         db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", ('{"base": "a", "schema": "fcot-teacher-cache/1"}',))
         db.execute("INSERT INTO responses VALUES (?, 1, 'old text', NULL, NULL)", (entry_key(1, "Q", {}, 0),))
     own = ResponseCache(cache, {"base": "a"})

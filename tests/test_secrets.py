@@ -36,23 +36,70 @@ def test_token_like_keys_are_redacted_and_vocabulary_tokens_are_not():
     text = f"pretrained=/m,token={FAKE},api_key=sk-123456,max_gen_toks=8"
     assert redact_text(text) == f"pretrained=/m,token={REDACTED},api_key={REDACTED},max_gen_toks=8"
     assert redact({"teacher": text, "hub_token": "abc", "pad_token": "<pad>"}) == {
-        "teacher": redact_text(text), "hub_token": REDACTED, "pad_token": "<pad>"}  # fmt: skip
+        "teacher": redact_text(text),
+        "hub_token": REDACTED,
+        "pad_token": "<pad>",
+    }
     assert redact_text(f"stray {FAKE} in a message") == f"stray {REDACTED} in a message"
 
 
 SECRET_KEYS = [
-    "token", "auth_token", "api_key", "hub_token", "password", "use_auth_token", "access_token", "id_token",
-    "refresh_token", "github_token", "private_key", "wandb_key", "aws_secret_access_key", "client_secret",
-    "HF_TOKEN", "OPENAI_API_KEY", "WANDB_API_KEY", "hubToken", "apiKey", "--hub_token", "--hub-token",
+    "token",
+    "auth_token",
+    "api_key",
+    "hub_token",
+    "password",
+    "use_auth_token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "github_token",
+    "private_key",
+    "wandb_key",
+    "aws_secret_access_key",
+    "client_secret",
+    "HF_TOKEN",
+    "OPENAI_API_KEY",
+    "WANDB_API_KEY",
+    "hubToken",
+    "apiKey",
+    "--hub_token",
+    "--hub-token",
     "hf_hub_log_args.token",
-]  # fmt: skip
+]
 VOCABULARY_KEYS = [
-    "max_gen_toks", "pad_token", "add_bos_token", "add_eos_token", "pad_token_id", "tokenizer", "bos_token",
-    "eos_token", "unk_token", "sep_token", "cls_token", "mask_token", "decoder_start_token_id", "eot_token_id",
-    "max_new_tokens", "think_end_token", "prefix_token_id", "image_token", "tokenizer_pad_token",
-    "tokenizer_backend", "tokenized_requests", "add_special_tokens", "num_tokens", "mean_token_accuracy",
-    "segment_tokens", "key", "cache_key", "sort_key", "recipe_key", "tokens", "_token",
-]  # fmt: skip
+    "max_gen_toks",
+    "pad_token",
+    "add_bos_token",
+    "add_eos_token",
+    "pad_token_id",
+    "tokenizer",
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "cls_token",
+    "mask_token",
+    "decoder_start_token_id",
+    "eot_token_id",
+    "max_new_tokens",
+    "think_end_token",
+    "prefix_token_id",
+    "image_token",
+    "tokenizer_pad_token",
+    "tokenizer_backend",
+    "tokenized_requests",
+    "add_special_tokens",
+    "num_tokens",
+    "mean_token_accuracy",
+    "segment_tokens",
+    "key",
+    "cache_key",
+    "sort_key",
+    "recipe_key",
+    "tokens",
+    "_token",
+]
 
 
 @pytest.mark.parametrize("key", SECRET_KEYS)
@@ -70,31 +117,49 @@ R = REDACTED
 FORMATS = [
     ("pretrained=/m,token=a,api_key=sk-1,max_gen_toks=8", f"pretrained=/m,token={R},api_key={R},max_gen_toks=8"),
     ("hf (pretrained=/m,token=x)y), gen_kwargs: (None)", f"hf (pretrained=/m,token={R}), gen_kwargs: (None)"),
-    ("hf ({'pretrained': '/m', 'token': 'abc', 'api_key': 'sk-1', 'pad_token': '<pad>', 'auth_token': None})",
-     f"hf ({{'pretrained': '/m', 'token': '{R}', 'api_key': '{R}', 'pad_token': '<pad>', 'auth_token': None}})"),
-    ("with arguments: {'base': 'x', 'api_key': \"it's\", 'cache': '/c'}",
-     f"with arguments: {{'base': 'x', 'api_key': \"{R}\", 'cache': '/c'}}"),
-    ("with arguments: {'base': 'x', 'api_key':\n        'sk-1', 'cache': '/c'}",  # pprint's wrapped line
-     f"with arguments: {{'base': 'x', 'api_key':\n        '{R}', 'cache': '/c'}}"),
-    ('{"token": "a\\"b", "hub_token":"x", "api_key": 12, "password": null, "max_gen_toks": 8}',
-     f'{{"token": "{R}", "hub_token":"{R}", "api_key": "{R}", "password": null, "max_gen_toks": 8}}'),
-    ("error: not used by the HfArgumentParser: ['--hub_token', 'X', '--epochs', '1']",
-     f"error: not used by the HfArgumentParser: ['--hub_token', '{R}', '--epochs', '1']"),
-    ("error: not used by the HfArgumentParser: ['--hub_token=X,Y']",
-     f"error: not used by the HfArgumentParser: ['--hub_token={R}']"),
-    ("error: unrecognized arguments: --hub_token a,b --hub-token=c --seed 1",
-     f"error: unrecognized arguments: --hub_token {R} --hub-token={R} --seed 1"),
-    ("hub_token: abc\npad_token: <pad>\nargs: token=z,more",
-     f"hub_token: {R}\npad_token: <pad>\nargs: token={R},more"),
+    (
+        "hf ({'pretrained': '/m', 'token': 'abc', 'api_key': 'sk-1', 'pad_token': '<pad>', 'auth_token': None})",
+        f"hf ({{'pretrained': '/m', 'token': '{R}', 'api_key': '{R}', 'pad_token': '<pad>', 'auth_token': None}})",
+    ),
+    (
+        "with arguments: {'base': 'x', 'api_key': \"it's\", 'cache': '/c'}",
+        f"with arguments: {{'base': 'x', 'api_key': \"{R}\", 'cache': '/c'}}",
+    ),
+    (
+        "with arguments: {'base': 'x', 'api_key':\n        'sk-1', 'cache': '/c'}",  # pprint's wrapped line
+        f"with arguments: {{'base': 'x', 'api_key':\n        '{R}', 'cache': '/c'}}",
+    ),
+    (
+        '{"token": "a\\"b", "hub_token":"x", "api_key": 12, "password": null, "max_gen_toks": 8}',
+        f'{{"token": "{R}", "hub_token":"{R}", "api_key": "{R}", "password": null, "max_gen_toks": 8}}',
+    ),
+    (
+        "error: not used by the HfArgumentParser: ['--hub_token', 'X', '--epochs', '1']",
+        f"error: not used by the HfArgumentParser: ['--hub_token', '{R}', '--epochs', '1']",
+    ),
+    (
+        "error: not used by the HfArgumentParser: ['--hub_token=X,Y']",
+        f"error: not used by the HfArgumentParser: ['--hub_token={R}']",
+    ),
+    (
+        "error: unrecognized arguments: --hub_token a,b --hub-token=c --seed 1",
+        f"error: unrecognized arguments: --hub_token {R} --hub-token={R} --seed 1",
+    ),
+    (
+        "hub_token: abc\npad_token: <pad>\nargs: token=z,more",
+        f"hub_token: {R}\npad_token: <pad>\nargs: token={R},more",
+    ),
     ("Namespace(hub_token='abc', pad_token='x')", f"Namespace(hub_token='{R}', pad_token='x')"),
     ("export OPENAI_API_KEY=sk-1 HF_TOKEN=x", f"export OPENAI_API_KEY={R} HF_TOKEN={R}"),
     ("GET /v1?api_key=abc Authorization: Bearer abcdefghijkl", f"GET /v1?api_key={R} Authorization: Bearer {R}"),
     (f"stray {FAKE} and sk-proj-abcdefghijklmnopqrstuv", f"stray {R} and {R}"),
     ("'token=abc'", f"'token={R}'"),
     ("usage: [--hub_token HUB_TOKEN]", "usage: [--hub_token HUB_TOKEN]"),  # argparse's placeholder
-    ("tokenizer: t, add_bos_token=True, think_end_token=</think>, cache_key=k, Token: 5",
-     f"tokenizer: t, add_bos_token=True, think_end_token=</think>, cache_key=k, Token: {R}"),
-]  # fmt: skip
+    (
+        "tokenizer: t, add_bos_token=True, think_end_token=</think>, cache_key=k, Token: 5",
+        f"tokenizer: t, add_bos_token=True, think_end_token=</think>, cache_key=k, Token: {R}",
+    ),
+]
 
 
 @pytest.mark.parametrize(("text", "expected"), FORMATS)
@@ -114,8 +179,21 @@ def test_secret_values_from_model_args_argv_json_and_environment(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_from_the_env")
     monkeypatch.setenv("MY_SERVICE_API_KEY", "svc-key-1")
     monkeypatch.setenv("FCOT_SOME_FLAG", "not-a-secret")
-    argv = ["--teacher", "base=x,token=abcd,api_key=sk-1", "--hub_token", "XYZW", "--hub-token=zzzz", "--metadata",
-            '{"password": "pw-json"}', "--seed", "1", "--other_token", "tt", "--tokenizer", "tok"]  # fmt: skip
+    argv = [
+        "--teacher",
+        "base=x,token=abcd,api_key=sk-1",
+        "--hub_token",
+        "XYZW",
+        "--hub-token=zzzz",
+        "--metadata",
+        '{"password": "pw-json"}',
+        "--seed",
+        "1",
+        "--other_token",
+        "tt",
+        "--tokenizer",
+        "tok",
+    ]
     found = secret_values(argv=argv)
     assert {"hf_from_the_env", "svc-key-1", "abcd", "sk-1", "XYZW", "zzzz", "pw-json"} <= found
     assert not found & {"not-a-secret", "x", "1", "tok", "tt"}  # "tt": too short to replace by value
@@ -123,15 +201,22 @@ def test_secret_values_from_model_args_argv_json_and_environment(monkeypatch):
 
 def test_scrub_files_keeps_json_valid(tmp_path):
     results = tmp_path / "results.json"
-    data = {"config": {"model_args": "pretrained=/m,token=abc"}, "tokenizer_pad_token": ["<pad>", "0"],
-            "hub_token": "abc", "note": "hf_long_value_0123 here"}  # fmt: skip
+    data = {
+        "config": {"model_args": "pretrained=/m,token=abc"},
+        "tokenizer_pad_token": ["<pad>", "0"],
+        "hub_token": "abc",
+        "note": "hf_long_value_0123 here",
+    }
     results.write_text(json.dumps(data, indent=2))
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"resps": "token: 5 of hf_long_value_0123"}) + "\n")
     assert sorted(scrub_files(tmp_path, {"hf_long_value_0123"})) == [results, samples]
     assert json.loads(results.read_text()) == {
-        "config": {"model_args": f"pretrained=/m,token={R}"}, "tokenizer_pad_token": ["<pad>", "0"],
-        "hub_token": R, "note": f"{R} here"}  # fmt: skip
+        "config": {"model_args": f"pretrained=/m,token={R}"},
+        "tokenizer_pad_token": ["<pad>", "0"],
+        "hub_token": R,
+        "note": f"{R} here",
+    }
     assert json.loads(samples.read_text()) == {"resps": f"token: 5 of {R}"}  # the model's text: values only
 
 
@@ -204,8 +289,11 @@ def test_remembered_secrets_leave_log_records_by_value(caplog):
 
 
 def files_holding(root: Path, secret: str, skip: set[Path]) -> list[str]:
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
-                  if path.is_file() and path not in skip and secret.encode() in path.read_bytes())  # fmt: skip
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and path not in skip and secret.encode() in path.read_bytes()
+    )
 
 
 @pytest.mark.slow
@@ -218,10 +306,38 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
         ["--bf16", "false"] if "bf16" in {f.name for f in fields(DistillArguments)} else ["--precision", "fp32"]
     )
     with local_hub_session(tmp_path, monkeypatch, token=FAKE):
-        fcot(["distill", "--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(tmp_path / "run"),
-              "--teacher", f"base=fcot-test-oracle,token={FAKE},api_key={FAKE}", "--train_limit", "4",
-              "--eval_limit", "2", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8", "--eval_batch_size",
-              "4", "--device", "cpu", "--baselines", "false", "--push_to_hub", "user", *precision])  # fmt: skip
+        fcot(
+            [
+                "distill",
+                "--task",
+                "coin_flip",
+                "--student",
+                str(tiny_model),
+                "--run_dir",
+                str(tmp_path / "run"),
+                "--teacher",
+                f"base=fcot-test-oracle,token={FAKE},api_key={FAKE}",
+                "--train_limit",
+                "4",
+                "--eval_limit",
+                "2",
+                "--epochs",
+                "1",
+                "--batch_size",
+                "4",
+                "--max_gen_toks",
+                "8",
+                "--eval_batch_size",
+                "4",
+                "--device",
+                "cpu",
+                "--baselines",
+                "false",
+                "--push_to_hub",
+                "user",
+                *precision,
+            ]
+        )
         assert (tmp_path / "run" / "stages" / "push.json").is_file()
 
         import importlib.util

@@ -29,12 +29,34 @@ def curated(tmp_path_factory) -> Path:
 
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--config", str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
-        "--model_name_or_path", str(model), "--dataset_name", str(data), "--output_dir", str(out),
-        "--task", "coin_flip", "--learning_rate", "3e-3", "--per_device_train_batch_size", "4",
-        "--max_steps", "12", "--logging_steps", "3", "--save_strategy", "no", "--use_cpu", "true",
-        "--bf16", "false", "--report_to", "none", *extra,
-    ]  # fmt: skip
+        "--config",
+        str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--task",
+        "coin_flip",
+        "--learning_rate",
+        "3e-3",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_steps",
+        "12",
+        "--logging_steps",
+        "3",
+        "--save_strategy",
+        "no",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        *extra,
+    ]
 
 
 def test_t5_is_a_seq2seq_student_and_lm_eval_detects_it(tiny_t5, tiny_model):
@@ -108,8 +130,27 @@ def test_t5_fcot_distill_end_to_end_offline(tiny_t5, tmp_path):
     from fcot_plugin.cli.fcot import main as fcot
 
     run = tmp_path / "run"
-    fcot(["distill", "--task", "coin_flip", "--student", str(tiny_t5), "--run_dir", str(run), "--train_limit", "8",
-          "--eval_limit", "2", "--max_gen_toks", "8", "--batch_size", "4", "--precision", "fp32"])  # fmt: skip
+    fcot(
+        [
+            "distill",
+            "--task",
+            "coin_flip",
+            "--student",
+            str(tiny_t5),
+            "--run_dir",
+            str(run),
+            "--train_limit",
+            "8",
+            "--eval_limit",
+            "2",
+            "--max_gen_toks",
+            "8",
+            "--batch_size",
+            "4",
+            "--precision",
+            "fp32",
+        ]
+    )
     names = [row["name"] for row in json.loads((run / "report.json").read_text())["rows"]]
     assert {"student, Fine-tune-CoT (ours)", "student before training, zero-shot-CoT"} <= set(names)  # baselines too
     assert "Architecture: T5ForConditionalGeneration (encoder-decoder)." in (run / "student" / "README.md").read_text()

@@ -67,7 +67,7 @@ EXPECTED = {
             ("test_size", 0.3),
             ("test_seed", 1),
         )
-    },  # fmt: skip
+    },
     # operational: where and how a stage runs, never what it produces
     "eval_batch_size": (16, set()),
     "device": ("cuda", set()),
@@ -83,9 +83,14 @@ EXPECTED = {
 
 def base_args(tmp_path) -> DistillArguments:
     return DistillArguments(
-        task="coin_flip", teacher=TEACHER, student="student-a", run_dir=str(tmp_path / "run"), validation_size=0,
-        precision="fp32", device="cpu",
-    )  # fmt: skip
+        task="coin_flip",
+        teacher=TEACHER,
+        student="student-a",
+        run_dir=str(tmp_path / "run"),
+        validation_size=0,
+        precision="fp32",
+        device="cpu",
+    )
 
 
 def run_every_stage(args: DistillArguments, *, fixed_outputs: bool = False) -> set[str]:

@@ -87,8 +87,15 @@ def rows() -> datasets.Dataset:
 
 def batch_loss(tiny_model, rows, tmp_path, compact: bool, **config) -> float:
     """The loss of the first training batch, through fcot's loss or TRL's own."""
-    args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none",
-                         per_device_train_batch_size=8, seed=0, **config)  # fmt: skip
+    args = FcotSFTConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        precision="fp32",
+        report_to="none",
+        per_device_train_batch_size=8,
+        seed=0,
+        **config,
+    )
     trainer = make_trainer_class()(
         model=str(tiny_model),
         args=args,
@@ -118,10 +125,20 @@ def test_fast_loss_gradients_match_trl(tiny_model, rows, tmp_path):
     """Not just the value: the same gradient reaches the weights."""
     grads = []
     for compact in (False, True):
-        args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none",
-                             per_device_train_batch_size=8, seed=0)  # fmt: skip
-        trainer = make_trainer_class()(model=str(tiny_model), args=args, train_dataset=rows,
-                                       processing_class=AutoTokenizer.from_pretrained(tiny_model))  # fmt: skip
+        args = FcotSFTConfig(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            precision="fp32",
+            report_to="none",
+            per_device_train_batch_size=8,
+            seed=0,
+        )
+        trainer = make_trainer_class()(
+            model=str(tiny_model),
+            args=args,
+            train_dataset=rows,
+            processing_class=AutoTokenizer.from_pretrained(tiny_model),
+        )
         batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
         trainer.model.train()
         compute = trainer.compute_loss if compact else partial(SFTTrainer.compute_loss, trainer)
@@ -168,10 +185,21 @@ def test_an_explicit_attention_kernel_is_kept():
 
 def epoch_padding(tiny_model, rows, tmp_path, **config) -> float:
     """The fraction of padding in one epoch of the trainer's own batches."""
-    args = FcotSFTConfig(output_dir=str(tmp_path), use_cpu=True, precision="fp32", report_to="none",
-                         per_device_train_batch_size=8, seed=0, **config)  # fmt: skip
-    trainer = make_trainer_class()(model=str(tiny_model), args=args, train_dataset=rows,
-                                   processing_class=AutoTokenizer.from_pretrained(tiny_model))  # fmt: skip
+    args = FcotSFTConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        precision="fp32",
+        report_to="none",
+        per_device_train_batch_size=8,
+        seed=0,
+        **config,
+    )
+    trainer = make_trainer_class()(
+        model=str(tiny_model),
+        args=args,
+        train_dataset=rows,
+        processing_class=AutoTokenizer.from_pretrained(tiny_model),
+    )
     masks = [batch["attention_mask"] for batch in trainer.get_train_dataloader()]
     assert sum(int(mask.shape[0]) for mask in masks) == len(rows)  # every row once: nothing dropped
     return 1 - sum(int(mask.sum()) for mask in masks) / sum(mask.numel() for mask in masks)

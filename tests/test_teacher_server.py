@@ -54,8 +54,19 @@ def results_and_samples(out: Path) -> tuple[dict, list[dict]]:
 
 @pytest.mark.slow
 def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_tokens(server, served_model, tmp_path):
-    common = ["--model", "zscot", "--tasks", "fcot_coin_flip_teacher", "--limit", "2", "--gen_kwargs",
-              "max_gen_toks=8", "--use_cache", str(tmp_path / "cache" / "teacher"), "--log_samples"]  # fmt: skip
+    common = [
+        "--model",
+        "zscot",
+        "--tasks",
+        "fcot_coin_flip_teacher",
+        "--limit",
+        "2",
+        "--gen_kwargs",
+        "max_gen_toks=8",
+        "--use_cache",
+        str(tmp_path / "cache" / "teacher"),
+        "--log_samples",
+    ]
     first = fcot_eval(*common, "--model_args", model_args(server, served_model), "--output_path", "one", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "cache: rationales 0 reused, 2 generated; answers 0 reused, 2 generated" in first.stdout
@@ -88,10 +99,26 @@ def test_serve_greedy_teacher_through_fcot_eval_reuses_responses_and_counts_toke
 @pytest.mark.slow
 def test_serve_sampled_teacher_killed_mid_run_restarts_where_it_stopped(server, served_model, tmp_path):
     cache = tmp_path / "cache" / "teacher_rank0.fcot.sqlite"
-    command = [*FCOT_EVAL, "--model", "zscot", "--model_args", model_args(server, served_model),
-               "--tasks", "fcot_coin_flip_teacher_diverse", "--metadata", '{"fcot_samples": 3}', "--limit", "3",
-               "--gen_kwargs", "max_gen_toks=12", "--use_cache", str(tmp_path / "cache" / "teacher"),
-               "--log_samples", "--output_path", "out"]  # fmt: skip
+    command = [
+        *FCOT_EVAL,
+        "--model",
+        "zscot",
+        "--model_args",
+        model_args(server, served_model),
+        "--tasks",
+        "fcot_coin_flip_teacher_diverse",
+        "--metadata",
+        '{"fcot_samples": 3}',
+        "--limit",
+        "3",
+        "--gen_kwargs",
+        "max_gen_toks=12",
+        "--use_cache",
+        str(tmp_path / "cache" / "teacher"),
+        "--log_samples",
+        "--output_path",
+        "out",
+    ]
     code = killed_once_cached(command, tmp_path, cache, responses=2, timeout=300)
     assert code == -signal.SIGKILL, "the run finished before it could be killed"
     before = cache_rows(cache)
@@ -102,8 +129,10 @@ def test_serve_sampled_teacher_killed_mid_run_restarts_where_it_stopped(server, 
     restart = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert restart.returncode == 0, restart.stderr[-3000:]
     rationales = len(finished_rationales)
-    assert (f"cache: rationales {rationales} reused, {9 - rationales} generated; answers {finished_answers} reused, "
-            f"{9 - finished_answers} generated") in restart.stdout  # fmt: skip
+    assert (
+        f"cache: rationales {rationales} reused, {9 - rationales} generated; answers {finished_answers} reused, "
+        f"{9 - finished_answers} generated"
+    ) in restart.stdout
     results, samples = results_and_samples(tmp_path / "out")
     # only what had not finished was generated: 9 rationales and 9 answers in all, one HTTP request each
     assert results["config"]["fcot_teacher_accounting"]["requests"] == 18 - len(before)
@@ -152,7 +181,7 @@ def test_server_error_answer_is_one_line_and_keeps_the_cache_clean(server, serve
     lm = ZeroShotCoT.create_from_arg_string(
         model_args(server, served_model, cache=cache, max_retries=1).replace(
             "tokenized_requests=False", "tokenized_requests=True"
-        )  # fmt: skip
+        )
     )
     doc = {"fcot_task": "coin_flip", "question": "A coin is heads up. Is it still heads up?"}
     request = Instance("generate_until", doc, ("Q: x\nA: Let's think step by step.", {"max_gen_toks": 4}), 0)
@@ -194,11 +223,41 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
     port = free_port()
     precision = ["--bf16", "false"] if "bf16" in {f.name for f in fields(DistillArguments)} else []
     teacher = model_args(f"http://127.0.0.1:{port}/v1/completions", teacher_model, answer_max_gen_toks=4)
-    command = [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "coin_flip", "--teacher", teacher,
-               "--diverse", "4", "--teacher_max_gen_toks", "16", "--train_limit", "2", "--student", str(served_model),
-               "--run_dir", "run",
-               "--eval_limit", "1", "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8",
-               "--eval_batch_size", "4", "--device", "cpu", "--baselines", "false", *precision]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "fcot_plugin.cli.fcot",
+        "distill",
+        "--task",
+        "coin_flip",
+        "--teacher",
+        teacher,
+        "--diverse",
+        "4",
+        "--teacher_max_gen_toks",
+        "16",
+        "--train_limit",
+        "2",
+        "--student",
+        str(served_model),
+        "--run_dir",
+        "run",
+        "--eval_limit",
+        "1",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "4",
+        "--max_gen_toks",
+        "8",
+        "--eval_batch_size",
+        "4",
+        "--device",
+        "cpu",
+        "--baselines",
+        "false",
+        *precision,
+    ]
     cache = tmp_path / "run" / "teacher-cache.sqlite"
     with transformers_serve(teacher_model, tmp_path / "serve1.log", port=port) as url:
         assert str(port) in url
@@ -221,8 +280,10 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
         resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     finished = {stage: sum(kept_stage == stage for kept_stage, _ in kept.values()) for stage in (1, 2)}
-    assert (f"cache: rationales {finished[1]} reused, {8 - finished[1]} generated; answers {finished[2]} reused, "
-            f"{8 - finished[2]} generated") in resumed.stdout  # fmt: skip
+    assert (
+        f"cache: rationales {finished[1]} reused, {8 - finished[1]} generated; answers {finished[2]} reused, "
+        f"{8 - finished[2]} generated"
+    ) in resumed.stdout
     accounting = json.loads((tmp_path / "run" / "teacher" / "accounting.json").read_text())
     assert accounting["responses"] == 8 and accounting["requests"] == 16 - len(kept)
     report = (tmp_path / "run" / "report.md").read_text()

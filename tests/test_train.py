@@ -30,22 +30,36 @@ def curated(tmp_path_factory) -> Path:
 
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--config", str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
-        "--model_name_or_path", str(model),
-        "--dataset_name", str(data),
-        "--output_dir", str(out),
-        "--learning_rate", "3e-3",
-        "--per_device_train_batch_size", "4",
-        "--max_steps", "24",
-        "--logging_steps", "4",
-        "--save_strategy", "steps",
-        "--save_steps", "12",
-        "--use_cpu", "true",
-        "--bf16", "false",
-        "--report_to", "none",
-        "--task", "multiarith",
+        "--config",
+        str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
+        "--model_name_or_path",
+        str(model),
+        "--dataset_name",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--learning_rate",
+        "3e-3",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_steps",
+        "24",
+        "--logging_steps",
+        "4",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "12",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        "--task",
+        "multiarith",
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 def test_unknown_recipe_keys_are_an_error(tmp_path):
@@ -137,8 +151,9 @@ def test_non_causal_model_is_refused(curated, tmp_path):
     from transformers import BertConfig, BertModel
 
     bert = tmp_path / "bert"
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(bert)  # fmt: skip
+    BertModel(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    ).save_pretrained(bert)
     with pytest.raises(ValueError, match="is a bert model .* not a causal LM"):
         _run_main(*recipe_args(bert, curated, tmp_path / "out")[2:])
     assert not (tmp_path / "out").exists()

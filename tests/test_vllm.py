@@ -76,10 +76,26 @@ def samples_of(out: Path) -> tuple[dict, list[dict]]:
 
 
 def teacher_command(model_args: str, cache: Path, out: str) -> list[str]:
-    return [*FCOT_EVAL, "--model", "zscot", "--model_args", model_args,
-            "--tasks", "fcot_coin_flip_teacher_diverse", "--metadata", json.dumps({"fcot_samples": SAMPLES}),
-            "--limit", str(QUESTIONS), "--gen_kwargs", "max_gen_toks=24", "--use_cache", str(cache),
-            "--log_samples", "--output_path", out]  # fmt: skip
+    return [
+        *FCOT_EVAL,
+        "--model",
+        "zscot",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "fcot_coin_flip_teacher_diverse",
+        "--metadata",
+        json.dumps({"fcot_samples": SAMPLES}),
+        "--limit",
+        str(QUESTIONS),
+        "--gen_kwargs",
+        "max_gen_toks=24",
+        "--use_cache",
+        str(cache),
+        "--log_samples",
+        "--output_path",
+        out,
+    ]
 
 
 def proc_stat(pid: int) -> tuple[str, int, int, int] | None:
@@ -163,8 +179,9 @@ def test_make_vllm_again_is_quick_and_names_the_venv(vllm_env):
         pytest.skip(f"{vllm_env} is not the python of a virtual environment (FCOT_VLLM_PYTHON)")
     command = ["make", "-s", "-C", str(ROOT), "vllm"] if shutil.which("make") else ["bash", "scripts/vllm_env.sh"]
     started = time.monotonic()
-    again = subprocess.run(command, cwd=ROOT, env={**os.environ, "VLLM_VENV": str(venv)}, capture_output=True,
-                           text=True, timeout=300)  # fmt: skip
+    again = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, "VLLM_VENV": str(venv)}, capture_output=True, text=True, timeout=300
+    )
     seconds = time.monotonic() - started
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert f"ready in {venv}" in again.stdout and f"python: {venv}/bin/python" in again.stdout
@@ -214,8 +231,12 @@ def test_served_model_leaves_no_process_behind(vllm_env, student, tmp_path, sign
     script.write_text(SERVE_SCRIPT)
     out, err = tmp_path / "script.out", tmp_path / "script.err"
     with out.open("w") as stdout, err.open("w") as stderr:
-        runner = subprocess.Popen([sys.executable, str(script), str(student), str(tmp_path / "server.log")],
-                                  cwd=ROOT, stdout=stdout, stderr=stderr)  # fmt: skip
+        runner = subprocess.Popen(
+            [sys.executable, str(script), str(student), str(tmp_path / "server.log")],
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+        )
     pid = None
     try:
 
@@ -258,8 +279,9 @@ def test_vllm_sampled_teacher_writes_distinct_samples(server, tmp_path):
     assert server.model_args.startswith(f"base=local-completions,base_url={server.base_url},model={server.model},")
     args = server.teacher_args(answer_max_gen_toks=8)
     cache = tmp_path / "cache" / "teacher"
-    run = subprocess.run(teacher_command(args, cache, "out"), cwd=tmp_path, capture_output=True, text=True,
-                         timeout=900)  # fmt: skip
+    run = subprocess.run(
+        teacher_command(args, cache, "out"), cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     total = SAMPLES * QUESTIONS
     assert f"cache: rationales 0 reused, {total} generated; answers 0 reused, {total} generated" in run.stdout
@@ -295,8 +317,11 @@ def test_vllm_teacher_killed_mid_run_regenerates_nothing_it_kept(server, tmp_pat
     line = CACHE_LINE.search(restart.stdout)
     assert line, restart.stdout[-3000:]
     assert [int(number) for number in line.groups()] == [
-        kept_rationales, total - kept_rationales, kept_answers, total - kept_answers,
-    ]  # fmt: skip
+        kept_rationales,
+        total - kept_rationales,
+        kept_answers,
+        total - kept_answers,
+    ]
     results, samples = samples_of(tmp_path / "out")
     assert results["config"]["fcot_teacher_accounting"]["requests"] == 2 * total - len(before)
     after = cache_rows(rows)
@@ -322,16 +347,50 @@ def vllm_processes_for(log: Path) -> list[int]:
     return found
 
 
-def test_vllm_distill_serves_the_teacher_for_the_run_and_leaves_nothing_behind(vllm_env, student, tiny_model,
-                                                                               tmp_path):  # fmt: skip
+def test_vllm_distill_serves_the_teacher_for_the_run_and_leaves_nothing_behind(
+    vllm_env, student, tiny_model, tmp_path
+):
     """``fcot distill --teacher <folder> --teacher_engine vllm``: fcot starts the server, the teacher runs through
     it, the server stops with the stage, its log stays in the run folder, and a re-run reuses the teacher."""
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "coin_flip", "--teacher",
-               str(student), "--teacher_engine", "vllm", "--diverse", "4", "--teacher_max_gen_toks", "32",
-               "--train_limit", "4", "--student", str(tiny_model), "--run_dir", str(run_dir), "--eval_limit", "2",
-               "--epochs", "1", "--batch_size", "4", "--max_gen_toks", "8", "--eval_batch_size", "4",
-               "--device", "cpu", "--precision", "fp32", "--baselines", "false"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "fcot_plugin.cli.fcot",
+        "distill",
+        "--task",
+        "coin_flip",
+        "--teacher",
+        str(student),
+        "--teacher_engine",
+        "vllm",
+        "--diverse",
+        "4",
+        "--teacher_max_gen_toks",
+        "32",
+        "--train_limit",
+        "4",
+        "--student",
+        str(tiny_model),
+        "--run_dir",
+        str(run_dir),
+        "--eval_limit",
+        "2",
+        "--epochs",
+        "1",
+        "--batch_size",
+        "4",
+        "--max_gen_toks",
+        "8",
+        "--eval_batch_size",
+        "4",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--baselines",
+        "false",
+    ]
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     log = run_dir / "logs" / "teacher-vllm.log"
     assert log.is_file() and "vllm.entrypoints.openai.api_server" in log.read_text()
@@ -365,18 +424,53 @@ def test_vllm_scoring_gives_the_answers_hf_gives(vllm_env, student, tmp_path):
     folder = tmp_path / "student"
     shutil.copytree(student, folder)  # fcot evaluate writes the score into the folder's card
     served = subprocess.run(
-        [sys.executable, "-m", "fcot_plugin.cli.fcot", "evaluate", "--model", str(folder), "--task", "multiarith",
-         "--limit", questions, "--precision", "fp32", "--eval_engine", "vllm", "--output_path", str(tmp_path / "v")],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "fcot_plugin.cli.fcot",
+            "evaluate",
+            "--model",
+            str(folder),
+            "--task",
+            "multiarith",
+            "--limit",
+            questions,
+            "--precision",
+            "fp32",
+            "--eval_engine",
+            "vllm",
+            "--output_path",
+            str(tmp_path / "v"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert served.returncode == 0, served.stderr[-3000:]
     assert "as fcot-scored-model at http://127.0.0.1:" in served.stderr
     plain = subprocess.run(
-        [*FCOT_EVAL, "--model", "hf", "--model_args", f"pretrained={folder},dtype=float32", "--tasks",
-         "fcot_multiarith", "--limit", questions, "--batch_size", "32", "--device", "cpu", "--log_samples",
-         "--output_path", str(tmp_path / "h")],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        [
+            *FCOT_EVAL,
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={folder},dtype=float32",
+            "--tasks",
+            "fcot_multiarith",
+            "--limit",
+            questions,
+            "--batch_size",
+            "32",
+            "--device",
+            "cpu",
+            "--log_samples",
+            "--output_path",
+            str(tmp_path / "h"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert plain.returncode == 0, plain.stderr[-3000:]
     vllm_answers, hf_answers = answers_of(tmp_path / "v"), answers_of(tmp_path / "h")
     assert len(vllm_answers) == len(hf_answers) == int(questions)
@@ -391,10 +485,36 @@ def test_vllm_distill_scores_every_checkpoint_and_baseline_through_one_server(vl
     baselines are all scored by one vLLM server, started once; each model after the first is swapped in, and
     the server stops with the run."""
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "fcot_plugin.cli.fcot", "distill", "--task", "multiarith", "--student",
-               str(student), "--eval_engine", "vllm", "--train_limit", "24", "--epochs", "2", "--validation_size", "4",
-               "--batch_size", "8", "--eval_limit", "6", "--max_gen_toks", "48", "--run_dir", str(run_dir),
-               "--device", "cpu", "--precision", "fp32"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "fcot_plugin.cli.fcot",
+        "distill",
+        "--task",
+        "multiarith",
+        "--student",
+        str(student),
+        "--eval_engine",
+        "vllm",
+        "--train_limit",
+        "24",
+        "--epochs",
+        "2",
+        "--validation_size",
+        "4",
+        "--batch_size",
+        "8",
+        "--eval_limit",
+        "6",
+        "--max_gen_toks",
+        "48",
+        "--run_dir",
+        str(run_dir),
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=2400)
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stderr.count("fcot: starting vllm") == 1, "one server start-up for the whole run"

@@ -113,9 +113,11 @@ def _task(argv: list[str]) -> None:
     out = write_task_folder(own.name, own.answer_type, own.splits, own.provenance, args.out)
     mark_folder(out, "fcot task", (entry.name for entry in out.iterdir()))
     rows = own.provenance["rows"]
-    print(f"{task_name(own.name)} ({own.answer_type}): {rows['train']} train and {rows['test']} test questions "
-          f"-> {out}\nlm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks "
-          f"{task_name(own.name)}")  # fmt: skip
+    print(
+        f"{task_name(own.name)} ({own.answer_type}): {rows['train']} train and {rows['test']} test questions "
+        f"-> {out}\nlm_eval --model hf --model_args pretrained=MODEL --include_path {out} --tasks "
+        f"{task_name(own.name)}"
+    )
 
 
 COMMANDS = {

@@ -66,8 +66,9 @@ def tasks_named(evaluate, known: list[str]) -> None:
         missing = message.split(":", 1)[1].strip()
         close = difflib.get_close_matches(missing.split(",")[0].strip(), known or fcot_task_names(), n=3)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
-        raise FcotError(f"unknown task {missing!r} (neither fcot's nor lm-eval's){hint} List fcot's with: "
-                        f"fcot-eval --tasks list") from None  # fmt: skip
+        raise FcotError(
+            f"unknown task {missing!r} (neither fcot's nor lm-eval's){hint} List fcot's with: fcot-eval --tasks list"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:

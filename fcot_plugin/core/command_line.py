@@ -75,16 +75,19 @@ def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> A
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"{prog}: interrupted; what finished is kept, and the same command carries on from there",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{prog}: interrupted; what finished is kept, and the same command carries on from there", file=sys.stderr
+        )
         raise SystemExit(130) from None
     except Exception as error:
         os_error = os_error_of(error)
         if debug or (os_error is None and not _impossible_path(error)):
             raise
-        line = os_error_line(os_error) if os_error is not None else (
-            "a path holds a character no path can have (NUL, or a lone surrogate); pass another path"
-        )  # fmt: skip
+        line = (
+            os_error_line(os_error)
+            if os_error is not None
+            else ("a path holds a character no path can have (NUL, or a lone surrogate); pass another path")
+        )
         print(f"{prog}: error: {redact_text(line)}", file=sys.stderr)
         raise SystemExit(1) from None
 

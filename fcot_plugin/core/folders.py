@@ -199,8 +199,9 @@ def mark_folder(folder: str | Path, made_by: str, entries: Iterable[str] = (), *
     folder.mkdir(parents=True, exist_ok=True)
     marker = read_marker(folder) or {}
     listed = sorted({*marker.get("entries", []), *entries} - {MARKER})
-    write_json_atomic(folder / MARKER, {**marker, **record, "made_by": marker.get("made_by", made_by),
-                                        "entries": listed})  # fmt: skip
+    write_json_atomic(
+        folder / MARKER, {**marker, **record, "made_by": marker.get("made_by", made_by), "entries": listed}
+    )
     return folder
 
 
@@ -208,8 +209,13 @@ def written_entries(folder: str | Path, layout: Iterable[str] = ()) -> list[str]
     """The entries of ``folder`` fcot wrote: those its marker lists and those of the command's ``layout``."""
     folder = Path(folder)
     listed = {*(read_marker(folder) or {}).get("entries", []), *layout} - {MARKER}
-    return sorted(name for name in listed if "/" not in name and name not in ("", ".", "..")
-                  and ((folder / name).exists() or (folder / name).is_symlink()))  # fmt: skip
+    return sorted(
+        name
+        for name in listed
+        if "/" not in name
+        and name not in ("", ".", "..")
+        and ((folder / name).exists() or (folder / name).is_symlink())
+    )
 
 
 def remove_written(folder: str | Path, names: Iterable[str]) -> list[str]:

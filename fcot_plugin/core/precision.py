@@ -25,8 +25,18 @@ _ALIASES = {"bfloat16": "bf16", "float32": "fp32", "fp32": "fp32", "bf16": "bf16
 # CPU flags (as /proc/cpuinfo spells them) that give native bf16 arithmetic.
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # Recorded beside every figure, so a number can be matched to the instruction set that produced it.
-REPORTED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                      "amx_tile", "amx_bf16", "amx_int8")  # fmt: skip
+REPORTED_CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +136,15 @@ def detect_hardware(device: str = "cpu") -> Hardware:
         if not torch.cuda.is_available():
             raise FcotError(f"device {device!r} was asked for but torch sees no CUDA GPU; pass --device cpu")
         index = torch.device(device).index or 0
-        return Hardware(device, model, reported, torch.get_num_threads(), torch.cuda.get_device_name(index),
-                        torch.cuda.is_bf16_supported(), extra)  # fmt: skip
+        return Hardware(
+            device,
+            model,
+            reported,
+            torch.get_num_threads(),
+            torch.cuda.get_device_name(index),
+            torch.cuda.is_bf16_supported(),
+            extra,
+        )
     return Hardware(device, model, reported, torch.get_num_threads(), extra=extra)
 
 

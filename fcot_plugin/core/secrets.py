@@ -48,19 +48,86 @@ _SECRET_HEADER_WORDS = ("key", "token", "secret", "auth", "password", "cookie")
 HEADER_KEYS = frozenset({"header", "headers", "default_headers", "extra_headers", "http_headers"})
 #: ``<word>_token`` keys that name a token of a vocabulary or a chat template, not a credential; whatever comes
 #: before the word too (``add_bos_token``, ``tokenizer_pad_token``). Any other ``*_token`` is a secret.
-VOCABULARY_TOKENS = frozenset({
-    "pad", "bos", "eos", "unk", "sep", "cls", "mask", "eot", "eom", "boi", "eoi", "sentinel", "special",
-    "additional_special", "decoder_start", "start", "end", "stop", "prefix", "suffix", "middle", "next", "top",
-    "first", "last", "new", "placeholder", "split", "separator", "think_start", "think_end", "image", "video",
-    "audio", "tool_call", "end_of_turn",
-})  # fmt: skip
+VOCABULARY_TOKENS = frozenset(
+    {
+        "pad",
+        "bos",
+        "eos",
+        "unk",
+        "sep",
+        "cls",
+        "mask",
+        "eot",
+        "eom",
+        "boi",
+        "eoi",
+        "sentinel",
+        "special",
+        "additional_special",
+        "decoder_start",
+        "start",
+        "end",
+        "stop",
+        "prefix",
+        "suffix",
+        "middle",
+        "next",
+        "top",
+        "first",
+        "last",
+        "new",
+        "placeholder",
+        "split",
+        "separator",
+        "think_start",
+        "think_end",
+        "image",
+        "video",
+        "audio",
+        "tool_call",
+        "end_of_turn",
+    }
+)
 #: ``<word>_key`` keys that name a key of a mapping, a table or a dataset, not a credential (``sort_key``,
 #: ``dataset_text_key``). Any other ``*_key`` (``private_key``, ``wandb_key``, ``openai_key``) is a secret.
-VOCABULARY_KEYS = frozenset({
-    "cache", "sort", "recipe", "primary", "foreign", "group", "dict", "hash", "lookup", "partition", "index", "id",
-    "name", "label", "text", "input", "output", "target", "prompt", "completion", "question", "answer", "column",
-    "field", "metric", "result", "task", "doc", "config", "sample", "message", "content", "role", "dataset",
-})  # fmt: skip
+VOCABULARY_KEYS = frozenset(
+    {
+        "cache",
+        "sort",
+        "recipe",
+        "primary",
+        "foreign",
+        "group",
+        "dict",
+        "hash",
+        "lookup",
+        "partition",
+        "index",
+        "id",
+        "name",
+        "label",
+        "text",
+        "input",
+        "output",
+        "target",
+        "prompt",
+        "completion",
+        "question",
+        "answer",
+        "column",
+        "field",
+        "metric",
+        "result",
+        "task",
+        "doc",
+        "config",
+        "sample",
+        "message",
+        "content",
+        "role",
+        "dataset",
+    }
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -136,17 +203,25 @@ _FORMATS = (
     # a quoted key: Python reprs and JSON ('api_key': 'sk-1', "token": "abc", "token":1); a literal (None, true)
     # is no secret, and a list or a mapping is left whole (its strings are redacted by value); pprint may put the
     # value on the next line
-    (re.compile(rf"(?P<q>['\"])(?P<key>-{{0,2}}{_NAME})(?P=q)[ \t]*[:=]\s*"),
-     re.compile(rf"(?P<literal>(?:None|null|True|False|true|false)\b|(?=[\[{{(]))|(?P<quoted>{_QUOTED})|(?P<bare>{_BARE})")),
+    (
+        re.compile(rf"(?P<q>['\"])(?P<key>-{{0,2}}{_NAME})(?P=q)[ \t]*[:=]\s*"),
+        re.compile(
+            rf"(?P<literal>(?:None|null|True|False|true|false)\b|(?=[\[{{(]))|(?P<quoted>{_QUOTED})|(?P<bare>{_BARE})"
+        ),
+    ),
     # argparse's list of unused arguments: ['--hub_token', 'X']
     (re.compile(rf"(?P<q>['\"])(?P<key>--?{_NAME})(?P=q)[ \t]*,\s*"), re.compile(rf"(?P<quoted>{_QUOTED})")),
     # a command line: --hub_token X, --hub_token=X (commas are part of the value)
-    (re.compile(rf"(?<![\w\-])(?P<key>--{_NAME})(?:[ \t]+|=)"),
-     re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>{_ARGUMENT})")),
+    (
+        re.compile(rf"(?<![\w\-])(?P<key>--{_NAME})(?:[ \t]+|=)"),
+        re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>{_ARGUMENT})"),
+    ),
     # key=value (model args, environment, URLs, Namespace(hub_token='x'), -x=X), key: value (YAML, logs)
-    (re.compile(rf"(?<![\w.\-])(?P<key>-{{0,2}}{_NAME})[ \t]*[:=][ \t]*"),
-     re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>{_BARE})")),
-)  # fmt: skip
+    (
+        re.compile(rf"(?<![\w.\-])(?P<key>-{{0,2}}{_NAME})[ \t]*[:=][ \t]*"),
+        re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>{_BARE})"),
+    ),
+)
 #: credentials recognisable by their shape, under any key or none
 _SHAPES = re.compile(
     r"\bhf_[A-Za-z0-9]{20,}\b|(?<![\w-])sk-[A-Za-z0-9_\-]{20,}|(?<=\bBearer )[\w.~+/=\-]{8,}"
@@ -237,10 +312,15 @@ def redact(value: Any, values: Iterable[str] = ()) -> Any:
     values = frozenset(values)
     if isinstance(value, dict):
         return {
-            key: (REDACTED if is_secret_key(str(key)) and item not in (None, "", False) else
-                  _redact_headers(item, values) if str(key).lower() in HEADER_KEYS else redact(item, values))
+            key: (
+                REDACTED
+                if is_secret_key(str(key)) and item not in (None, "", False)
+                else _redact_headers(item, values)
+                if str(key).lower() in HEADER_KEYS
+                else redact(item, values)
+            )
             for key, item in value.items()
-        }  # fmt: skip
+        }
     if isinstance(value, list | tuple):
         return [redact(item, values) for item in value]
     if isinstance(value, str):
@@ -251,8 +331,10 @@ def redact(value: Any, values: Iterable[str] = ()) -> Any:
 def _redact_headers(headers: Any, values: frozenset[str]) -> Any:
     if not isinstance(headers, dict):
         return redact(headers, values)
-    return {name: REDACTED if is_secret_header(name) and item not in (None, "") else redact(item, values)
-            for name, item in headers.items()}  # fmt: skip
+    return {
+        name: REDACTED if is_secret_header(name) and item not in (None, "") else redact(item, values)
+        for name, item in headers.items()
+    }
 
 
 def structural_secrets(value: Any, *, secret: bool = False, header: bool = False) -> set[str]:
@@ -320,8 +402,11 @@ def secret_values(texts: Iterable[str | None] = (), argv: Sequence[str] = ()) ->
     inside any argument) and in the environment (``HF_TOKEN``, ``OPENAI_API_KEY``, any secret-named variable),
     to scrub by value; none shorter than 4 characters (the key hides those)."""
     found = {os.environ.get(name, "") for name in _ENV_VARIABLES}
-    found.update(value for name, value in os.environ.items()
-                 if (is_secret_key(name) or is_secret_env(name)) and not value.startswith(("/", "~")))  # fmt: skip
+    found.update(
+        value
+        for name, value in os.environ.items()
+        if (is_secret_key(name) or is_secret_env(name)) and not value.startswith(("/", "~"))
+    )
     for value in os.environ.values():  # a proxy's or a server's URL with a password, under any name
         found.update(url_secrets(value))
     found.update(_argv_secrets(argv))

@@ -258,8 +258,10 @@ def save_dataset(
             ours = written_entries(out, layout)
             theirs = sorted(name for name in written if name not in ours and (out / name).exists())
             if theirs:  # renaming over them would replace the user's files
-                raise CurationError(f"{out} holds {', '.join(theirs)}, not written by fcot, where the dataset goes; "
-                                    f"move them or pass another --out")  # fmt: skip
+                raise CurationError(
+                    f"{out} holds {', '.join(theirs)}, not written by fcot, where the dataset goes; "
+                    f"move them or pass another --out"
+                )
             remove_written(out, ours)
         if out.exists() and not any(out.iterdir()):
             out.rmdir()

@@ -45,12 +45,27 @@ PREFILL_ROWS = 64
 #: generation-config settings that make ``generate``'s greedy choice differ from a plain argmax, with the value
 #: that leaves it unchanged; a model whose config sets one otherwise is decoded by ``generate`` itself
 _GREEDY_NEUTRAL = {
-    "num_beams": 1, "num_return_sequences": 1, "repetition_penalty": 1.0, "guidance_scale": 1.0, "min_length": 0,
-    "min_new_tokens": 0, "no_repeat_ngram_size": 0, "bad_words_ids": None, "force_words_ids": None,
-    "forced_bos_token_id": None, "forced_eos_token_id": None, "exponential_decay_length_penalty": None,
-    "suppress_tokens": None, "begin_suppress_tokens": None, "sequence_bias": None, "watermarking_config": None,
-    "penalty_alpha": None, "dola_layers": None, "constraints": None, "token_healing": None,
-}  # fmt: skip
+    "num_beams": 1,
+    "num_return_sequences": 1,
+    "repetition_penalty": 1.0,
+    "guidance_scale": 1.0,
+    "min_length": 0,
+    "min_new_tokens": 0,
+    "no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "force_words_ids": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "exponential_decay_length_penalty": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "sequence_bias": None,
+    "watermarking_config": None,
+    "penalty_alpha": None,
+    "dola_layers": None,
+    "constraints": None,
+    "token_healing": None,
+}
 
 
 def greedy_changers(generation_config) -> list[str]:
@@ -170,16 +185,21 @@ class RegroupingHFLM(HFLM):
         self.segment_tokens = segment_tokens
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
-        if (self.backend != "causal" or isinstance(self.think_end_token, int) or self.batch_size == "auto"
-                or greedy_changers(self.model.generation_config)):  # fmt: skip
+        if (
+            self.backend != "causal"
+            or isinstance(self.think_end_token, int)
+            or self.batch_size == "auto"
+            or greedy_changers(self.model.generation_config)
+        ):
             # a penalty over the input ids also sees the padding, which differs under any other batching
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         results: list[str] = [""] * len(requests)
         groups: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(repr(sorted(request.args[1].items())), []).append(index)
-        progress = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
-                        desc="Running generate_until requests")  # fmt: skip
+        progress = tqdm(
+            total=len(requests), disable=disable_tqdm or self.rank != 0, desc="Running generate_until requests"
+        )
         for indices in groups.values():
             batch = [requests[i] for i in indices]
             greedy = self._decodes_greedily(batch[0].args[1])
@@ -294,10 +314,18 @@ class RegroupingHFLM(HFLM):
 
     def _next_tokens(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache) -> torch.Tensor:
         """Greedy choice after the last position of each row, under lm-eval's autocast settings."""
-        with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
-                            enabled=self.mixed_precision_dtype is not None):  # fmt: skip
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                                **self._cache_arguments(cache)).logits  # fmt: skip
+        with torch.autocast(
+            device_type=self.device.type,
+            dtype=self.mixed_precision_dtype,
+            enabled=self.mixed_precision_dtype is not None,
+        ):
+            logits = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                **self._cache_arguments(cache),
+            ).logits
         return logits[:, -1, :].argmax(-1)
 
     @functools.cached_property
@@ -328,8 +356,11 @@ class RegroupingHFLM(HFLM):
             for start in range(0, len(pending), self.batch_size):
                 rows = pending[start : start + self.batch_size]
                 budget = min(self.segment_tokens, max(max_gen_toks - len(generated[i]) for i in rows))
-                for i, new in zip(rows, self._generate_segment([prompts[i] + generated[i] for i in rows], budget,
-                                                                  until, kwargs), strict=True):  # fmt: skip
+                for i, new in zip(
+                    rows,
+                    self._generate_segment([prompts[i] + generated[i] for i in rows], budget, until, kwargs),
+                    strict=True,
+                ):
                     ended = self.eot_token_id in new
                     generated[i] += new[: max_gen_toks - len(generated[i])]
                     text = self.tok_decode(generated[i])
@@ -344,8 +375,9 @@ class RegroupingHFLM(HFLM):
         """Up to ``budget`` new tokens for each left-padded row, through lm-eval's ``_model_generate``."""
         context, mask = self._left_padded(inputs)
         width = context.shape[1]
-        tokens = self._model_generate(context=context, attention_mask=mask, stop=until, max_length=width + budget,
-                                      **dict(kwargs))  # fmt: skip
+        tokens = self._model_generate(
+            context=context, attention_mask=mask, stop=until, max_length=width + budget, **dict(kwargs)
+        )
         return [row[width:] for row in tokens.tolist()]
 
 

@@ -52,7 +52,7 @@ def run_lm_eval(
         tasks=tasks,
         task_manager=TaskManager(
             include_path=[str(task_config_dir()), *own_task_folders()], include_defaults=False, metadata=metadata
-        ),  # fmt: skip
+        ),
         limit=limit,
         batch_size=batch_size,
         gen_kwargs=gen_kwargs,

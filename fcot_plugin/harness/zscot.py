@@ -510,8 +510,11 @@ class ZeroShotCoT(LM):
             asked_n = [groups[group] for group in chunk if len(groups[group]) > 1]
             short = [index for group in asked_n for index in group if texts[index] is None]
             if short:  # an engine that answered n with fewer choices: the rest are asked one by one
-                logger.warning("zscot: the teacher returned fewer choices than n asked for; %d samples are asked one "
-                               "by one (n_per_request=1 asks every sample on its own)", len(short))  # fmt: skip
+                logger.warning(
+                    "zscot: the teacher returned fewer choices than n asked for; %d samples are asked one "
+                    "by one (n_per_request=1 asks every sample on its own)",
+                    len(short),
+                )
                 groups.extend([index] for index in short)
         return [text or "" for text in texts], reused
 
@@ -622,8 +625,9 @@ class ZeroShotCoT(LM):
                     raise
                 self._dead_bases.add(id(base))
                 last_error = (error, str(base.base_url))
-                logger.warning("teacher server %s stopped answering; its unfinished requests go to the others",
-                               base.base_url)  # fmt: skip
+                logger.warning(
+                    "teacher server %s stopped answering; its unfinished requests go to the others", base.base_url
+                )
                 return
             for index, text in zip(indices, texts, strict=True):
                 outputs[index] = text

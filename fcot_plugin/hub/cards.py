@@ -128,7 +128,7 @@ def provenance_markdown(record: dict[str, Any], shipped: bool) -> str:
         ("rationales kept / rejected", f"{record['kept']} / {record['rejected']}"),
         ("test-split overlap", f"{record['overlap_removed']} rows overlapping the test split removed"),
         ("versions", ", ".join(f"{name} {value}" for name, value in record["versions"].items())),
-    ]  # fmt: skip
+    ]
     return "| | |\n|---|---|\n" + "\n".join(f"| {key} | {value} |" for key, value in rows if value is not None)
 
 
@@ -264,10 +264,16 @@ def model_card(
         datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None,
         library_name="peft" if lora else "transformers",
         pipeline_tag="text2text-generation" if encoder_decoder else "text-generation",
-        tags=["fine-tune-cot", "chain-of-thought", "distillation", *trainer_tags, *(["lora"] if lora else []),
-              f"fcot-{task}"],
+        tags=[
+            "fine-tune-cot",
+            "chain-of-thought",
+            "distillation",
+            *trainer_tags,
+            *(["lora"] if lora else []),
+            f"fcot-{task}",
+        ],
         eval_results=eval_results or None,
-    )  # fmt: skip
+    )
     fcot = dataset_format == "fcot"
     return ModelCard.from_template(
         data,

@@ -109,8 +109,9 @@ def whoami(token: str | None = None) -> dict[str, Any]:
         raise HubError(f"pushing to the Hub needs a valid token (none is set). {_TOKEN_FIX}") from None
     except HfHubHTTPError as error:
         if _status(error) in (401, 403):
-            raise HubError(f"pushing to the Hub needs a valid token (the Hub refused it: {_reason(error)}). "
-                           f"{_TOKEN_FIX}") from None  # fmt: skip
+            raise HubError(
+                f"pushing to the Hub needs a valid token (the Hub refused it: {_reason(error)}). {_TOKEN_FIX}"
+            ) from None
         raise HubUnreachable(f"the Hub did not answer the token check ({_reason(error)})") from error
     except Exception as error:  # no network, a timeout, a proxy: nothing was written, the same command may work later
         raise HubUnreachable(f"the Hub could not be reached to check the token ({_reason(error)})") from error
@@ -140,8 +141,11 @@ def write_denial(account: dict[str, Any], namespace: str) -> str | None:
             return f"{user} has the read role in {namespace}"
     if token.get("role") == "fineGrained":
         grants = token.get("fineGrained") or {}
-        scoped = [s for s in grants.get("scoped") or [] if (s.get("entity") or {}).get("name", "").lower()
-                  == namespace.lower()]  # fmt: skip
+        scoped = [
+            s
+            for s in grants.get("scoped") or []
+            if (s.get("entity") or {}).get("name", "").lower() == namespace.lower()
+        ]
         if "repo.write" not in (grants.get("global") or []) and not any(
             "repo.write" in (s.get("permissions") or []) for s in scoped
         ):
@@ -175,8 +179,10 @@ def require_hub_token(token: str | None = None) -> str:
     try:
         return whoami(token)["name"]
     except HubUnreachable as error:
-        raise HubError(f"pushing to the Hub needs a valid token, and {error}; nothing was pushed: check the "
-                       f"connection and run the same command again") from None  # fmt: skip
+        raise HubError(
+            f"pushing to the Hub needs a valid token, and {error}; nothing was pushed: check the "
+            f"connection and run the same command again"
+        ) from None
 
 
 # ---------------------------------------------------------------------- one repo, one commit
@@ -410,8 +416,13 @@ def publish_student(
     the same ``fcot distill`` command). Running it again when everything is there makes no commit.
     """
     student_dir, dataset_dir = Path(student_dir).expanduser(), Path(dataset_dir).expanduser()
-    finish = finish_command(student_dir=student_dir, dataset_dir=dataset_dir, model_repo=model_repo,
-                            dataset_repo=dataset_repo, private=private)  # fmt: skip
+    finish = finish_command(
+        student_dir=student_dir,
+        dataset_dir=dataset_dir,
+        model_repo=model_repo,
+        dataset_repo=dataset_repo,
+        private=private,
+    )
     model, data = f"the model {model_repo}", f"the dataset {dataset_repo}"
     check_repo_id(model_repo)
     check_repo_id(dataset_repo)
@@ -436,8 +447,9 @@ def publish_student(
         try:
             dataset_url = _push_repo(api, dataset_repo, "dataset", data_files, DATA_COMMIT, private)
         except _StepFailed as failed:
-            raise _incomplete(failed.what, [f"{model} (complete, {model_url})"], [data], failed.left, finish,
-                              also) from failed  # fmt: skip
+            raise _incomplete(
+                failed.what, [f"{model} (complete, {model_url})"], [data], failed.left, finish, also
+            ) from failed
     return {"model": model_url, "dataset": dataset_url}
 
 
@@ -476,8 +488,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     def push() -> dict[str, str]:
         if args.student_dir is None:
             return {"dataset": push_dataset(args.dataset_dir, args.dataset_repo, private=args.private)}
-        return publish_student(args.student_dir, args.dataset_dir, args.model_repo, args.dataset_repo,
-                               private=args.private)  # fmt: skip
+        return publish_student(
+            args.student_dir, args.dataset_dir, args.model_repo, args.dataset_repo, private=args.private
+        )
 
     urls = exit_with_one_line(prog, push, debug)
     for kind, url in urls.items():

@@ -87,8 +87,14 @@ class Run:
         if self._scorer is None:
             args = self.args
             log_file = self.folder.path / "logs" / f"eval-{args.eval_engine}.log"
-            self._scorer = make_scorer(args.eval_engine, torch_dtype_name(args.precision), args.eval_batch_size,
-                                       log_file, args.device, split_server_args(args.vllm_server_args))  # fmt: skip
+            self._scorer = make_scorer(
+                args.eval_engine,
+                torch_dtype_name(args.precision),
+                args.eval_batch_size,
+                log_file,
+                args.device,
+                split_server_args(args.vllm_server_args),
+            )
         return self._scorer
 
     def close(self) -> None:
@@ -119,8 +125,9 @@ class Run:
         if self.own is not None:  # its lm-eval tasks and data, where the YAMLs find them from any directory
             own = self.own
             self.settings["dataset_digest"] = own.digest()  # a changed file is a new task
-            resolve_task(str(write_task_folder(own.name, own.answer_type, own.splits, own.provenance,
-                                               self.folder.tasks_dir)))  # fmt: skip
+            resolve_task(
+                str(write_task_folder(own.name, own.answer_type, own.splits, own.provenance, self.folder.tasks_dir))
+            )
         if self.folder.adopt_legacy_cache():
             logger.info("the teacher cache moved to %s, where a teacher run again reads it", self.folder.teacher_cache)
         self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
@@ -157,14 +164,22 @@ class Run:
             same_inputs = record.get("fingerprint") in (expected, legacy)  # legacy: recorded by an earlier fcot
             outputs = outputs_digest(self.folder, stage)
             if same_inputs and record.get("outputs") == outputs:
-                logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
-                            number, total, stage)  # fmt: skip
+                logger.info(
+                    "[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
+                    number,
+                    total,
+                    stage,
+                )
                 return self.folder.results(stage)
             if same_inputs and record.get("outputs") == outputs_digest(self.folder, stage, legacy=True):
                 # recorded by an earlier fcot (large files by size and time): recorded again, by content
                 record_stage(self.folder, stage, record["fingerprint"], self.settings, self.folder.results(stage))
-                logger.info("[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
-                            number, total, stage)  # fmt: skip
+                logger.info(
+                    "[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
+                    number,
+                    total,
+                    stage,
+                )
                 return self.folder.results(stage)
             self._start_over(number, stage, self._why_again(stage, record, expected))
         else:
@@ -173,8 +188,10 @@ class Run:
                 logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
             else:
                 self._start_over(number, stage, "interrupted under other settings" if started else None)
-        write_json_atomic(self.folder.started_file(stage),
-                          {"fingerprint": expected, "settings": stage_settings(stage, self.settings)})  # fmt: skip
+        write_json_atomic(
+            self.folder.started_file(stage),
+            {"fingerprint": expected, "settings": stage_settings(stage, self.settings)},
+        )
         logger.info("[%d/%d] %s ...", number, total, stage)
         started_at = time.monotonic()
         try:
@@ -190,11 +207,14 @@ class Run:
         where = error.filename or self.dir
         again = f"finished stages are kept and {stage} starts over"
         if error.errno == errno.ENOSPC:
-            return PipelineError(f"the disk is full (stage {stage}, {where}); free some space and run the same "
-                                 f"command again: {again}")  # fmt: skip
+            return PipelineError(
+                f"the disk is full (stage {stage}, {where}); free some space and run the same command again: {again}"
+            )
         if error.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            return PipelineError(f"cannot write {where} (stage {stage}: {error.strerror}); make it writable and run "
-                                 f"the same command again: {again}")  # fmt: skip
+            return PipelineError(
+                f"cannot write {where} (stage {stage}: {error.strerror}); make it writable and run "
+                f"the same command again: {again}"
+            )
         return error
 
 
@@ -226,8 +246,9 @@ def teacher_through(run: Run, spec: TeacherSpec) -> dict[str, Any]:
     # a killed teacher stage restarts where it stopped.
     # a dataset of your own: Kojima's trigger of its answer type (e.g. "among A through D") unless --teacher sets one
     typed = {"answer_trigger": "typed"} if args.dataset else {}
-    model_args = spec.model_args(cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"),
-                                 **typed)  # fmt: skip
+    model_args = spec.model_args(
+        cache=str(run.folder.teacher_cache), accounting=str(teacher_dir / "accounting.json"), **typed
+    )
     metadata = {"fcot_samples": args.diverse, "fcot_temperature": args.teacher_temperature}
     results = run_lm_eval(
         "zscot",
@@ -256,11 +277,20 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
         questions = {item.sample_index: item for item in responses}
         ids = validation.carve(questions, args.validation_size, args.validation_seed)
         held_out = [{"sample_index": i, "question": questions[i].question, "answer": questions[i].answer} for i in ids]
-        logger.info("validation: %d of %d train questions held out (seed %d), never trained on",
-                    len(ids), len(questions), args.validation_seed)  # fmt: skip
-    result = curate(args.task, teacher["source"], format=args.format, question_limit=args.train_limit,
-                    held_out=[row["sample_index"] for row in held_out],
-                    add_paper=args.add_paper_rationales)  # fmt: skip
+        logger.info(
+            "validation: %d of %d train questions held out (seed %d), never trained on",
+            len(ids),
+            len(questions),
+            args.validation_seed,
+        )
+    result = curate(
+        args.task,
+        teacher["source"],
+        format=args.format,
+        question_limit=args.train_limit,
+        held_out=[row["sample_index"] for row in held_out],
+        add_paper=args.add_paper_rationales,
+    )
     result.teacher.weights = teacher.get("embedded_teacher")  # the file and hash the cards name
     logger.info("curation: %s", curation_line(result))
     save_dataset(result, run.folder.data_dir, overwrite=True)
@@ -324,8 +354,9 @@ def run_training(run: Run, student: str) -> dict[str, Any]:
         if subprocess.run(command, env=environment).returncode != 0:
             checkpoint = last_complete_checkpoint(run.folder.student_dir)
             again = f"resumes from {checkpoint}" if checkpoint else "starts the training over"
-            raise PipelineError(f"training failed (see the output above); fix that and run the same command again "
-                                f"(it {again})")  # fmt: skip
+            raise PipelineError(
+                f"training failed (see the output above); fix that and run the same command again (it {again})"
+            )
     else:
         from fcot_plugin.training.sft import main as train_main
         from fcot_plugin.training.sft import make_parser
@@ -334,8 +365,11 @@ def run_training(run: Run, student: str) -> dict[str, Any]:
         release_freed_memory()  # gigabytes of freed activations, else held through every later stage
     state = json.loads((run.folder.student_dir / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
-    results = {"student": str(run.folder.student_dir), "first_loss": losses[0] if losses else None,
-               "last_loss": losses[-1] if losses else None}  # fmt: skip
+    results = {
+        "student": str(run.folder.student_dir),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
     if args.validation_size:
         results["selection"] = select_epoch(run)
     return results
@@ -350,8 +384,9 @@ def select_epoch(run: Run) -> dict[str, Any]:
     args, folder = run.args, run.folder
     task = student_task(args.task, args.format)  # the student's own prompt, generation and answer rules
     checkpoints = dict(epoch_checkpoints(folder.student_dir))
-    scored = {int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*")
-              if newest_results(path)}  # fmt: skip
+    scored = {
+        int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*") if newest_results(path)
+    }
     epochs = sorted(set(checkpoints) | scored)
     curve = []
     for epoch in epochs:
@@ -369,8 +404,14 @@ def select_epoch(run: Run) -> dict[str, Any]:
                 device=args.device,
             )
         curve.append({"epoch": epoch, "accuracy": accuracy(results, task), "n": question_count(results, task)})
-        logger.info("validation: epoch %d/%d accuracy %.4f on %d held-out questions (%.0f s)", epoch, epochs[-1],
-                    curve[-1]["accuracy"], curve[-1]["n"], time.monotonic() - started)  # fmt: skip
+        logger.info(
+            "validation: epoch %d/%d accuracy %.4f on %d held-out questions (%.0f s)",
+            epoch,
+            epochs[-1],
+            curve[-1]["accuracy"],
+            curve[-1]["n"],
+            time.monotonic() - started,
+        )
     chosen, last = validation.choose(curve)["epoch"], epochs[-1]
     if chosen != last:
         validation.install(checkpoints[chosen], folder.student_dir)
@@ -379,8 +420,13 @@ def select_epoch(run: Run) -> dict[str, Any]:
         card.write_text(card.read_text().rstrip("\n") + "\n\n" + validation.selection_markdown(curve, chosen, last))
     validation.prune(list(checkpoints.items()), keep={chosen, last})
     logger.info("validation: epoch %d chosen (last epoch %d); student/ holds its weights", chosen, last)
-    return {"curve": curve, "chosen_epoch": chosen, "last_epoch": last, "eval_engine": args.eval_engine,
-            "last_checkpoint": str(checkpoints[last].relative_to(folder.path))}  # fmt: skip
+    return {
+        "curve": curve,
+        "chosen_epoch": chosen,
+        "last_epoch": last,
+        "eval_engine": args.eval_engine,
+        "last_checkpoint": str(checkpoints[last].relative_to(folder.path)),
+    }
 
 
 def run_evaluations(run: Run, student: str) -> dict[str, Any]:

@@ -23,13 +23,23 @@ def evaluate_student(args: EvaluateArguments) -> tuple[float, dict[str, Any]]:
 
     name = student_task(args.task, args.dataset_format)
     precision = resolve_precision(args.precision, args.device)
-    log_file = (Path(args.output_path) / f"eval-{args.eval_engine}.log" if args.output_path else
-                Path(tempfile.gettempdir()) / f"fcot-eval-{args.eval_engine}-{os.getpid()}.log")  # fmt: skip
+    log_file = (
+        Path(args.output_path) / f"eval-{args.eval_engine}.log"
+        if args.output_path
+        else Path(tempfile.gettempdir()) / f"fcot-eval-{args.eval_engine}-{os.getpid()}.log"
+    )
     server_args = split_server_args(args.vllm_server_args)
-    with make_scorer(args.eval_engine, precision.torch_dtype_name, args.batch_size, log_file, args.device,
-                     server_args) as scorer:  # fmt: skip
-        results = scorer.score(args.model, name, max_gen_toks=args.max_gen_toks, limit=args.limit,
-                               output_path=args.output_path, device=args.device)  # fmt: skip
+    with make_scorer(
+        args.eval_engine, precision.torch_dtype_name, args.batch_size, log_file, args.device, server_args
+    ) as scorer:
+        results = scorer.score(
+            args.model,
+            name,
+            max_gen_toks=args.max_gen_toks,
+            limit=args.limit,
+            output_path=args.output_path,
+            device=args.device,
+        )
     return accuracy(results, name), results
 
 

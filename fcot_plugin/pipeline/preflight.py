@@ -28,8 +28,14 @@ def _looks_like_path(value: str) -> bool:
 
 
 # Files one of which a saved tokenizer writes (fast, sentencepiece, BPE and WordPiece tokenizers)
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "spiece.model", "vocab.json",
-                    "vocab.txt")  # fmt: skip
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.json",
+    "vocab.txt",
+)
 
 
 def has_tokenizer(folder: Path) -> bool:
@@ -132,10 +138,21 @@ def check_lm_eval_model(model: str, model_args: str, what: str) -> None:
 
 # Passed by lm-eval's hf model to transformers' from_pretrained as they are (its **kwargs)
 _FROM_PRETRAINED_ARGS = (
-    "attn_implementation", "low_cpu_mem_usage", "torch_dtype", "quantization_config", "load_in_8bit", "load_in_4bit",
-    "cache_dir", "local_files_only", "subfolder", "use_safetensors", "offload_folder", "token", "device_map",
+    "attn_implementation",
+    "low_cpu_mem_usage",
+    "torch_dtype",
+    "quantization_config",
+    "load_in_8bit",
+    "load_in_4bit",
+    "cache_dir",
+    "local_files_only",
+    "subfolder",
+    "use_safetensors",
+    "offload_folder",
+    "token",
+    "device_map",
     "max_memory",
-)  # fmt: skip
+)
 
 
 def accepted_arguments(model: str) -> set[str] | None:
@@ -187,8 +204,10 @@ def check_teacher(teacher: TeacherSpec | None, model: str, engine: str | None) -
         model, _ = resolve(model, engine)  # an embedded teacher offline: one line naming `make teacher` if missing
         if engine == "llamacpp":
             if not (Path(model).expanduser().is_file() and model.endswith(".gguf")):
-                raise FcotError(f"--teacher_engine llamacpp serves a GGUF file; --teacher {model!r} is not one (or "
-                                "name an embedded teacher, e.g. Qwen/Qwen2.5-Coder-1.5B-Instruct)")  # fmt: skip
+                raise FcotError(
+                    f"--teacher_engine llamacpp serves a GGUF file; --teacher {model!r} is not one (or "
+                    "name an embedded teacher, e.g. Qwen/Qwen2.5-Coder-1.5B-Instruct)"
+                )
             llama_server()  # one line naming `make teacher` where the binary is missing
             return
         check_model_folder(model, "--teacher")

@@ -74,21 +74,50 @@ def collect(run_dir: Path) -> dict[str, Any]:
             continue
         value, n, source = lm_eval_accuracy(folder.eval_dir(record.get("same_as", name)), record["task"])
         label = row_label(name, selection, dataset_format)
-        rows.append({"key": name, "name": label, "accuracy": value, "n": n, "split": "test",
-                     "source": str(source.relative_to(run_dir))})  # fmt: skip
+        rows.append(
+            {
+                "key": name,
+                "name": label,
+                "accuracy": value,
+                "n": n,
+                "split": "test",
+                "source": str(source.relative_to(run_dir)),
+            }
+        )
     if uses_paper_teacher(config):
         teacher = paper_teacher_test_accuracy(task)
         if teacher is not None:
-            rows.append({"key": "teacher", "name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)",
-                         "accuracy": teacher, "n": None, "split": "test",
-                         "source": "fcot_plugin/data/teacher_rationales"})  # fmt: skip
+            rows.append(
+                {
+                    "key": "teacher",
+                    "name": f"teacher: {PAPER_TEACHER} zero-shot-CoT (released)",
+                    "accuracy": teacher,
+                    "n": None,
+                    "split": "test",
+                    "source": "fcot_plugin/data/teacher_rationales",
+                }
+            )
     elif "train_accuracy" in stages.get("teacher", {}):
         teacher = stages["teacher"]["train_accuracy"]
-        rows.append({"key": "teacher", "name": f"teacher: {config['teacher']} zero-shot-CoT", "accuracy": teacher,
-                     "n": None, "split": "train", "source": "teacher/"})  # fmt: skip
+        rows.append(
+            {
+                "key": "teacher",
+                "name": f"teacher: {config['teacher']} zero-shot-CoT",
+                "accuracy": teacher,
+                "n": None,
+                "split": "train",
+                "source": "teacher/",
+            }
+        )
     per_question = curated_per_question(folder.data_dir, stages.get("curate", {}).get("stats", {}).get("questions"))
-    return {"config": config, "stages": stages, "rows": rows, "paper": paper_rows(task),
-            "curated_per_question": per_question, "epochs": epoch_curve(folder, selection)}  # fmt: skip
+    return {
+        "config": config,
+        "stages": stages,
+        "rows": rows,
+        "paper": paper_rows(task),
+        "curated_per_question": per_question,
+        "epochs": epoch_curve(folder, selection),
+    }
 
 
 def epoch_curve(folder: RunFolder, selection: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -102,10 +131,20 @@ def epoch_curve(folder: RunFolder, selection: dict[str, Any] | None) -> dict[str
             raise FileNotFoundError(f"no lm-eval results under {folder.validation_dir(entry['epoch'])}")
         results, path = found
         (task,) = results["results"]
-        curve.append({"epoch": entry["epoch"], "accuracy": accuracy(results, task), "n": question_count(results, task),
-                      "source": str(path.relative_to(folder.path))})  # fmt: skip
-    return {"curve": curve, "chosen_epoch": selection["chosen_epoch"], "last_epoch": selection["last_epoch"],
-            "validation_seed": folder.config().get("validation_seed")}  # fmt: skip
+        curve.append(
+            {
+                "epoch": entry["epoch"],
+                "accuracy": accuracy(results, task),
+                "n": question_count(results, task),
+                "source": str(path.relative_to(folder.path)),
+            }
+        )
+    return {
+        "curve": curve,
+        "chosen_epoch": selection["chosen_epoch"],
+        "last_epoch": selection["last_epoch"],
+        "validation_seed": folder.config().get("validation_seed"),
+    }
 
 
 def curated_per_question(data: Path, questions: int | None) -> dict[int, int] | None:
@@ -272,8 +311,16 @@ def plot_epochs(data: dict[str, Any], path: Path) -> None:
     chosen = epochs["chosen_epoch"]
     figure, axis = plt.subplots(figsize=(8, 4))
     axis.plot(x, y, marker="o", color="#2a6f97", label="validation accuracy")
-    axis.scatter([chosen], [y[x.index(chosen)]], s=160, facecolors="none", edgecolors="#d62828", linewidths=2,
-                 label=f"chosen: epoch {chosen}", zorder=3)  # fmt: skip
+    axis.scatter(
+        [chosen],
+        [y[x.index(chosen)]],
+        s=160,
+        facecolors="none",
+        edgecolors="#d62828",
+        linewidths=2,
+        label=f"chosen: epoch {chosen}",
+        zorder=3,
+    )
     axis.set_xticks(x)
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"accuracy (%) on {epochs['curve'][0]['n']} held-out train questions")

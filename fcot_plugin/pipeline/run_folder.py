@@ -91,9 +91,18 @@ _DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 TEACHER_CACHE = "teacher-cache.sqlite"
 #: Every top-level entry fcot distill writes in a run folder (besides STAGE_OUTPUTS): --restart moves only these
 RUN_ENTRIES = (
-    "config.json", "stages", "baselines", "logs", "tasks", TEACHER_CACHE, f"{TEACHER_CACHE}-wal",
-    f"{TEACHER_CACHE}-shm", f"{TEACHER_CACHE}.lock", ".student-weights.json", ".content-digests.json",
-)  # fmt: skip
+    "config.json",
+    "stages",
+    "baselines",
+    "logs",
+    "tasks",
+    TEACHER_CACHE,
+    f"{TEACHER_CACHE}-wal",
+    f"{TEACHER_CACHE}-shm",
+    f"{TEACHER_CACHE}.lock",
+    ".student-weights.json",
+    ".content-digests.json",
+)
 MADE_BY = "fcot distill"
 # Settings derived from a declared one (pipeline.settings): each feeds wherever its source does.
 DERIVED_SETTINGS = {"student_weights": "student", "dataset_digest": "dataset"}
@@ -400,8 +409,9 @@ def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any], *, legacy:
     for upstream in STAGE_INPUTS[stage]:
         record = bookkeeping(run.stage_record(upstream))
         inputs[upstream] = [record.get("fingerprint"), record.get("outputs")] if legacy else record.get("outputs")
-    payload = json.dumps({"settings": dependent_settings(stage, settings, legacy=legacy), "inputs": inputs},
-                         sort_keys=True)  # fmt: skip
+    payload = json.dumps(
+        {"settings": dependent_settings(stage, settings, legacy=legacy), "inputs": inputs}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -416,8 +426,11 @@ def student_weights(student: str, run: RunFolder) -> str | None:
     folder = Path(student).expanduser()
     if not folder.is_dir():
         return None
-    files = sorted(path for path in folder.iterdir() if path.is_file() and (WEIGHT_FILE.match(path.name)
-                   or path.name in ("config.json", "adapter_config.json")))  # fmt: skip
+    files = sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and (WEIGHT_FILE.match(path.name) or path.name in ("config.json", "adapter_config.json"))
+    )
     digests = ContentDigests(run.path / ".content-digests.json" if run.path.is_dir() else None)
     digest = hashlib.sha256()
     for path in files:

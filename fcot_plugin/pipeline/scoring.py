@@ -64,8 +64,9 @@ class Scorer:
         ``metadata`` and ``device`` pass through); ``max_gen_toks`` overrides the task's budget."""
         model, model_args = self.lm_eval_model(weights, zscot=zscot)
         gen_kwargs = f"max_gen_toks={max_gen_toks}" if max_gen_toks else None
-        return run_lm_eval(model, model_args, [task], batch_size=self.lm_eval_batch_size, gen_kwargs=gen_kwargs,
-                           **lm_eval_options)  # fmt: skip
+        return run_lm_eval(
+            model, model_args, [task], batch_size=self.lm_eval_batch_size, gen_kwargs=gen_kwargs, **lm_eval_options
+        )
 
     def close(self) -> None:
         """Nothing runs outside this process."""
@@ -95,8 +96,9 @@ class VllmScorer(Scorer):
         super().__init__(dtype, batch_size)
         self.log_file = Path(log_file)
         self.device = device
-        self._server = SwappingServer(self.log_file, SERVED_NAME, dtype=dtype, max_model_len=None, device=device,
-                                      extra_args=list(server_args))  # fmt: skip
+        self._server = SwappingServer(
+            self.log_file, SERVED_NAME, dtype=dtype, max_model_len=None, device=device, extra_args=list(server_args)
+        )
 
     @property
     def _served(self):

@@ -117,16 +117,21 @@ def check_mixed_teachers(task: str, paper_teacher: bool, dataset_format: str) ->
     """--add_paper_rationales mixes the paper's rationales into a live teacher's: one line where there is nothing to
     mix (the teacher is the paper's already, the task has no released rationales, the student trains on answers)."""
     if paper_teacher:
-        raise FcotError("--add_paper_rationales adds the paper's rationales to a live teacher's, but --teacher is "
-                        "'paper' already; pass a --teacher model or drop --add_paper_rationales")  # fmt: skip
+        raise FcotError(
+            "--add_paper_rationales adds the paper's rationales to a live teacher's, but --teacher is "
+            "'paper' already; pass a --teacher model or drop --add_paper_rationales"
+        )
     if dataset_format != "fcot":
-        raise FcotError(f"--add_paper_rationales mixes rationales, and --format {dataset_format} trains on answers "
-                        "only; drop one of them")  # fmt: skip
+        raise FcotError(
+            f"--add_paper_rationales mixes rationales, and --format {dataset_format} trains on answers "
+            "only; drop one of them"
+        )
     try:
         check_paper_rationales(task)
     except FcotError:
-        raise FcotError(f"--add_paper_rationales: the paper released no rationales for {task!r}; drop the flag for "
-                        "this task") from None  # fmt: skip
+        raise FcotError(
+            f"--add_paper_rationales: the paper released no rationales for {task!r}; drop the flag for this task"
+        ) from None
 
 
 def check_train_sampling(strategy: str) -> None:
@@ -146,17 +151,21 @@ class CurateArguments:
 
     task: str = field(metadata={"help": f"fcot task key: {', '.join(TASKS)}; or a task folder (fcot task --out DIR)"})
     samples: str = field(
-        metadata={"help": "lm-eval output folder or samples_fcot_<task>_teacher*.jsonl file, or 'paper' for the "
-                  "paper's released text-davinci-002 rationales (9 tasks)"}
-    )  # fmt: skip
+        metadata={
+            "help": "lm-eval output folder or samples_fcot_<task>_teacher*.jsonl file, or 'paper' for the "
+            "paper's released text-davinci-002 rationales (9 tasks)"
+        }
+    )
     out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
     format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
     deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
     decontaminate: bool = field(
         default=True,
-        metadata={"help": "drop train questions the test split asks too; false reproduces the paper's training sets "
-                  "exactly (MultiArith's has 5 such questions, StrategyQA's 1)"},
-    )  # fmt: skip
+        metadata={
+            "help": "drop train questions the test split asks too; false reproduces the paper's training sets "
+            "exactly (MultiArith's has 5 such questions, StrategyQA's 1)"
+        },
+    )
     all_completions: bool = field(
         default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
     )
@@ -515,8 +524,11 @@ class DistillArguments(OwnDataArguments):
 
     def recipe_overrides(self) -> dict[str, Any]:
         """The settings training reads, under the SFT recipe's names (``train.yaml``)."""
-        overrides = {feeds.recipe_key: getattr(self, name) for name, feeds in feeds_of(DistillArguments).items()
-                     if feeds.recipe_key}  # fmt: skip
+        overrides = {
+            feeds.recipe_key: getattr(self, name)
+            for name, feeds in feeds_of(DistillArguments).items()
+            if feeds.recipe_key
+        }
         return {**overrides, **({"use_peft": True} if self.lora else {})}
 
 

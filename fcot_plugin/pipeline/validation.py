@@ -50,8 +50,10 @@ def carve(question_ids: Iterable[int], size: float, seed: int) -> list[int]:
 def write_validation(data_dir: Path, rows: list[dict[str, Any]], size: float, seed: int, pool: int) -> None:
     """Record the slice beside the curated data: ids (with how they were drawn) and the questions themselves."""
     ids = [row["sample_index"] for row in rows]
-    write_json_atomic(data_dir / IDS_FILE, {"validation_size": size, "validation_seed": seed, "pool": pool,
-                                            "questions": len(ids), "sample_index": ids})  # fmt: skip
+    write_json_atomic(
+        data_dir / IDS_FILE,
+        {"validation_size": size, "validation_seed": seed, "pool": pool, "questions": len(ids), "sample_index": ids},
+    )
     write_text_atomic(data_dir / ROWS_FILE, "".join(json.dumps(row) + "\n" for row in rows))
     mark_folder(data_dir, "fcot distill", [IDS_FILE, ROWS_FILE])  # written by fcot: --restart may move them
 

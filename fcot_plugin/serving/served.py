@@ -76,22 +76,45 @@ def served_model(
     if engine == "vllm":
         cpu = vllm.vllm_is_cpu_build(vllm.vllm_python())
         eager = cpu if enforce_eager is None else enforce_eager
-        command = vllm.command(model_path, name, port, dtype=dtype, max_model_len=max_model_len, enforce_eager=eager,
-                               extra_args=extra_args)  # fmt: skip
+        command = vllm.command(
+            model_path,
+            name,
+            port,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            enforce_eager=eager,
+            extra_args=extra_args,
+        )
         env = vllm.environment(threads, kv_cache_gib=kv_cache_gib, cpu=cpu, weight_swaps=weight_swaps)
     elif engine == "llamacpp":
         if not (os.path.isfile(model_path) and model_path.endswith(".gguf")):
             raise EngineError(f"llamacpp serves a GGUF file; {model_path} is not one")
         num_concurrent = num_concurrent or llamacpp.slots(threads)
-        command = llamacpp.command(model_path, name, port, threads=threads, parallel=num_concurrent,
-                                  context=max_model_len, extra_args=extra_args)  # fmt: skip
+        command = llamacpp.command(
+            model_path,
+            name,
+            port,
+            threads=threads,
+            parallel=num_concurrent,
+            context=max_model_len,
+            extra_args=extra_args,
+        )
         env = llamacpp.environment()
     else:
         command = transformers_serve.command(model_path, port, dtype=dtype, device=device, extra_args=extra_args)
         env = transformers_serve.environment(threads)
     log_path = Path(log_file) if log_file is not None else Path(tempfile.gettempdir()) / f"fcot-{engine}-{port}.log"
-    with running_server(command, env, log_path, engine=engine, model=model_path, name=name, port=port,
-                        start_timeout=start_timeout, progress=progress) as pid:  # fmt: skip
+    with running_server(
+        command,
+        env,
+        log_path,
+        engine=engine,
+        model=model_path,
+        name=name,
+        port=port,
+        start_timeout=start_timeout,
+        progress=progress,
+    ) as pid:
         yield ServedModel(
             engine=engine,
             model=name,

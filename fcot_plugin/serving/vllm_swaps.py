@@ -34,8 +34,11 @@ def swap_weights(served: ServedModel, weights: str | os.PathLike) -> float:
     path = model_name(weights)
     started = time.monotonic()
     try:
-        answer = requests.post(f"{root}/collective_rpc", timeout=SWAP_TIMEOUT,
-                               json={"method": "reload_weights", "kwargs": {"weights_path": path}})  # fmt: skip
+        answer = requests.post(
+            f"{root}/collective_rpc",
+            timeout=SWAP_TIMEOUT,
+            json={"method": "reload_weights", "kwargs": {"weights_path": path}},
+        )
         if answer.status_code == 404:
             raise EngineError("the vLLM server has no /collective_rpc: start it with weight_swaps=True")
         if not answer.ok:
@@ -77,8 +80,14 @@ class SwappingServer:
         if self.served is None:
             started = time.monotonic()
             self._views = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="fcot-vllm-views-")))
-            server = served_model(self._view(path), "vllm", self.log_file, served_name=self.served_name,
-                                  weight_swaps=True, **self.server_options)  # fmt: skip
+            server = served_model(
+                self._view(path),
+                "vllm",
+                self.log_file,
+                served_name=self.served_name,
+                weight_swaps=True,
+                **self.server_options,
+            )
             self.served = self._stack.enter_context(server)
             self.start_up_seconds = time.monotonic() - started
         elif path != self.loaded:

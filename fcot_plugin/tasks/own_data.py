@@ -119,9 +119,11 @@ def load_splits(options: OwnDataOptions) -> tuple[dict[str, list[dict[str, Any]]
         raise
     except Exception as error:  # the datasets library raises many types: say which source failed and why
         message = " ".join(str(error).split())[:300]
-        raise DatasetError(f"cannot read --dataset {options.dataset!r}: {message}; pass a readable .jsonl, .json, "
-                           f".csv or .parquet file, a folder of <split>.jsonl files, a datasets.save_to_disk "
-                           f"folder or a Hub dataset id") from None  # fmt: skip
+        raise DatasetError(
+            f"cannot read --dataset {options.dataset!r}: {message}; pass a readable .jsonl, .json, "
+            f".csv or .parquet file, a folder of <split>.jsonl files, a datasets.save_to_disk "
+            f"folder or a Hub dataset id"
+        ) from None
     return {name: [dict(row) for row in split] for name, split in loaded.items()}, source
 
 
@@ -159,8 +161,10 @@ def _choices_of(value: Any, where: str, field_name: str) -> list[str]:
         except ValueError:
             value = [part.strip() for part in value.split("|")]
     if not isinstance(value, list) or len(value) < 2 or len(value) > 26:
-        raise DatasetError(f"{where}: {field_name!r} is not a list of 2 to 26 choices ({value!r}); give a list, "
-                           f"a JSON list or 'a|b|c'")  # fmt: skip
+        raise DatasetError(
+            f"{where}: {field_name!r} is not a list of 2 to 26 choices ({value!r}); give a list, "
+            f"a JSON list or 'a|b|c'"
+        )
     return [str(choice).strip() for choice in value]
 
 
@@ -178,8 +182,10 @@ def _row(raw: dict[str, Any], index: int, split: str, options: OwnDataOptions) -
     if missing:
         flags = {options.question_field: "--question_field", options.answer_field: "--answer_field"}
         fix = ", ".join(f"{flags.get(name, '--choices_field')} NAME" for name in missing)
-        raise DatasetError(f"{where} has no {', '.join(repr(name) for name in missing)} (fields present: "
-                           f"{sorted(raw)}); fill it in, or name the column with {fix}")  # fmt: skip
+        raise DatasetError(
+            f"{where} has no {', '.join(repr(name) for name in missing)} (fields present: "
+            f"{sorted(raw)}); fill it in, or name the column with {fix}"
+        )
     question, answer = str(raw[options.question_field]).strip(), str(raw[options.answer_field]).strip()
     if options.answer_type != "choice":
         return question, answer, None
@@ -191,17 +197,22 @@ def _row(raw: dict[str, Any], index: int, split: str, options: OwnDataOptions) -
         elif answer in choices:
             answer = letters[choices.index(answer)]
         else:
-            raise DatasetError(f"{where}: answer {answer!r} is neither a letter A-{letters[-1]} nor one of its "
-                               f"choices {choices}; fix the row")  # fmt: skip
+            raise DatasetError(
+                f"{where}: answer {answer!r} is neither a letter A-{letters[-1]} nor one of its "
+                f"choices {choices}; fix the row"
+            )
         return render_choices(question, choices), answer, letters[-1]
     written = _WRITTEN_CHOICES.findall(question)
     if not written:
-        raise DatasetError(f"{where}: the question lists no choices such as '(A) ...'; write them into the "
-                           f"question or name the column that holds them with --choices_field")  # fmt: skip
+        raise DatasetError(
+            f"{where}: the question lists no choices such as '(A) ...'; write them into the "
+            f"question or name the column that holds them with --choices_field"
+        )
     last = max(written)
     if len(answer) != 1 or answer.upper() not in string.ascii_uppercase[: string.ascii_uppercase.index(last) + 1]:
-        raise DatasetError(f"{where}: answer {answer!r} is not one of the question's choice letters A-{last}; "
-                           f"fix the row")  # fmt: skip
+        raise DatasetError(
+            f"{where}: answer {answer!r} is not one of the question's choice letters A-{last}; fix the row"
+        )
     return question, answer.upper(), last
 
 
@@ -212,16 +223,19 @@ def build_task(options: OwnDataOptions) -> OwnTask:
     train_split = options.dataset_split
     for wanted, flag in ((train_split, "--dataset_split"), (options.test_split, "--test_split")):
         if wanted is not None and wanted not in splits:
-            raise DatasetError(f"{options.dataset} has no split {wanted!r} (splits: {', '.join(splits)}); pass "
-                               f"{flag} with one of them")  # fmt: skip
+            raise DatasetError(
+                f"{options.dataset} has no split {wanted!r} (splits: {', '.join(splits)}); pass "
+                f"{flag} with one of them"
+            )
     checked: dict[str, list[tuple[int, str, str, str | None]]] = {}
     for split in {train_split, options.test_split} - {None}:
         if not splits[split]:
             raise DatasetError(f"{options.dataset} [{split}] has no rows; give a split with questions in it")
         checked[split] = [(i, *_row(raw, i, split, options)) for i, raw in enumerate(splits[split])]
     last_letters = [last for rows in checked.values() for *_, last in rows if last]
-    answer_type = letter_type(max(last_letters)) if options.answer_type == "choice" else get_answer_type(
-        options.answer_type)  # fmt: skip
+    answer_type = (
+        letter_type(max(last_letters)) if options.answer_type == "choice" else get_answer_type(options.answer_type)
+    )
     rows_by_split: dict[str, list[dict[str, Any]]] = {}
     for split, rows in checked.items():
         kept = []
@@ -230,8 +244,9 @@ def build_task(options: OwnDataOptions) -> OwnTask:
                 gold = answer_type.normalize(answer)
             except ValueError as error:
                 alternative = "" if options.answer_type == "text" else " or pass --answer_type text"
-                raise DatasetError(f"{options.dataset} [{split}] row {index}: answer {answer!r} {error}; fix the "
-                                   f"row{alternative}") from None  # fmt: skip
+                raise DatasetError(
+                    f"{options.dataset} [{split}] row {index}: answer {answer!r} {error}; fix the row{alternative}"
+                ) from None
             kept.append({"sample_index": index, "question": question, "answer": gold})
         rows_by_split[split] = kept
     train = rows_by_split[train_split]
@@ -240,25 +255,35 @@ def build_task(options: OwnDataOptions) -> OwnTask:
         split_record = {"test": f"the source's {options.test_split!r} split"}
     else:
         train, test = carve_test(train, options.test_size, options.test_seed)
-        split_record = {"test": f"a seeded {options.test_size:g} fraction of {train_split!r}",
-                        "test_size": options.test_size, "test_seed": options.test_seed}  # fmt: skip
+        split_record = {
+            "test": f"a seeded {options.test_size:g} fraction of {train_split!r}",
+            "test_size": options.test_size,
+            "test_seed": options.test_seed,
+        }
     if not train or not test:
-        raise DatasetError(f"{options.dataset}: {len(train)} train and {len(test)} test rows; both splits need rows "
-                           f"(a larger dataset, or another --test_size)")  # fmt: skip
+        raise DatasetError(
+            f"{options.dataset}: {len(train)} train and {len(test)} test rows; both splits need rows "
+            f"(a larger dataset, or another --test_size)"
+        )
     train_questions = {normalize_text(row["question"]) for row in train}
     if all(normalize_text(row["question"]) in train_questions for row in test):
-        raise DatasetError(f"{options.dataset}: every test question also appears in the train split, so nothing "
-                           f"would be left to train on; pass a --test_split with other questions, or leave it out "
-                           f"to carve one")  # fmt: skip
+        raise DatasetError(
+            f"{options.dataset}: every test question also appears in the train split, so nothing "
+            f"would be left to train on; pass a --test_split with other questions, or leave it out "
+            f"to carve one"
+        )
     provenance = {
         **source,
         "split": train_split,
         **split_record,
-        "fields": {"question": options.question_field, "answer": options.answer_field,
-                   "choices": options.choices_field},
+        "fields": {
+            "question": options.question_field,
+            "answer": options.answer_field,
+            "choices": options.choices_field,
+        },
         "answer_type": options.answer_type,
         "rows": {"train": len(train), "test": len(test)},
-    }  # fmt: skip
+    }
     return OwnTask(name, answer_type.name, {"train": train, "test": test}, provenance)
 
 

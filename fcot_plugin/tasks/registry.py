@@ -103,8 +103,10 @@ def read_task_folder(folder: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise DatasetError(f"{path} cannot be read ({error}); write the folder again with: fcot task --out "
-                           f"{Path(folder)} --dataset ... --answer_type ...") from None  # fmt: skip
+        raise DatasetError(
+            f"{path} cannot be read ({error}); write the folder again with: fcot task --out "
+            f"{Path(folder)} --dataset ... --answer_type ..."
+        ) from None
 
 
 def resolve_task(task: str | None) -> str | None:
@@ -123,9 +125,10 @@ def resolve_task(task: str | None) -> str | None:
 
     answer_type = get_answer_type(description["answer_type"])
     return register_task(
-        TaskSpec(description["task"], description["task"], answer_type.name, answer_type.trigger,
-                 str(folder.resolve()))
-    ).key  # fmt: skip
+        TaskSpec(
+            description["task"], description["task"], answer_type.name, answer_type.trigger, str(folder.resolve())
+        )
+    ).key
 
 
 def own_task_folders() -> list[str]:

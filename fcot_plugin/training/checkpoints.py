@@ -83,8 +83,11 @@ def is_trainer_output(folder: Path) -> bool:
 def training_record(task: str | None, dataset: str | None, dataset_format: str) -> dict[str, str | None]:
     """What a training output folder was made for: the task, the dataset (a local one by absolute path)."""
     local = Path(dataset).expanduser() if dataset else None
-    return {"task": task, "dataset": str(local.resolve()) if local is not None and local.exists() else dataset,
-            "dataset_format": dataset_format}  # fmt: skip
+    return {
+        "task": task,
+        "dataset": str(local.resolve()) if local is not None and local.exists() else dataset,
+        "dataset_format": dataset_format,
+    }
 
 
 def check_training_output(output_dir: str, record: dict[str, str | None]) -> Path:
@@ -97,8 +100,11 @@ def check_training_output(output_dir: str, record: dict[str, str | None]) -> Pat
     folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output, made_by=MADE_BY)
     recorded = (read_marker(folder) or {}).get("training") if folder.is_dir() else None
     if recorded and recorded != record and last_complete_checkpoint(folder):
-        changed = ", ".join(f"{key} {recorded.get(key)!r}, not {value!r}" for key, value in record.items()
-                            if recorded.get(key) != value)  # fmt: skip
+        changed = ", ".join(
+            f"{key} {recorded.get(key)!r}, not {value!r}"
+            for key, value in record.items()
+            if recorded.get(key) != value
+        )
         raise FcotError(
             f"output_dir {folder} holds checkpoints of another training ({changed}), which this one would resume "
             f"from; pass another output_dir, or delete its checkpoint-* folders to start over"

@@ -122,8 +122,9 @@ def train_and_save(
     if last_checkpoint:
         logger.info("resuming from %s", last_checkpoint)
     if trainer.is_world_process_zero():  # what the checkpoints are of: another task never resumes from them
-        mark_training(args.output_dir, training_record(script_args.task, script_args.dataset_name,
-                                                       script_args.dataset_format))  # fmt: skip
+        mark_training(
+            args.output_dir, training_record(script_args.task, script_args.dataset_name, script_args.dataset_format)
+        )
     train_result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or last_checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)

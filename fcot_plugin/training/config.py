@@ -33,15 +33,19 @@ class FcotScriptArguments(ScriptArguments):
 
     task: str | None = field(
         default=None,
-        metadata={"help": "fcot task key, for the model card and evaluation, or a task folder of your own data "
-                  "(fcot task --out DIR)"},
-    )  # fmt: skip
+        metadata={
+            "help": "fcot task key, for the model card and evaluation, or a task folder of your own data "
+            "(fcot task --out DIR)"
+        },
+    )
     dataset_format: str = field(default="fcot", metadata={"help": "fcot or vanilla: how the student is scored"})
     merge_adapter: bool = field(
         default=False,
-        metadata={"help": "LoRA (use_peft) only: also save the base model with the adapter merged in, to "
-                  "<output_dir>/merged (the adapter stays in output_dir)"},
-    )  # fmt: skip
+        metadata={
+            "help": "LoRA (use_peft) only: also save the base model with the adapter merged in, to "
+            "<output_dir>/merged (the adapter stays in output_dir)"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.task = resolve_task(self.task)  # a task folder of the user's own becomes its key
@@ -57,9 +61,11 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
 
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "required: the folder the student and its checkpoints go to (a new or empty folder, or "
-                  "one an earlier run of the same task and dataset wrote, which resumes)"},
-    )  # fmt: skip
+        metadata={
+            "help": "required: the folder the student and its checkpoints go to (a new or empty folder, or "
+            "one an earlier run of the same task and dataset wrote, which resumes)"
+        },
+    )
     learning_rate: float = field(
         default=PAPER_RECIPE.learning_rate, metadata={"help": "paper: 3e-4", FCOT_RANGE: POSITIVE}
     )
@@ -85,22 +91,28 @@ class FcotSFTConfig(TokenFreePickle, SFTConfig):
     # Speed, not results: see fcot_plugin/training/sft.py and benchmarks/sft_throughput.py for what each buys.
     precision: str = field(
         default="auto",
-        metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32; an explicit "
-                  "bf16/fp16 flag wins over auto"},
-    )  # fmt: skip
+        metadata={
+            "help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32; an explicit "
+            "bf16/fp16 flag wins over auto"
+        },
+    )
     activation_checkpointing: bool | None = field(
         default=None,
-        metadata={"help": "recompute activations in backward to save memory. Off unless set (TRL turns it on by "
-                  "default): a small student does not need it and trains faster without"},
-    )  # fmt: skip
+        metadata={
+            "help": "recompute activations in backward to save memory. Off unless set (TRL turns it on by "
+            "default): a small student does not need it and trains faster without"
+        },
+    )
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "deprecated alias of activation_checkpointing (transformers >= 5.24)"}
     )
     train_sampling_strategy: str = field(
         default=PAPER_RECIPE.train_sampling_strategy,
-        metadata={"help": "group_by_length (rows of similar length batched together: less padding computed; "
-                  "benchmarks/sft_throughput.py), random, sequential or batch_rebalance"},
-    )  # fmt: skip
+        metadata={
+            "help": "group_by_length (rows of similar length batched together: less padding computed; "
+            "benchmarks/sft_throughput.py), random, sequential or batch_rebalance"
+        },
+    )
 
     def _check_ranges(self) -> None:
         """Values TRL would accept and then train nothing with, or NaN weights (``learning_rate: inf``), or fail on

@@ -113,9 +113,12 @@ def load_student(model_args, trust_remote_code: bool):
         trust_remote_code=trust_remote_code,
         attn_implementation=model_args.attn_implementation,
         dtype=model_args.dtype,
-        **({"quantization_config": quantization_config, "device_map": {"": PartialState().local_process_index}}
-           if quantization_config is not None else {}),
-    )  # fmt: skip
+        **(
+            {"quantization_config": quantization_config, "device_map": {"": PartialState().local_process_index}}
+            if quantization_config is not None
+            else {}
+        ),
+    )
     peft_config = get_peft_config(model_args)
     if peft_config is None:
         return model
@@ -139,8 +142,10 @@ def train(script_args: FcotScriptArguments, sft_args: FcotSFTConfig, model_args)
         model_args.model_name_or_path, revision=model_args.model_revision, trust_remote_code=sft_args.trust_remote_code
     )
     if tokenizer.eos_token_id is None:
-        raise FcotError(f"the tokenizer of {model_args.model_name_or_path} has no EOS token; the student must learn "
-                        f"to stop, so set eos_token in its tokenizer_config.json")  # fmt: skip
+        raise FcotError(
+            f"the tokenizer of {model_args.model_name_or_path} has no EOS token; the student must learn "
+            f"to stop, so set eos_token in its tokenizer_config.json"
+        )
     model = load_student(model_args, sft_args.trust_remote_code)
     with args.main_process_first(desc="tokenizing"):
         train_dataset = tokenize(dataset, tokenizer, args)
