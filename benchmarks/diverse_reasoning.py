@@ -209,7 +209,6 @@ def published_recipe(task: str) -> dict[str, Any]:
     """The student's recipe for ``task`` exactly as the published paper table trained it (its run's record)."""
     from fcot_plugin.core.errors import FcotError
     from fcot_plugin.core.files import read_json
-    from fcot_plugin.pipeline.settings import unrecorded_value
 
     table = read_json(PUBLISHED_TABLE, "restore it from the repository")
     row = table["tasks"].get(task)
@@ -221,7 +220,7 @@ def published_recipe(task: str) -> dict[str, Any]:
         "validation_size": fcot["validation_size"],
         "learning_rate": fcot["learning_rate"],
         "seed": fcot["seed"],
-        "train_sampling_strategy": fcot.get("batches") or unrecorded_value("train_sampling_strategy"),
+        "train_sampling_strategy": fcot["batches"],
         "published": {
             "accuracy": row["ours"]["fcot_chosen"]["accuracy"],
             "n": row["ours"]["fcot_chosen"]["n"],

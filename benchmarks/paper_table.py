@@ -309,13 +309,10 @@ def scores(run_dir: Path) -> dict[str, Any]:
 
 
 def training_batches(folder) -> str:
-    """How the run drew its training batches, from its train.yaml (runs before fcot recorded it: shuffled)."""
+    """How the run drew its training batches, from its train.yaml."""
     import yaml
 
-    from fcot_plugin.pipeline.settings import unrecorded_value
-
-    recorded = yaml.safe_load(folder.train_config.read_text()) if folder.train_config.is_file() else None
-    return (recorded or {}).get("train_sampling_strategy", unrecorded_value("train_sampling_strategy"))
+    return yaml.safe_load(folder.train_config.read_text())["train_sampling_strategy"]
 
 
 def paper_value(task: str, student: str, method: str = "fine-tune-cot") -> float | None:
@@ -419,7 +416,6 @@ BATCHES = {"group_by_length": "length-grouped"}  # other strategies are shown by
 
 
 def markdown(table: dict[str, Any]) -> str:
-    from fcot_plugin.pipeline.settings import unrecorded_value
     from fcot_plugin.tasks.registry import get_task
 
     config = table["config"]
@@ -463,8 +459,7 @@ def markdown(table: dict[str, Any]) -> str:
             ],
         )
     )
-    legacy = unrecorded_value("train_sampling_strategy")
-    batches = [rows[t]["fcot"].get("batches", legacy) for t in tasks]  # older tables: not recorded
+    batches = [rows[t]["fcot"]["batches"] for t in tasks]
     lines.append(line("training batches", [BATCHES.get(b, b) for b in batches]))
     lines += [
         line(f"paper: {student} Fine-tune-CoT", [cell(rows[t]["paper"][student]) for t in tasks])
@@ -609,31 +604,12 @@ def distill_default(name: str) -> Any:
     return next(f.default for f in fields(DistillArguments) if f.name == name)
 
 
-def validation_size_of(student: dict[str, Any], config: dict[str, Any]) -> float:
-    """A student row's validation slice: its own record, else (rows from before they recorded it) the table's
-    --validation_size, else what fcot distill resolved for the row's epochs."""
-    from fcot_plugin.pipeline.settings import default_validation_size
-
-    if student.get("validation_size") is not None:
-        return student["validation_size"]
-    held = config.get("validation_size")
-    return default_validation_size(student.get("epochs", config["epochs"])) if held is None else held
-
-
 def carry_over(table: dict[str, Any], args: TableArguments) -> list[str]:
     """Adds the earlier table's rows for tasks this run does not score, each marked with where it came from."""
     earlier, source = args.earlier, str(Path(args.merge_with).expanduser())
-    defaults = {name: distill_default(name) for name in ("learning_rate", "seed")}
     carried = [task for task in earlier["tasks"] if task not in args.task_list]
     for task in carried:
-        row = {**earlier["tasks"][task], "carried_from": source}
-        for student in ("fcot", "vanilla"):  # rows from before each recorded its settings had the table's epochs
-            if row.get(student) is not None:  # and validation slice, and fcot's default learning rate and seed
-                recorded = {"epochs": earlier["config"]["epochs"], **defaults, **row[student]}
-                row[student] = {**recorded, "validation_size": validation_size_of(recorded, earlier["config"])}
-        row.setdefault("machine", earlier.get("machine", "not recorded"))  # likewise the table's machine
-        row.setdefault("runs_dir", earlier["config"].get("runs_dir", "runs/paper_table"))  # and run folders
-        table["tasks"][task] = row
+        table["tasks"][task] = {**earlier["tasks"][task], "carried_from": source}
     return carried
 
 

@@ -27,9 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # paper_table.py is a sibling sc
 from paper_table import (  # noqa: E402
     GOAL_STUDENT,
     RESULTS,
-    distill_default,
     scientific,
-    validation_size_of,
 )
 
 # What runs of one task must share for their spread to be the seed's: the training settings a row records.
@@ -43,10 +41,9 @@ class SpreadArguments:
 
 
 def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every Fine-tune-CoT run in the tables, grouped by task (a run without a seed trained at fcot's default)."""
+    """Every Fine-tune-CoT run in the tables, grouped by task."""
     from fcot_plugin.core.errors import FcotError
 
-    default_seed = distill_default("seed")
     runs: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         try:
@@ -59,12 +56,9 @@ def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
             best = max(validation, key=lambda point: point["accuracy"], default=None)
             runs.setdefault(task, []).append(
                 {
-                    "seed": fcot.get("seed", default_seed),
+                    "seed": fcot["seed"],
                     "machine": row["machine"],
-                    "settings": {
-                        **{key: fcot.get(key) for key in SAME},
-                        "validation_size": validation_size_of(fcot, table["config"]),
-                    },
+                    "settings": {key: fcot.get(key) for key in SAME},
                     "chosen_epoch": fcot["chosen_epoch"],
                     "best_validation": (round(best["accuracy"] * best["n"]), best["n"]) if best else None,
                     "chosen": row["ours"]["fcot_chosen"]["accuracy"],

@@ -204,8 +204,9 @@ def test_distill_read_only_run_dir(capsys, tmp_path, tiny_model, monkeypatch):
 
 
 def test_distill_damaged_stage_record(capsys, tmp_path, tiny_model):
+    RunFolder(tmp_path / "run").mark()
     (tmp_path / "run" / "stages").mkdir(parents=True)
-    (tmp_path / "run" / "config.json").write_text("{}")  # a run folder of an earlier fcot (no marker)
+    (tmp_path / "run" / "config.json").write_text("{}")
     (tmp_path / "run" / "stages" / "teacher.json").write_text("")
     damaged = tmp_path / "run" / "stages" / "teacher.json"
     distill_fails(

@@ -13,7 +13,8 @@ import pytest
 from test_pipeline import tiny_args
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.pipeline.run_folder import RunFolder, stage_settings
+from fcot_plugin.pipeline.run_folder import RunFolder
+from fcot_plugin.pipeline.stages import stage_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,26 +27,17 @@ def load_script():
     return module
 
 
-def test_format_is_fingerprinted_only_when_it_is_not_the_default(tiny_model, tmp_path):
+def test_format_and_training_batches_are_fingerprinted_whatever_their_value(tiny_model, tmp_path):
     fcot = vars(tiny_args(tiny_model, tmp_path / "run"))
     vanilla = {**fcot, "format": "vanilla"}
-    assert "format" not in stage_settings("curate", fcot)  # run folders from before --format are reused as they are
     for stage in ("curate", "train", "evaluate", "report"):
+        assert stage_settings(stage, fcot)["format"] == "fcot"
         assert stage_settings(stage, vanilla)["format"] == "vanilla"
     with pytest.raises(ValueError, match="unknown dataset format 'cot'"):
         tiny_args(tiny_model, tmp_path / "run", format="cot")
-
-
-def test_training_batches_are_fingerprinted_unless_shuffled_as_before(tiny_model, tmp_path):
-    """Folders trained before the setting existed (shuffled batches) are reused only for shuffled batches."""
-    grouped = vars(tiny_args(tiny_model, tmp_path / "run"))
-    shuffled = {**grouped, "train_sampling_strategy": "random"}
-    before = {key: value for key, value in grouped.items() if key != "train_sampling_strategy"}
-    assert stage_settings("train", shuffled) == stage_settings("train", before)
-    assert stage_settings("train", grouped) == {
-        **stage_settings("train", before),
-        "train_sampling_strategy": "group_by_length",
-    }
+    shuffled = {**fcot, "train_sampling_strategy": "random"}
+    assert stage_settings("train", fcot)["train_sampling_strategy"] == "group_by_length"
+    assert stage_settings("train", shuffled)["train_sampling_strategy"] == "random"
 
 
 def test_bad_table_arguments_are_one_line_each():
@@ -156,7 +148,7 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
     longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4, "seed": 43, "validation_size": 0.2}}
-    row = {key: value for key, value in row.items() if key != "machine"}  # older rows: the table's machine
+    row = {**row, "machine": "an older CPU"}
     longer.update(machine="a GPU", runs_dir="runs/elsewhere")  # trained elsewhere: each row names its own
     earlier = {
         "config": {"student": "smollm2-135m", "epochs": 4.0, "sc_limit": 50},  # older: no precision key
@@ -196,8 +188,7 @@ def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(t
     assert carried + "Shuffled Objects, Last Letter Concatenation." in markdown
     chosen = next(line for line in markdown.splitlines() if "Fine-tune-CoT, validation-chosen epoch" in line)
     assert chosen.endswith(f"| **{row['ours']['fcot_chosen']['accuracy']:.2f}** |")  # bold: the chosen epoch
-    assert "| training batches | random | random | random |" in markdown  # unrecorded: at random
-    # rows from before they recorded their epochs trained the earlier table's, at fcot's learning rate and seed;
+    assert "| training batches | random | random | random |" in markdown
     # each row's own numbers win
     differ = "except (Fine-tune-CoT / vanilla where they differ): Tracking Shuffled Objects"
     assert (

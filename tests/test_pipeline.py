@@ -14,9 +14,10 @@ import yaml
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import CurationError
 from fcot_plugin.pipeline import distill as pipeline
-from fcot_plugin.pipeline.distill import PipelineError, distill
-from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, baseline_settings
+from fcot_plugin.pipeline.distill import distill
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
 from fcot_plugin.pipeline.settings import DistillArguments
+from fcot_plugin.pipeline.stages import PipelineError, baseline_settings
 
 
 def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
@@ -307,8 +308,9 @@ def test_a_new_teacher_budget_reruns_the_teacher_and_every_later_stage(tiny_mode
 
 def test_a_damaged_stage_record_is_named_with_the_fix(tiny_model, tmp_path):
     run_dir = tmp_path / "run"
+    RunFolder(run_dir).mark()
     (run_dir / "stages").mkdir(parents=True)
-    (run_dir / "config.json").write_text("{}")  # a run folder (of an earlier fcot: no marker)
+    (run_dir / "config.json").write_text("{}")
     (run_dir / "stages" / "teacher.json").write_text('{"source": "pa')  # cut short
     with pytest.raises(FcotError, match=r"stages/teacher\.json is damaged .*pass --restart"):
         distill(tiny_args(tiny_model, run_dir))

@@ -23,7 +23,8 @@ from fcot_plugin.cli.fcot_eval import main as eval_main
 from fcot_plugin.core.command_line import exit_with_one_line
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.folders import MARKER
-from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, record_stage, student_weights
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
+from fcot_plugin.pipeline.stages import record_stage, student_weights
 
 CURATE = ["curate", "--task", "coin_flip", "--samples", "paper"]
 DISTILL = ["distill", "--task", "coin_flip", "--device", "cpu"]
@@ -103,15 +104,6 @@ def test_restart_moves_only_what_distill_wrote(tmp_path):
     assert sorted(path.name for path in moved.iterdir()) == ["config.json", "stages", "student"]
     for name, text in USER_FILES.items():
         assert (run.path / name).read_text() == text
-
-
-def test_a_run_folder_of_an_earlier_fcot_is_still_taken(capsys, tmp_path, tiny_model):
-    """Run folders from before the marker (config.json and stages/) resume as before."""
-    from one_line import distill_accepts
-
-    (tmp_path / "run" / "stages").mkdir(parents=True)
-    (tmp_path / "run" / "config.json").write_text("{}")
-    distill_accepts(["--task", "coin_flip", "--student", str(tiny_model), "--run_dir", str(tmp_path / "run")])
 
 
 # ---------------------------------------------------------------------- 4-5: secrets by shape

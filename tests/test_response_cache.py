@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from lm_eval.api.instance import Instance
 
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.tasks.prompts import teacher_stage1
-from fcot_plugin.teacher.cache import ResponseCache, entry_key
+from fcot_plugin.teacher.cache import CacheMismatchError, ResponseCache, entry_key
 
 QUESTIONS = ["A coin is heads up. Ka flips the coin. Is the coin still heads up?", "Take the last letters of 'ab cd'."]
 
@@ -81,35 +82,29 @@ def test_a_second_process_on_the_same_cache_is_refused_in_one_line(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # free again once the holder closes it
 
 
-def test_a_single_teacher_file_keeps_serving_its_teacher(tmp_path):
-    """Files made before the ledger held several teachers: their own teacher's entries are keyed without it."""
-    cache = tmp_path / "old.sqlite"
+def test_a_ledger_of_another_schema_is_refused_in_one_line(tmp_path):
+    """A file whose entries are keyed another way would never match: refused, not silently regenerated."""
+    cache = tmp_path / "other.sqlite"
+    ResponseCache(cache, {"base": "a"}).close()
     with sqlite3.connect(cache) as db:
-        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute(
-            "CREATE TABLE responses (key TEXT PRIMARY KEY, stage INTEGER NOT NULL, text TEXT NOT NULL, "
-            "prompt_tokens INTEGER, completion_tokens INTEGER)"
-        )
-        db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", ('{"base": "a", "schema": "fcot-teacher-cache/1"}',))
-        db.execute("INSERT INTO responses VALUES (?, 1, 'old text', NULL, NULL)", (entry_key(1, "Q", {}, 0),))
-    own = ResponseCache(cache, {"base": "a"})
-    assert own.get(own.key(1, "Q", {}, 0)) == "old text"
-    own.close()
-    other = ResponseCache(cache, {"base": "b"})
-    assert other.get(other.key(1, "Q", {}, 0)) is None
-    other.close()
+        db.execute("UPDATE meta SET value = 'fcot-teacher-cache/1' WHERE key = 'schema'")
+    with pytest.raises(CacheMismatchError, match=r"not an fcot teacher cache \(schema fcot-teacher-cache/1, not"):
+        ResponseCache(cache, {"base": "a"})
 
 
 def test_entry_keys_hold_everything_that_changes_the_text():
-    base = entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0)
-    assert base == entry_key(1, "Q: x\nA:", {"temperature": 0.7, "max_gen_toks": 8}, 0)  # order does not matter
+    teacher = {"base": "a"}
+    base = entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0, teacher)
+    same = entry_key(1, "Q: x\nA:", {"temperature": 0.7, "max_gen_toks": 8}, 0, teacher)  # order does not matter
+    assert base == same
     changed = [
-        entry_key(2, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0),
-        entry_key(1, "Q: y\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0),
-        entry_key(1, "Q: x\nA:", {"max_gen_toks": 9, "temperature": 0.7}, 0),
-        entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 1),
+        entry_key(2, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0, teacher),
+        entry_key(1, "Q: y\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0, teacher),
+        entry_key(1, "Q: x\nA:", {"max_gen_toks": 9, "temperature": 0.7}, 0, teacher),
+        entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 1, teacher),
+        entry_key(1, "Q: x\nA:", {"max_gen_toks": 8, "temperature": 0.7}, 0, {"base": "b"}),
     ]
-    assert len({base, *changed}) == 5
+    assert len({base, *changed}) == 6
 
 
 def test_responses_are_stored_as_the_base_model_reports_them_not_when_it_returns(tiny_model, tmp_path):

@@ -11,7 +11,8 @@ import pytest
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import read_json, write_json_atomic
-from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, fingerprint, outputs_digest, record_stage
+from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
+from fcot_plugin.pipeline.stages import fingerprint, outputs_digest, record_stage
 from fcot_plugin.training.checkpoints import last_complete_checkpoint
 
 
@@ -81,12 +82,13 @@ def test_fingerprints_follow_settings_and_upstream_outputs(tmp_path):
 
 def test_moving_aside_keeps_the_lock_and_earlier_moves(tmp_path):
     run = RunFolder(tmp_path)
+    run.mark()
     for name in ("config.json", "student/model.safetensors", "stages/train.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
     with RunLock(run):
         moved = run.move_everything_aside("first")
         assert moved == tmp_path / ".previous" / "first" and run.lock_file.is_file()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [".previous"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".fcot-folder.json", ".previous"]
     assert (moved / "student" / "model.safetensors").read_text() == "student/model.safetensors"
     assert run.move_everything_aside("second") is None  # nothing left to move

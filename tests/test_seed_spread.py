@@ -25,26 +25,23 @@ def load_script():
     return module
 
 
-def table_at(seed: int | None, chosen: float, last: float, tmp_path: Path, **fcot) -> str:
+def table_at(seed: int, chosen: float, last: float, tmp_path: Path, **fcot) -> str:
     """A one-task table as paper_table.py writes it: the published SVAMP row with another seed and scores."""
     row = copy.deepcopy(PUBLISHED["tasks"]["svamp"])
     row["ours"]["fcot_chosen"]["accuracy"], row["ours"]["fcot_last"]["accuracy"] = chosen, last
-    row["fcot"].pop("seed", None)
-    row["fcot"].pop("validation_size", None)  # as in tables from before rows recorded it: the table's, resolved
-    row["fcot"].update({"seed": seed} if seed is not None else {}, **fcot)
+    row["fcot"].update(seed=seed, **fcot)
     path = tmp_path / f"svamp_seed{seed}.json"
-    config = {**PUBLISHED["config"], "validation_size": None}  # fcot's default: 0.1 at 4 epochs
-    path.write_text(json.dumps({"config": config, "tasks": {"svamp": row}}))
+    path.write_text(json.dumps({"config": PUBLISHED["config"], "tasks": {"svamp": row}}))
     return str(path)
 
 
 def test_runs_of_several_seeds_are_listed_with_their_range_and_the_seeds_that_beat_the_paper(tmp_path):
     spread = load_script()
-    tables = [table_at(44, 8.0, 6.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path), table_at(43, 5.0, 9.0, tmp_path)]
+    tables = [table_at(44, 8.0, 6.0, tmp_path), table_at(42, 3.67, 7.0, tmp_path), table_at(43, 5.0, 9.0, tmp_path)]
     result = spread.main(spread.SpreadArguments(tables=tables, output=str(tmp_path / "spread")))
 
     runs = result["runs"]["svamp"]
-    assert [run["seed"] for run in runs] == [42, 43, 44]  # sorted; a row without a seed trained at fcot's 42
+    assert [run["seed"] for run in runs] == [42, 43, 44]  # sorted
     summary = result["summary"]["svamp"]
     assert summary["chosen"] == {"min": 3.67, "mean": pytest.approx((3.67 + 5.0 + 8.0) / 3), "max": 8.0}
     assert summary["paper"] == 7.33 and summary["chosen_beats_paper"] == 1  # only seed 44's 8.00
@@ -65,13 +62,12 @@ def test_runs_that_differ_in_more_than_the_seed_or_repeat_one_are_refused(tmp_pa
     longer = table_at(43, 5.0, 5.0, tmp_path, epochs=8.0)
     with pytest.raises(FcotError, match="svamp: the runs differ in more than the seed"):
         spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), longer])
-    wider = table_at(43, 5.0, 5.0, tmp_path, validation_size=0.2)  # another validation slice: other epochs chosen
-    with pytest.raises(FcotError, match=r"svamp: the runs differ in more than the seed.*validation_size.: 0.2"):
-        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), wider])
-    recorded = table_at(43, 5.0, 5.0, tmp_path, validation_size=0.1)  # recorded, or resolved for an older row
-    assert len(spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), recorded])["svamp"]) == 2
+    narrower = table_at(43, 5.0, 5.0, tmp_path, validation_size=0.1)  # another validation slice: other epochs chosen
+    with pytest.raises(FcotError, match=r"svamp: the runs differ in more than the seed.*validation_size.: 0.1"):
+        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), narrower])
+    assert len(spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), table_at(43, 5.0, 5.0, tmp_path)])["svamp"]) == 2
     with pytest.raises(FcotError, match="svamp: seed 42 appears twice; pass one table per seed"):
-        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path / "..")])
+        spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), table_at(42, 3.67, 7.0, tmp_path / "..")])
     (tmp_path / "list.json").write_text("[]")
     with pytest.raises(FcotError, match="list.json: not a table paper_table.py wrote"):
         spread.load_runs([str(tmp_path / "list.json")])

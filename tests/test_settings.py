@@ -15,14 +15,9 @@ import pytest
 
 from fcot_plugin.core.command_line import FCOT_METADATA
 from fcot_plugin.pipeline.distill import Run
-from fcot_plugin.pipeline.run_folder import (
-    STAGE_INPUTS,
-    STAGE_OUTPUTS,
-    baseline_settings,
-    outputs_digest,
-    stage_settings,
-)
+from fcot_plugin.pipeline.run_folder import STAGE_OUTPUTS
 from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, Feeds, feeds_of
+from fcot_plugin.pipeline.stages import STAGE_INPUTS, baseline_settings, outputs_digest, stage_settings
 
 TEACHER = "pretrained=teacher-a"
 # setting -> (another value, what it feeds directly). Later stages follow through their inputs.

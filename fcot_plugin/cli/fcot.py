@@ -105,10 +105,9 @@ def _task(argv: list[str]) -> None:
     from fcot_plugin.core.folders import check_output_folder, mark_folder
     from fcot_plugin.tasks.names import task_name
     from fcot_plugin.tasks.own_data import build_task
-    from fcot_plugin.tasks.task_folder import TASK_FILE, write_task_folder
+    from fcot_plugin.tasks.task_folder import write_task_folder
 
-    # the user's own folders are refused first; a task folder an earlier fcot wrote is fcot's
-    check_output_folder(args.out, "--out", adopt=lambda folder: (folder / TASK_FILE).is_file(), made_by="fcot task")
+    check_output_folder(args.out, "--out", made_by="fcot task")  # the user's own folders are refused first
     own = build_task(args)  # every row checked before anything is written
     out = write_task_folder(own.name, own.answer_type, own.splits, own.provenance, args.out)
     mark_folder(out, "fcot task", (entry.name for entry in out.iterdir()))

@@ -2,14 +2,14 @@
 
 A folder an fcot command writes into carries a marker, ``.fcot-folder.json``, naming the command that made it
 and the entries it wrote there. ``--overwrite``, ``--restart`` and ``.previous/`` only ever touch entries a
-marker lists (or, for a command's own layout, entries that layout names); anything else in the folder is the
+marker lists; anything else in the folder is the
 user's and stays where it is.
 
 :func:`check_output_folder` runs before anything else does. It refuses, in one line:
 
 * an empty path, ``.``, the current folder, ``$HOME``, ``/`` or any folder above one of them;
-* a folder that holds files and carries no marker (unless the command recognises it as its own, made by an
-  earlier fcot version: ``adopt``);
+* a folder that holds files and carries no marker (unless the command recognises it as its own: ``adopt``, a run
+  folder whose run is starting);
 * a path that cannot be a folder here: a file in the way, a part over 255 bytes, a symbolic-link loop, a
   read-only or forbidden place, ``/proc``.
 """
@@ -140,8 +140,8 @@ def check_output_folder(
     """The absolute path of an output folder that is safe to write into, or one line saying why not.
 
     ``replaces``: the command may replace or move what it wrote there before (``--overwrite``, ``--restart``,
-    resumes); then only an empty folder, one with fcot's marker, or one ``adopt`` recognises as made by an earlier
-    fcot is taken, never the current folder, home or the root. A command that only adds new files (lm-eval's
+    resumes); then only an empty folder, one with fcot's marker, or one ``adopt`` recognises as the command's own
+    is taken, never the current folder, home or the root. A command that only adds new files (lm-eval's
     results) passes False: any folder that can be written then does, the current one included; the path is still
     checked (not empty, no NUL, no part over 255 bytes, no link loop, writable). ``made_by``: the command whose
     folders these are; one another fcot command made (a run folder as ``fcot curate --out``) is refused too.
@@ -205,10 +205,10 @@ def mark_folder(folder: str | Path, made_by: str, entries: Iterable[str] = (), *
     return folder
 
 
-def written_entries(folder: str | Path, layout: Iterable[str] = ()) -> list[str]:
-    """The entries of ``folder`` fcot wrote: those its marker lists and those of the command's ``layout``."""
+def written_entries(folder: str | Path) -> list[str]:
+    """The entries of ``folder`` fcot wrote: those its marker lists."""
     folder = Path(folder)
-    listed = {*(read_marker(folder) or {}).get("entries", []), *layout} - {MARKER}
+    listed = {*(read_marker(folder) or {}).get("entries", [])} - {MARKER}
     return sorted(
         name
         for name in listed

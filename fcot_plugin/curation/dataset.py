@@ -203,16 +203,11 @@ CURATION_SUMMARY = "fcot_curation.json"
 MADE_BY = "fcot curate"
 
 
-def is_curated_dataset(folder: Path) -> bool:
-    """A dataset folder written by an fcot version from before the marker: ``datasets``' files and the summary."""
-    return (folder / CURATION_SUMMARY).is_file() and (folder / "dataset_dict.json").is_file()
-
-
 def check_out(out: str | Path, overwrite: bool, what: str = "--out") -> Path:
     """Before anything runs: ``out`` is a new folder, or (``overwrite``) one fcot wrote, else one line."""
     from fcot_plugin.core.folders import check_output_folder
 
-    path = check_output_folder(out, what, adopt=is_curated_dataset, made_by=MADE_BY)
+    path = check_output_folder(out, what, made_by=MADE_BY)
     if path.exists() and not overwrite:
         raise CurationError(f"{out} already exists; choose another --out or pass --overwrite")
     return path
@@ -254,8 +249,7 @@ def save_dataset(
         if before_rename is not None:
             before_rename(staging)
         if out.exists():  # --overwrite (checked): what fcot wrote goes, the user's files stay
-            layout = written if is_curated_dataset(out) else ()
-            ours = written_entries(out, layout)
+            ours = written_entries(out)
             theirs = sorted(name for name in written if name not in ours and (out / name).exists())
             if theirs:  # renaming over them would replace the user's files
                 raise CurationError(

@@ -1,14 +1,13 @@
 """``fcot distill``: teacher → curation → student SFT → evaluation → report, in one resumable run folder.
 
-The folder's layout and bookkeeping live in :mod:`fcot_plugin.pipeline.run_folder`. Everything that can be checked is
-checked before the folder is touched (:mod:`fcot_plugin.pipeline.preflight`); one process at a time holds the folder;
-a re-run reuses a finished stage only when its settings and inputs are unchanged, and ``--restart`` moves
-every earlier output to ``.previous/`` and starts clean.
+This module lists the stages and what each does. The folder's layout and lock live in
+:mod:`fcot_plugin.pipeline.run_folder`; when a stage is reused or runs again, in :mod:`fcot_plugin.pipeline.stages`.
+Everything that can be checked is checked before the folder is touched (:mod:`fcot_plugin.pipeline.preflight`);
+one process at a time holds the folder, and ``--restart`` moves every earlier output to ``.previous/``.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -22,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import read_json, write_json_atomic, write_text_atomic
 from fcot_plugin.core.memory import release_freed_memory
 from fcot_plugin.core.precision import detect_hardware, torch_dtype_name
@@ -32,23 +30,10 @@ from fcot_plugin.curation.responses import teacher_responses
 from fcot_plugin.harness.runner import accuracy, newest_results, question_count, run_lm_eval
 from fcot_plugin.pipeline import validation
 from fcot_plugin.pipeline.preflight import check_accelerate_config, check_distill, check_run_dir
-from fcot_plugin.pipeline.run_folder import (
-    BASELINE_NAMES,
-    STAGE_OUTPUTS,
-    STAGES,
-    RunFolder,
-    RunLock,
-    baseline_settings,
-    bookkeeping,
-    changed_settings,
-    fingerprints,
-    outputs_digest,
-    record_stage,
-    stage_settings,
-    student_weights,
-)
+from fcot_plugin.pipeline.run_folder import BASELINE_NAMES, RunFolder, RunLock
 from fcot_plugin.pipeline.scoring import Scorer, make_scorer
 from fcot_plugin.pipeline.settings import DistillArguments, split_server_args
+from fcot_plugin.pipeline.stages import PipelineError, StageRunner, baseline_settings, student_weights
 from fcot_plugin.tasks.formats import PAPER_SOURCE
 from fcot_plugin.tasks.names import student_task, task_name
 from fcot_plugin.tasks.own_data import OwnTask, build_task
@@ -60,10 +45,6 @@ from fcot_plugin.training.defaults import PAPER_RECIPE
 from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 
 logger = logging.getLogger(__name__)
-
-
-class PipelineError(FcotError):
-    """A run that cannot go on; the message says what to do."""
 
 
 class Run:
@@ -79,6 +60,7 @@ class Run:
         # .previous/<stamp>/ receives whatever this run replaces
         self.stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S.%f")
         self.lock = RunLock(self.folder)
+        self.runner = StageRunner(self.folder, self.settings, self.stamp)
         self._scorer: Scorer | None = None
 
     def scorer(self) -> Scorer:
@@ -128,8 +110,6 @@ class Run:
             resolve_task(
                 str(write_task_folder(own.name, own.answer_type, own.splits, own.provenance, self.folder.tasks_dir))
             )
-        if self.folder.adopt_legacy_cache():
-            logger.info("the teacher cache moved to %s, where a teacher run again reads it", self.folder.teacher_cache)
         self.folder.stages_dir.mkdir(parents=True, exist_ok=True)
         hardware = detect_hardware(self.args.device).as_dict()  # what the precision choice was based on
         write_json_atomic(self.folder.config_file, redact({**self.args.settings(), "hardware": hardware}))
@@ -138,84 +118,9 @@ class Run:
         """What a finished stage returned, or None."""
         return self.folder.results(stage) if self.folder.stage_file(stage).is_file() else None
 
-    def _why_again(self, stage: str, record: dict[str, Any], expected: str) -> str:
-        changed = changed_settings(record.get("settings", {}), stage_settings(stage, self.settings))
-        if changed:
-            return f"settings changed ({changed})"
-        if record.get("fingerprint") != expected:
-            return "an earlier stage ran again or changed"
-        return "its outputs changed or went missing since it finished"
-
-    def _start_over(self, number: int, stage: str, reason: str | None) -> None:
-        stages = self.folder.stages_dir.name
-        names = [*STAGE_OUTPUTS[stage], f"{stages}/{stage}.json", f"{stages}/{stage}.started.json"]
-        moved = self.folder.move_aside(names, self.stamp)
-        if reason:
-            where = f"; earlier outputs moved to {moved}" if moved else ""
-            logger.info("[%d/%d] %s: %s, running it again%s", number, len(STAGES), stage, reason, where)
-
     def stage(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``work`` unless the stage finished with the same fingerprint; record what it returns."""
-        total = len(STAGES)
-        expected, legacy = fingerprints(self.folder, stage, self.settings)
-        found = self.folder.stage_record(stage)
-        if found is not None:
-            record = bookkeeping(found)
-            same_inputs = record.get("fingerprint") in (expected, legacy)  # legacy: recorded by an earlier fcot
-            outputs = outputs_digest(self.folder, stage)
-            if same_inputs and record.get("outputs") == outputs:
-                logger.info(
-                    "[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
-                    number,
-                    total,
-                    stage,
-                )
-                return self.folder.results(stage)
-            if same_inputs and record.get("outputs") == outputs_digest(self.folder, stage, legacy=True):
-                # recorded by an earlier fcot (large files by size and time): recorded again, by content
-                record_stage(self.folder, stage, record["fingerprint"], self.settings, self.folder.results(stage))
-                logger.info(
-                    "[%d/%d] %s: done in an earlier run with the same settings and inputs, skipped",
-                    number,
-                    total,
-                    stage,
-                )
-                return self.folder.results(stage)
-            self._start_over(number, stage, self._why_again(stage, record, expected))
-        else:
-            started = self.folder.started_record(stage)
-            if started is not None and started.get("fingerprint") in (expected, legacy):
-                logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
-            else:
-                self._start_over(number, stage, "interrupted under other settings" if started else None)
-        write_json_atomic(
-            self.folder.started_file(stage),
-            {"fingerprint": expected, "settings": stage_settings(stage, self.settings)},
-        )
-        logger.info("[%d/%d] %s ...", number, total, stage)
-        started_at = time.monotonic()
-        try:
-            results = work()
-        except OSError as error:
-            raise self._disk_error(stage, error) from None
-        results["seconds"] = round(time.monotonic() - started_at, 1)
-        record_stage(self.folder, stage, expected, self.settings, results)
-        logger.info("[%d/%d] %s: finished in %.0f s", number, total, stage, results["seconds"])
-        return results
-
-    def _disk_error(self, stage: str, error: OSError) -> Exception:
-        where = error.filename or self.dir
-        again = f"finished stages are kept and {stage} starts over"
-        if error.errno == errno.ENOSPC:
-            return PipelineError(
-                f"the disk is full (stage {stage}, {where}); free some space and run the same command again: {again}"
-            )
-        if error.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            return PipelineError(
-                f"cannot write {where} (stage {stage}: {error.strerror}); make it writable and run "
-                f"the same command again: {again}"
-            )
-        return error
+        return self.runner.run(number, stage, work)
 
 
 # ---------------------------------------------------------------------- stages

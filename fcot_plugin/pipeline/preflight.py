@@ -14,9 +14,11 @@ from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import read_json_object
 from fcot_plugin.core.folders import check_output_folder
 from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.pipeline.run_folder import MADE_BY, RunFolder
 from fcot_plugin.tasks.names import task_name
 from fcot_plugin.tasks.sampling import SAMPLES, TEMPERATURE, read_sampling, refuse_greedy_repeats
 from fcot_plugin.teacher.spec import WRAPPER_KEYS, TeacherSpec, check_argument_types, parse_model_args
+from fcot_plugin.training.checkpoints import has_tokenizer
 
 # lm-eval models that load a checkpoint from ``pretrained=``.
 _PRETRAINED_MODELS = ("hf", "hf-regroup", "hf-auto", "huggingface", "vllm", "sglang", "ipex", "openvino", "steered")
@@ -28,21 +30,6 @@ def _looks_like_path(value: str) -> bool:
 
 
 # Files one of which a saved tokenizer writes (fast, sentencepiece, BPE and WordPiece tokenizers)
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "spiece.model",
-    "vocab.json",
-    "vocab.txt",
-)
-
-
-def has_tokenizer(folder: Path) -> bool:
-    """Whether ``folder`` holds a saved tokenizer (one of the files any kind of tokenizer writes)."""
-    return any((folder / name).is_file() for name in _TOKENIZER_FILES)
-
-
 def check_readable_weights(folder: Path, what: str) -> None:
     """Every safetensors file's header parses and its tensors fit the file: a truncated download or copy is named."""
     from safetensors import SafetensorError, safe_open
@@ -256,15 +243,15 @@ def check_writable(folder: str | Path, what: str) -> None:
     check_output_folder(folder, what, replaces=False)
 
 
-def is_run_folder(folder: Path) -> bool:
-    """A run folder of an fcot version from before the marker: its config.json and stages/, or the lock of a run
-    that is starting in it."""
-    return ((folder / "config.json").is_file() and (folder / "stages").is_dir()) or (folder / ".fcot.lock").is_file()
+def is_starting_run(folder: Path) -> bool:
+    """A run folder whose run is starting: its lock is taken before its marker is written, and the lock, not this
+    check, then tells the second run who holds the folder."""
+    return (folder / RunFolder(folder).lock_file.name).is_file()
 
 
 def check_run_dir(run_dir: str | Path | None) -> Path:
-    """``--run_dir`` is new, empty, fcot's own (its marker) or a run folder of an earlier fcot; else one line."""
-    return check_output_folder(run_dir, "--run_dir", adopt=is_run_folder, made_by="fcot distill")
+    """``--run_dir`` is new, empty or fcot distill's own (its marker); else one line."""
+    return check_output_folder(run_dir, "--run_dir", adopt=is_starting_run, made_by=MADE_BY)
 
 
 def check_vllm_scoring(student: str, lora: bool) -> None:

@@ -102,7 +102,7 @@ def page_data(folder: RunFolder, data: dict[str, Any]) -> dict[str, Any]:
         "curation": data["stages"].get("curate", {}).get("stats", {}),
         "plots": {"accuracy": _png(folder.plot), "epochs": _png(folder.epochs_plot)},
         "questions": train_questions(folder) + test_questions(folder, data),
-        # data curated by an earlier fcot, or answer-only (vanilla), has no per-rationale record to show
+        # answer-only (vanilla) data has no rationales, so no per-rationale record to show
         "decisions_recorded": read_decisions(folder.data_dir) is not None,
     }
 

@@ -25,25 +25,15 @@ the layout lives here only::
     .fcot.lock              the running fcot process (pid, host, command)
     .fcot-folder.json       the marker: made by fcot distill (core.folders); only the entries above ever move
 
-Anything else in the folder is the user's: ``--restart`` and a changed setting move only the entries of this layout.
-A folder without the marker is taken as a run folder only when it has ``config.json`` and ``stages/`` (the layout
-of run folders made before the marker); any other folder holding files is refused before anything runs.
-
-A stage's fingerprint is a hash of the settings it reads and of the content of what the stages it reads from
-wrote (their output digests): a stage that ran again and wrote the same files does not re-run what follows. A
-local student's weights count by content, so new weights at the same path re-train; a file's digest is reused
-only while its size, modification time, change time and inode are all the same (``.content-digests.json``), and
-the change time cannot be set back by hand. A re-run reuses a stage only
-when its fingerprint and its outputs are unchanged; otherwise the stage's outputs are moved aside and it runs
-again. Fingerprints recorded by earlier fcot versions (settings as given, and upstream fingerprints) still
-count, so an upgrade re-runs nothing.
+Anything else in the folder is the user's: ``--restart`` and a changed setting move only the entries of this layout,
+and a folder without the marker that holds files is refused before anything runs. When a stage is reused or run
+again, and what its record holds, is :mod:`fcot_plugin.pipeline.stages`.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -54,12 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.core.files import read_json_object, write_json_atomic
+from fcot_plugin.core.files import read_json_object
 from fcot_plugin.core.folders import mark_folder, written_entries
-from fcot_plugin.core.secrets import redact, redact_text
-from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, feeds_of
-from fcot_plugin.teacher.spec import TeacherSpec
-from fcot_plugin.training.checkpoints import WEIGHT_FILE
+from fcot_plugin.core.secrets import redact_text
+from fcot_plugin.pipeline.settings import STAGES
 
 # What each stage writes (relative to the run folder), moved aside when it runs again from scratch.
 STAGE_OUTPUTS = {
@@ -70,25 +58,13 @@ STAGE_OUTPUTS = {
     "report": ("report.md", "report.json", "report.html", "accuracy.png", "epochs.png"),
     "push": (),
 }
-# The stages whose outputs each stage reads.
-STAGE_INPUTS = {
-    "teacher": (),
-    "curate": ("teacher",),
-    "train": ("curate",),
-    "evaluate": ("train",),
-    "report": ("teacher", "curate", "train", "evaluate"),
-    "push": ("curate", "train", "evaluate"),
-}
 # The untrained student's baselines, scored by the evaluate stage; they depend on the settings that feed
 # ``baselines`` (pipeline.settings), none of training's.
 BASELINE_NAMES = ("zeroshot", "zscot")
 BASELINE_RECORD = "baseline.json"  # beside a baseline's results: the settings it was scored under
 BOOKKEEPING = "fcot_stage"  # the key of a stage record that holds its fingerprint, settings and output digest
-# Not part of what a stage produced: cards rewritten by later stages, training checkpoints (skipped where they
-# are walked), and files that SQLite and locks leave beside a database while a process has it open.
-_DIGEST_SKIPPED = ("README.md",)
-_DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 TEACHER_CACHE = "teacher-cache.sqlite"
+RESTART_FIX = "pass --restart to start the run over (earlier outputs move to .previous/)"
 #: Every top-level entry fcot distill writes in a run folder (besides STAGE_OUTPUTS): --restart moves only these
 RUN_ENTRIES = (
     "config.json",
@@ -104,8 +80,6 @@ RUN_ENTRIES = (
     ".content-digests.json",
 )
 MADE_BY = "fcot distill"
-# Settings derived from a declared one (pipeline.settings): each feeds wherever its source does.
-DERIVED_SETTINGS = {"student_weights": "student", "dataset_digest": "dataset"}
 
 
 class RunFolder:
@@ -136,17 +110,6 @@ class RunFolder:
     def teacher_cache(self) -> Path:
         """The teacher's response cache: outside ``teacher/``, so a teacher that runs again reads it."""
         return self.path / TEACHER_CACHE
-
-    def adopt_legacy_cache(self) -> bool:
-        """Move a cache that older fcot versions kept in ``teacher/`` to :attr:`teacher_cache`; True if moved."""
-        legacy = self.teacher_dir / "cache.sqlite"
-        if not legacy.is_file() or self.teacher_cache.exists():
-            return False
-        for suffix in ("", "-wal", "-shm"):
-            source = legacy.with_name(legacy.name + suffix)
-            if source.exists():
-                source.rename(self.teacher_cache.with_name(self.teacher_cache.name + suffix))
-        return True
 
     @property
     def data_dir(self) -> Path:
@@ -206,7 +169,7 @@ class RunFolder:
 
     # ------------------------------------------------------------------ safety
     def mark(self) -> None:
-        """Create the folder with its marker (an older run folder gets one too)."""
+        """Create the folder with its marker, listing every entry of the layout above."""
         mark_folder(self.path, MADE_BY, self.own_entries())
 
     @staticmethod
@@ -270,179 +233,8 @@ class RunFolder:
         if not self.path.is_dir():
             return None
         keep = {self.previous_dir.name, self.lock_file.name}
-        names = written_entries(self.path, self.own_entries())
+        names = written_entries(self.path)
         return self.move_aside([name for name in names if name not in keep], stamp)
-
-
-RESTART_FIX = "pass --restart to start the run over (earlier outputs move to .previous/)"
-
-
-# ---------------------------------------------------------------------- fingerprints
-
-
-class ContentDigests:
-    """SHA-256 of files by content; a digest is reused only while the file's size, modification time, change time
-    and inode all match what they were when it was read, so a changed file is always read again."""
-
-    def __init__(self, memo_file: Path | None) -> None:
-        self.memo_file = memo_file
-        self.memo: dict[str, Any] = {}
-        if memo_file is not None and memo_file.is_file():
-            try:
-                loaded = json.loads(memo_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                loaded = {}
-            self.memo = loaded if isinstance(loaded, dict) else {}
-        self.changed = False
-
-    def of(self, path: Path) -> str:
-        stat = path.stat()
-        key = str(path.resolve())
-        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
-        known = self.memo.get(key)
-        if isinstance(known, dict) and known.get("stat") == identity and isinstance(known.get("sha256"), str):
-            return known["sha256"]
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(2**22), b""):
-                digest.update(block)
-        self.memo[key] = {"stat": identity, "sha256": digest.hexdigest()}
-        self.changed = True
-        return digest.hexdigest()
-
-    def save(self) -> None:
-        if self.changed and self.memo_file is not None and self.memo_file.parent.is_dir():
-            write_json_atomic(self.memo_file, self.memo)
-
-
-# Files up to this size are fed to a stage's digest byte by byte; larger ones by their (cached) SHA-256.
-_HASH_LIMIT = 16 * 2**20
-
-
-def _hash_file(path: Path, digest: Any, digests: ContentDigests | None) -> None:
-    stat = path.stat()
-    digest.update(f"{stat.st_size}".encode())
-    if stat.st_size > _HASH_LIMIT:
-        # digests None: as earlier fcot versions recorded it (size and modification time), read only to accept an
-        # earlier record once; the stage is then recorded again by content
-        digest.update((digests.of(path) if digests is not None else f"{stat.st_mtime_ns}").encode())
-        return
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-
-
-def outputs_digest(run: RunFolder, stage: str, *, legacy: bool = False) -> str:
-    """A digest of the content of what ``stage`` wrote (``legacy``: large files by size and time, as earlier
-    fcot versions recorded it)."""
-    digest = hashlib.sha256()
-    digests = None if legacy else ContentDigests(run.path / ".content-digests.json")
-    try:
-        _outputs_digest(run, stage, digest, digests)
-    finally:
-        if digests is not None:
-            digests.save()
-    return digest.hexdigest()
-
-
-def _outputs_digest(run: RunFolder, stage: str, digest: Any, digests: ContentDigests | None) -> None:
-    for name in STAGE_OUTPUTS[stage]:
-        root = run.path / name
-        if root.is_file():
-            digest.update(name.encode())
-            _hash_file(root, digest, digests)
-            continue
-        if not root.is_dir():
-            digest.update(f"{name}:absent".encode())
-            continue
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(run.path)
-            if not path.is_file() or path.name in _DIGEST_SKIPPED or relative.parts[1].startswith("checkpoint-"):
-                continue
-            if path.name.endswith(_DIGEST_SKIPPED_SUFFIXES):
-                continue
-            digest.update(str(relative).encode())
-            _hash_file(path, digest, digests)
-
-
-def dependent_settings(dependent: str, settings: dict[str, Any], *, legacy: bool = False) -> dict[str, Any]:
-    """The (redacted) settings that ``dependent`` (a stage, or ``baselines``) reads, as declared in
-    :class:`~fcot_plugin.pipeline.settings.DistillArguments`: a new token alone does not re-run a teacher.
-
-    ``legacy``: as fcot recorded them before settings were declared with what they feed (the teacher as given,
-    no derived settings), to recognise fingerprints of earlier versions.
-    """
-    recorded = {}
-    for name, feeds in feeds_of(DistillArguments).items():
-        when = dict(feeds.when)
-        reads = dependent in feeds.stages or (dependent == BASELINES and feeds.baselines)
-        reads = reads or (dependent in when and bool(settings.get(when[dependent])))
-        if not reads or name not in settings:
-            continue
-        if settings[name] in feeds.unrecorded:
-            continue  # the value run folders from before this setting were made with: they stay valid
-        recorded[name] = settings[name]
-    if legacy:
-        return redact(recorded)
-    for derived, source in DERIVED_SETTINGS.items():
-        if source in recorded and settings.get(derived) is not None:
-            recorded[derived] = settings[derived]
-    if "teacher" in recorded and not settings.get("teacher_engine"):  # served by fcot: the model itself
-        # the teacher as far as it decides the text (no URL, port, concurrency, secret)
-        recorded["teacher"] = TeacherSpec.parse(recorded["teacher"]).identity()
-    return redact(recorded)
-
-
-def stage_settings(stage: str, settings: dict[str, Any]) -> dict[str, Any]:
-    return dependent_settings(stage, settings)
-
-
-def baseline_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """The (redacted) settings the untrained student's baselines depend on: none of training's."""
-    return dependent_settings(BASELINES, settings)
-
-
-def fingerprint(run: RunFolder, stage: str, settings: dict[str, Any], *, legacy: bool = False) -> str:
-    """Hash of ``stage``'s settings and of the content the stages it reads wrote (``legacy``: and of their
-    fingerprints, with the settings as earlier versions recorded them)."""
-    inputs: dict[str, Any] = {}
-    for upstream in STAGE_INPUTS[stage]:
-        record = bookkeeping(run.stage_record(upstream))
-        inputs[upstream] = [record.get("fingerprint"), record.get("outputs")] if legacy else record.get("outputs")
-    payload = json.dumps(
-        {"settings": dependent_settings(stage, settings, legacy=legacy), "inputs": inputs}, sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def fingerprints(run: RunFolder, stage: str, settings: dict[str, Any]) -> tuple[str, str]:
-    """The fingerprint ``stage`` records now, and the one an earlier fcot version would have recorded."""
-    return fingerprint(run, stage, settings), fingerprint(run, stage, settings, legacy=True)
-
-
-def student_weights(student: str, run: RunFolder) -> str | None:
-    """A digest of a local student's weights and config by content (None for a Hub id). A file unchanged since
-    it was last read (size, modification and change time, inode) is not read again (:class:`ContentDigests`)."""
-    folder = Path(student).expanduser()
-    if not folder.is_dir():
-        return None
-    files = sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file() and (WEIGHT_FILE.match(path.name) or path.name in ("config.json", "adapter_config.json"))
-    )
-    digests = ContentDigests(run.path / ".content-digests.json" if run.path.is_dir() else None)
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.name}:{digests.of(path)}".encode())
-    digests.save()
-    return digest.hexdigest()
-
-
-def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """``epochs: 1 -> 2, seed: 42 -> 1``: which recorded settings differ."""
-    keys = sorted(key for key in {*old, *new} if old.get(key) != new.get(key))
-    return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys)
 
 
 # ---------------------------------------------------------------------- the lock
@@ -530,16 +322,5 @@ class RunLock:
 
 
 def bookkeeping(record: dict[str, Any] | None) -> dict[str, Any]:
-    """The fingerprint, settings and output digest a stage record holds (empty for none or an old record)."""
+    """The fingerprint, settings and output digest a stage record holds (empty for none)."""
     return (record or {}).get(BOOKKEEPING) or {}
-
-
-def record_stage(run: RunFolder, stage: str, fingerprint_value: str, settings: dict[str, Any], results: dict) -> None:
-    """Write ``stages/<stage>.json`` (results + bookkeeping) atomically, then drop the stage's started marker."""
-    stage_info = {
-        "fingerprint": fingerprint_value,
-        "settings": stage_settings(stage, settings),
-        "outputs": outputs_digest(run, stage),
-    }
-    write_json_atomic(run.stage_file(stage), {**redact(results), BOOKKEEPING: stage_info})
-    run.started_file(stage).unlink(missing_ok=True)

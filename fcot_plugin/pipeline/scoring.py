@@ -132,7 +132,7 @@ class VllmScorer(Scorer):
 
     def _tokenizer(self, path: str) -> str:
         """The scored folder's tokenizer; a checkpoint saved without one uses the first model's."""
-        from fcot_plugin.pipeline.preflight import has_tokenizer
+        from fcot_plugin.training.checkpoints import has_tokenizer
 
         local = Path(path)
         if not local.is_dir() or has_tokenizer(local):

@@ -60,15 +60,13 @@ class Feeds:
 
     ``stages``: every stage that reads it (later stages follow through their inputs). ``when``: stages that read
     it only while another setting is truthy (training reads the generation budget only to choose an epoch).
-    ``baselines``: the untrained student's scores depend on it. ``unrecorded``: the value run folders from before
-    the setting existed were made with; it is left out of fingerprints, so those folders stay valid.
+    ``baselines``: the untrained student's scores depend on it.
     An empty ``Feeds()`` is an operational setting: where and how a stage runs, never what it produces.
     """
 
     stages: tuple[str, ...] = ()
     when: tuple[tuple[str, str], ...] = ()
     baselines: bool = False
-    unrecorded: tuple[Any, ...] = ()
     #: the key of this setting in the run's train.yaml (the SFT recipe's name for it), if training reads it
     recipe_key: str | None = None
 
@@ -232,9 +230,7 @@ OWN_DATA = ("teacher", "curate", "evaluate", "report")
 
 
 def own_data_setting(default: Any, help: str, range: Range | None = None) -> Any:  # noqa: A002
-    return setting(
-        default, help=help, feeds=Feeds(stages=OWN_DATA, baselines=True, unrecorded=(default,)), range=range
-    )
+    return setting(default, help=help, feeds=Feeds(stages=OWN_DATA, baselines=True), range=range)
 
 
 @dataclass
@@ -352,16 +348,14 @@ class DistillArguments(OwnDataArguments):
         help="mixed teachers: curation also adds the paper's released text-davinci-002 rationale of each train "
         "question (the same questions: --train_limit and the validation slice apply) to the --teacher's samples, "
         "identical rationales of a question kept once. Needs a --teacher model and a task with released rationales",
-        feeds=Feeds(stages=("curate", "report"), unrecorded=(False,)),
+        feeds=Feeds(stages=("curate", "report")),
     )
     # ------------------------------------------------------------------ curation and the student
     format: str = setting(
         "fcot",
         help="fcot (Fine-tune-CoT: rationale --> answer) or vanilla (answer-only fine-tuning, the paper's baseline; "
         "scored by fcot_<task>_vanilla)",
-        feeds=Feeds(
-            stages=("curate", "train", "evaluate", "report"), unrecorded=("fcot",), recipe_key="dataset_format"
-        ),
+        feeds=Feeds(stages=("curate", "train", "evaluate", "report"), recipe_key="dataset_format"),
     )
     validation_size: float | None = setting(
         None,
@@ -400,8 +394,8 @@ class DistillArguments(OwnDataArguments):
     train_sampling_strategy: str = setting(
         PAPER_RECIPE.train_sampling_strategy,
         help="how training batches are drawn: group_by_length (rows of similar length together, less padding) or "
-        "random (shuffled, as fcot trained before length grouping)",
-        feeds=Feeds(stages=("train",), unrecorded=("random",), recipe_key="train_sampling_strategy"),
+        "random (shuffled)",
+        feeds=Feeds(stages=("train",), recipe_key="train_sampling_strategy"),
     )
     lora: bool = setting(
         False,
@@ -436,7 +430,7 @@ class DistillArguments(OwnDataArguments):
         "hf",
         help=EVAL_ENGINE_HELP + "; scores the student, its baselines and every epoch checkpoint validation compares, "
         "through one server started once per run (each checkpoint's weights are swapped in)",
-        feeds=Feeds(stages=("evaluate",), baselines=True, unrecorded=("hf",)),
+        feeds=Feeds(stages=("evaluate",), baselines=True),
     )
     # ------------------------------------------------------------------ where and how it runs (operational)
     run_dir: str | None = setting(None, help="run folder (default: runs/<task>)", feeds=Feeds())
@@ -530,8 +524,3 @@ class DistillArguments(OwnDataArguments):
             if feeds.recipe_key
         }
         return {**overrides, **({"use_peft": True} if self.lora else {})}
-
-
-def unrecorded_value(name: str) -> Any:
-    """The value of setting ``name`` that run folders from before it existed were made with (``Feeds.unrecorded``)."""
-    return feeds_of(DistillArguments)[name].unrecorded[0]

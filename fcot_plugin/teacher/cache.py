@@ -14,7 +14,7 @@ with other settings reads what still matches and generates only the rest.
 
 One process at a time writes a cache file: it holds an ``flock`` on ``<file>.lock`` while the cache is open, and a
 second run on the same file stops at once with a line naming the holder, so two runs never pay for the same
-response twice. Files made before the ledger held several teachers (schema 1) keep serving their own teacher.
+response twice.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from typing import Any
 from fcot_plugin.core.errors import FcotError
 
 SCHEMA = "fcot-teacher-cache/2"
-SINGLE_TEACHER_SCHEMA = "fcot-teacher-cache/1"  # one teacher per file, entries keyed without it
 
 
 class CacheMismatchError(FcotError):
@@ -97,14 +96,10 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def entry_key(
-    stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int, teacher: dict[str, Any] | None = None
-) -> str:
+def entry_key(stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int, teacher: dict[str, Any]) -> str:
     """The key of one response: teacher, stage (1 rationale, 2 answer), exact prompt, generation kwargs, sample
-    index. ``teacher`` None: a schema-1 file's own teacher, whose entries were keyed without it."""
-    body = {"stage": stage, "prompt": prompt, "gen_kwargs": gen_kwargs, "sample": sample}
-    if teacher is not None:
-        body["teacher"] = teacher
+    index."""
+    body = {"stage": stage, "prompt": prompt, "gen_kwargs": gen_kwargs, "sample": sample, "teacher": teacher}
     return hashlib.sha256(_canonical(body).encode()).hexdigest()
 
 
@@ -118,29 +113,26 @@ class ResponseCache:
         _lock(self.path)  # before SQLite opens: creating the file is not raced either
         try:
             self._db = _open(self.path)
-            self._own_keys = self._schema()
+            self._check_schema()
         except sqlite3.DatabaseError as error:
             _unlock(self.path)
             raise CacheMismatchError(
                 f"{self.path} is not an fcot teacher cache ({error}); pass another cache path"
             ) from None
 
-    def _schema(self) -> bool:
-        """Record the schema of a new file; True where entries of this teacher are keyed without it (schema 1)."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
-        if row is not None:  # schema 1: the one teacher it was made for keeps its entries
-            stored = json.loads(row[0])
-            stored.pop("schema", None)
-            return _canonical(stored) == _canonical(self.fingerprint)
-        if self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() is None:
+    def _check_schema(self) -> None:
+        """Record the schema of a new file; refuse a file of another schema (its keys would never match)."""
+        schema = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if schema is None:
             if self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]:
                 raise sqlite3.DatabaseError("responses without a schema")
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
-        return False
+        elif schema != (SCHEMA,):
+            raise sqlite3.DatabaseError(f"schema {schema[0]}, not {SCHEMA}")
 
     def key(self, stage: int, prompt: str, gen_kwargs: dict[str, Any], sample: int) -> str:
         """This teacher's key for one response (see :func:`entry_key`)."""
-        return entry_key(stage, prompt, gen_kwargs, sample, None if self._own_keys else self.fingerprint)
+        return entry_key(stage, prompt, gen_kwargs, sample, self.fingerprint)
 
     def get(self, key: str) -> str | None:
         row = self._db.execute("SELECT text FROM responses WHERE key = ?", (key,)).fetchone()
@@ -180,13 +172,16 @@ def copy_entries(source: str | Path, target: str | Path) -> int:
                 rows = db.execute("SELECT * FROM responses").fetchall() if schema == (SCHEMA,) else None
             if rows is None:
                 raise CacheMismatchError(
-                    f"{source} is not an fcot teacher ledger of schema {SCHEMA} (its entries are not keyed by "
-                    "teacher, so they cannot be shared); let the run generate its responses instead"
+                    f"{source} is not an fcot teacher ledger of schema {SCHEMA}; let the run generate its responses "
+                    "instead"
                 )
             db = _open(target)
             try:
-                if db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone() is not None:
-                    raise CacheMismatchError(f"{target} is a one-teacher ledger (schema 1); pass another target")
+                schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if schema not in (None, (SCHEMA,)):
+                    raise CacheMismatchError(
+                        f"{target} is a teacher ledger of schema {schema[0]}; pass another target"
+                    )
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
                 before = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
                 db.execute("BEGIN")

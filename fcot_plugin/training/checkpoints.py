@@ -46,6 +46,22 @@ def last_complete_checkpoint(output_dir: str | Path) -> str | None:
 
 # Files of a checkpoint that hold the weights (full model, shards, or a LoRA adapter); the rest is the same.
 WEIGHT_FILE = re.compile(r"^(model|adapter_model|pytorch_model)([-.].*)?\.(safetensors|bin)(\.index\.json)?$")
+#: What a saved tokenizer of any kind writes: one of these in a folder means it holds a tokenizer
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.json",
+    "vocab.txt",
+)
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved tokenizer (one of the files any kind of tokenizer writes)."""
+    return any((folder / name).is_file() for name in TOKENIZER_FILES)
+
+
 #: what only a training resumed *from that checkpoint* reads: AdamW and LR-schedule state (DeepSpeed: global_step*/)
 RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "global_step*")
 
@@ -75,11 +91,6 @@ def drop_resume_state(checkpoint: str | Path) -> list[str]:
 MADE_BY = "sft.py"
 
 
-def is_trainer_output(folder: Path) -> bool:
-    """A folder a trainer wrote before folders carried fcot's marker: checkpoints, or a saved trainer state."""
-    return any(numbered_checkpoints(folder)) or (folder / "trainer_state.json").is_file()
-
-
 def training_record(task: str | None, dataset: str | None, dataset_format: str) -> dict[str, str | None]:
     """What a training output folder was made for: the task, the dataset (a local one by absolute path)."""
     local = Path(dataset).expanduser() if dataset else None
@@ -97,7 +108,7 @@ def check_training_output(output_dir: str, record: dict[str, str | None]) -> Pat
     from fcot_plugin.core.errors import FcotError
     from fcot_plugin.core.folders import check_output_folder, read_marker
 
-    folder = check_output_folder(output_dir, "output_dir", adopt=is_trainer_output, made_by=MADE_BY)
+    folder = check_output_folder(output_dir, "output_dir", made_by=MADE_BY)
     recorded = (read_marker(folder) or {}).get("training") if folder.is_dir() else None
     if recorded and recorded != record and last_complete_checkpoint(folder):
         changed = ", ".join(
