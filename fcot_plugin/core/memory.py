@@ -1,8 +1,8 @@
 """Hands memory that torch freed back to the operating system, between the stages of one process.
 
 A student trained in-process (``fcot distill``'s default launcher, and every task of ``benchmarks/paper_table.py``)
-leaves its freed activations in glibc's heap: measured on SmolLM2-135M, 12 training steps left 6.2 GB resident
-after ``gc.collect()`` and 0.76 GB after ``malloc_trim(0)``. Nothing leaks, but without the trim every later
+leaves its freed activations in glibc's heap, gigabytes of them even after ``gc.collect()``, and ``malloc_trim(0)``
+returns them (benchmarks/results/design_measurements.md). Nothing leaks, but without the trim every later
 stage (and the next task of a table) runs beside gigabytes the process no longer uses.
 """
 

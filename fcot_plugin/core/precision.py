@@ -1,7 +1,8 @@
 """Training and evaluation precision chosen by the hardware: bf16 where it is native, fp32 otherwise.
 
-bf16 is 2-3x faster than fp32 on GPUs with bf16 units and on CPUs with AVX-512 BF16 or AMX, and ~500x
-*slower* on CPUs that only emulate it (AVX2-only machines), so a fixed default is wrong on one of them.
+bf16 is faster than fp32 on GPUs with bf16 units and on CPUs with AVX-512 BF16 or AMX, and hundreds of times
+*slower* on CPUs that only emulate it (AVX2-only machines), so a fixed default is wrong on one of them
+(benchmarks/results/design_measurements.md).
 ``resolve_precision("auto", device)`` looks at the machine; an explicit ``bf16`` on a machine that only
 emulates it is honoured with a one-line warning. The features the choice was based on travel with it,
 so run folders, benchmarks and reports can say why.

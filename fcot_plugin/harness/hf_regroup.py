@@ -81,8 +81,8 @@ def greedy_changers(generation_config) -> list[str]:
 class GrowingLayer(DynamicLayer):
     """A ``DynamicLayer`` that appends each token into spare room instead of copying the whole cache.
 
-    ``DynamicLayer.update`` concatenates (a full copy of every layer's keys and values per token); for a 135M
-    student on a CPU that was a third of a 64-row decode step (153 to 102 ms, same tokens).
+    ``DynamicLayer.update`` concatenates (a full copy of every layer's keys and values per token), a large part of
+    a small student's decode step on a CPU (benchmarks/results/design_measurements.md).
     """
 
     GROWTH = 64  #: positions allocated beyond the need: the cache is copied once per 64 tokens, not every token

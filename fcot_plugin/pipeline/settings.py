@@ -21,8 +21,8 @@ from fcot_plugin.teacher.spec import TeacherSpec
 from fcot_plugin.training.defaults import PAPER_RECIPE
 
 #: Rows lm-eval decodes at once (``--batch_size``). Under ``hf-regroup``'s continuous batching this caps the live
-#: rows; a decode step costs a fixed part plus a part per row, so wider means fewer steps: MultiArith's 180 test
-#: answers took 65 s at 64, 52 s at 128 and 46 s at 256 on a 2-core CPU (docs/training.md, *Precision and speed*).
+#: rows; a decode step costs a fixed part plus a part per row, so wider means fewer steps
+#: (benchmarks/results/design_measurements.md).
 EVAL_BATCH_SIZE = 256
 
 #: ``--eval_engine`` of ``fcot distill`` and ``fcot evaluate``

@@ -4,8 +4,8 @@ vLLM 0.32's in-place reload (``reload_weights``) loads every layer whose tensors
 the rest. A model with tied input and output embeddings (SmolLM2, Qwen2.5-0.5B, GPT-2, ...) stores the shared
 matrix once, under the input embedding's name, so the output head loads nothing. On the CPU build the head's
 matrix is pre-packed for oneDNN when the model loads, so after a swap it kept computing logits with the first
-model's head: measured, a swap from a trained SmolLM2 student back to its base gave other greedy text than the
-base itself.
+model's head: a swap from a trained SmolLM2 student back to its base gave other greedy text than the base
+itself (benchmarks/results/design_measurements.md).
 
 :func:`swappable_view` presents such a folder untied: links to its files, a ``config.json`` with
 ``tie_word_embeddings: false``, and one small extra safetensors file holding the shared matrix under the output

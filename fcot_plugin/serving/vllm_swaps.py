@@ -19,7 +19,8 @@ from fcot_plugin.serving.swappable_weights import swappable_view
 
 logger = logging.getLogger(__name__)
 
-SWAP_TIMEOUT = 600.0  # seconds a weight swap may take (a 135M model: 3-4 s on 2 CPU cores)
+#: seconds a weight swap may take: far above a small model's swap (benchmarks/results/design_measurements.md)
+SWAP_TIMEOUT = 600.0
 
 
 def swap_weights(served: ServedModel, weights: str | os.PathLike) -> float:

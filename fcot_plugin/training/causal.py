@@ -47,10 +47,10 @@ def check_causal_lm(model_name_or_path: str, trust_remote_code: bool = False) ->
 def choose_attention(training_args: FcotSFTConfig) -> None:
     """Eager attention for bf16 training on CPU, where the config left the kernel unset.
 
-    Measured on a 2-core AMX CPU with SmolLM2-135M: sdpa's CPU kernel spends ~20% of a bf16 step in its
-    backward; eager attention (plain matmuls) makes the step ~12% faster, with the same loss. fp32 showed no
-    difference, and GPUs keep sdpa. Padding-free batches (TRL's ``padding_free``) gave nothing on the CPU
-    and lost on a GPU, so batches stay padded (benchmarks/results/).
+    sdpa's CPU kernel spends a large part of a bf16 step in its backward; eager attention (plain matmuls) is
+    faster there with the same loss. fp32 shows no difference, and GPUs keep sdpa. Padding-free batches (TRL's
+    ``padding_free``) gave nothing on the CPU and lost on a GPU, so batches stay padded
+    (benchmarks/results/design_measurements.md).
     """
     from fcot_plugin.core.precision import training_device
 
