@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.core.files import result_file
+
 sys.path.insert(0, str(Path(__file__).parent))  # paper_table.py is a sibling script, not a package
 from paper_table import (  # noqa: E402
     GOAL_STUDENT,
@@ -522,7 +524,7 @@ def main(args: CampaignArguments) -> dict[str, Any]:
         write(args, rows, stopped, output)
     if stopped:
         print(f"stopped: {stopped}; {sum(row['status'] == 'not run' for row in rows)} cell(s) not run")
-    print(f"done: {output.with_suffix('.md')}")
+    print(f"done: {result_file(output, '.md')}")
     return {"cells": rows, "stopped": stopped}
 
 
@@ -732,9 +734,9 @@ def write(args: CampaignArguments, rows: list[dict[str, Any]], stopped: str | No
         "replaced_table": replaced_table(rows),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output.with_suffix(".json"), result)
-    write_text_atomic(output.with_suffix(".md"), markdown(args, rows, stopped))
-    plot(rows, output.with_suffix(".png"))
+    write_json_atomic(result_file(output, ".json"), result)
+    write_text_atomic(result_file(output, ".md"), markdown(args, rows, stopped))
+    plot(rows, result_file(output, ".png"))
 
 
 if __name__ == "__main__":

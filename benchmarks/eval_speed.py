@@ -27,6 +27,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from fcot_plugin.core.files import result_file
 from fcot_plugin.core.precision import detect_hardware, resolve_precision
 from fcot_plugin.pipeline.settings import EVAL_BATCH_SIZE
 
@@ -195,7 +196,7 @@ def main(args: EvalSpeedArguments) -> dict:
     print(json.dumps({key: value for key, value in record.items() if key not in ("config", "machine")}))
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    result_file(output, ".json").write_text(json.dumps(record, indent=2) + "\n")
 
     def differences(run: dict) -> str:
         return ", ".join(f"{count} vs `{model}`" for model, count in run["answers_differing_from"].items()) or "–"
@@ -206,7 +207,7 @@ def main(args: EvalSpeedArguments) -> dict:
         f"{run['accuracy']:.4f} | {differences(run)} |\n"
         for run in runs
     )
-    output.with_suffix(".md").write_text(
+    result_file(output, ".md").write_text(
         f"# Evaluation speed: {name}, {record['questions']} questions\n\n"
         f"Machine: {hardware.describe()}.\n"
         f"Precision {precision.name}, student trained "

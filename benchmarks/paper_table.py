@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fcot_plugin.core.files import result_file
+
 RESULTS = Path(__file__).parent / "results"
 PAPER_TASKS = (
     "single_eq",
@@ -548,8 +550,8 @@ def write(table: dict[str, Any], output: Path) -> None:
 
     table["goal"] = goal(table)
     table["machine"] = machines(table)
-    write_json_atomic(output.with_suffix(".json"), table)
-    write_text_atomic(output.with_suffix(".md"), markdown(table))
+    write_json_atomic(result_file(output, ".json"), table)
+    write_text_atomic(result_file(output, ".md"), markdown(table))
 
 
 def run_folders(table: dict[str, Any]) -> str:
@@ -593,7 +595,7 @@ def main(args: TableArguments) -> dict[str, Any]:
         if row is not None:
             table["tasks"][task] = row
             write(table, output)  # after every task, so a long run leaves partial results
-    print(f"done: {output.with_suffix('.md')}" if table["tasks"] else "done: no task scored, no table written")
+    print(f"done: {result_file(output, '.md')}" if table["tasks"] else "done: no task scored, no table written")
     return table
 
 

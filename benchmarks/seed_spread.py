@@ -23,6 +23,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from fcot_plugin.core.files import result_file
+
 sys.path.insert(0, str(Path(__file__).parent))  # paper_table.py is a sibling script, not a package
 from paper_table import (  # noqa: E402
     GOAL_STUDENT,
@@ -150,9 +152,9 @@ def main(args: SpreadArguments) -> dict[str, Any]:
     summaries = {task: summary(task_runs) for task, task_runs in runs.items()}
     output = Path(args.output).expanduser()
     result = {"runs": runs, "summary": summaries}
-    write_json_atomic(output.with_suffix(".json"), result)
-    write_text_atomic(output.with_suffix(".md"), markdown(runs, summaries))
-    print(f"done: {output.with_suffix('.md')}")
+    write_json_atomic(result_file(output, ".json"), result)
+    write_text_atomic(result_file(output, ".md"), markdown(runs, summaries))
+    print(f"done: {result_file(output, '.md')}")
     return result
 
 

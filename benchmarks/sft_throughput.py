@@ -33,6 +33,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from fcot_plugin.core.files import result_file
 from fcot_plugin.core.precision import detect_hardware, resolve_precision
 from fcot_plugin.curation.dataset import curate
 from fcot_plugin.training.students import resolve_student
@@ -312,7 +313,7 @@ def main(args: ThroughputArguments) -> dict:
 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    result_file(output, ".json").write_text(json.dumps(results, indent=2) + "\n")
     columns = (
         "bf16",
         "batches",
@@ -328,7 +329,7 @@ def main(args: ThroughputArguments) -> dict:
     )
     lines = ["| path | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     lines += [f"| {name} | " + " | ".join(str(results[name][c]) for c in columns) + " |" for name in (BASELINE, FCOT)]
-    output.with_suffix(".md").write_text(
+    result_file(output, ".md").write_text(
         f"# SFT throughput: {args.task}, {args.student}, {args.batch_size} rows per step\n\n"
         f"Machine: {hardware.describe()}; torch {torch.__version__}.\n"
         f"{args.steps} timed steps after {args.warmup_steps} warm-up steps; same curated rows and seed; each path "

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.files import result_file
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -269,7 +270,7 @@ def main(args: TeacherThroughputArguments) -> dict:
         "responses": len(requests),
         "paths": paths,
     }
-    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    result_file(output, ".json").write_text(json.dumps(results, indent=2) + "\n")
     rows = "\n".join(
         f"| {name} | {r.get('num_concurrent', r.get('batch_size'))} | {r.get('start_up_seconds', '–')} | "
         f"{r['seconds']} | {r['responses_per_second']} | {r['tokens_per_second']} | "
@@ -280,7 +281,7 @@ def main(args: TeacherThroughputArguments) -> dict:
     from fcot_plugin.core.precision import Hardware
 
     described = Hardware.from_dict(results["machine"]).describe()
-    output.with_suffix(".md").write_text(
+    result_file(output, ".md").write_text(
         f"# Teacher throughput: {args.task}, {args.model if args.model != model else Path(model).name}, "
         f"{len(requests)} greedy zscot responses\n\n"
         f"Machine: {described}, {results['machine']['cpu_cores']} cores; "

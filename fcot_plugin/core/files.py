@@ -77,3 +77,16 @@ def read_json_object(path: str | Path, fix: str, required: dict[str, type | tupl
         if not isinstance(value.get(key), expected):
             raise FcotError(f"{path} is damaged ({key!r} is missing or not of the right type); {fix}")
     return value
+
+
+#: The files a benchmark writes beside each other under one ``--output`` name
+RESULT_SUFFIXES = (".json", ".md", ".png")
+
+
+def result_file(output: str | Path, suffix: str) -> Path:
+    """``<output><suffix>``: a benchmark's ``--output`` names its results without a suffix. A dot inside the name
+    stays (``teacher_throughput_qwen2.5-coder-0.5b``); a ``.json``, ``.md`` or ``.png`` given anyway is replaced."""
+    path = Path(output)
+    if path.suffix in RESULT_SUFFIXES:
+        path = path.with_suffix("")
+    return path.with_name(path.name + suffix)
