@@ -159,9 +159,10 @@ def test_a_student_with_cut_short_weights(capsys, tmp_path, tiny_model):
 
 def test_evaluate_eval_engine_unknown(capsys, tiny_model):
     base = ["--model", str(tiny_model), "--task", "coin_flip"]
-    expected = "unknown --eval_engine 'sglang'; choose one of: hf, vllm"
+    expected = "unknown --eval_engine 'sglang'; choose one of: hf-regroup, hf, vllm"
     one_line_error(capsys, fcot, ["evaluate", *base, "--eval_engine", "sglang"], "fcot", expected)
-    settings_parser(EvaluateArguments).parse_args_into_dataclasses([*base, "--eval_engine", "hf"])
+    for engine in ("hf-regroup", "hf", "vllm"):
+        settings_parser(EvaluateArguments).parse_args_into_dataclasses([*base, "--eval_engine", engine])
 
 
 @pytest.mark.parametrize(
@@ -354,24 +355,32 @@ def test_distill_teacher_engine_arguments(capsys, tmp_path, tiny_model, bad, exp
 
 
 EVAL_ENGINE_CASES = [
-    (["--eval_engine", "sglang"], ["--eval_engine", "hf"], "unknown --eval_engine 'sglang'; choose one of: hf, vllm"),
+    (
+        ["--eval_engine", "sglang"],
+        ["--eval_engine", "hf"],
+        "unknown --eval_engine 'sglang'; choose one of: hf-regroup, hf, vllm",
+    ),
     (
         ["--eval_engine", "vllm", "--lora", "true"],
-        ["--eval_engine", "hf", "--lora", "true"],
-        "a --lora student is an adapter: pass --eval_engine hf",
+        ["--eval_engine", "hf-regroup", "--lora", "true"],
+        "a --lora student is an adapter: pass --eval_engine hf-regroup",
     ),
     (
         ["--eval_engine", "vllm", "--student", "T5"],
-        ["--eval_engine", "hf", "--student", "T5"],
-        "is an encoder-decoder model: pass --eval_engine hf",
+        ["--eval_engine", "hf-regroup", "--student", "T5"],
+        "is an encoder-decoder model: pass --eval_engine hf-regroup",
     ),
-    (["--eval_engine", "vllm"], ["--eval_engine", "hf"], "has no bin/python; create it with `make vllm VLLM_VENV="),
+    (
+        ["--eval_engine", "vllm"],
+        ["--eval_engine", "hf-regroup"],
+        "has no bin/python; create it with `make vllm VLLM_VENV=",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("bad", "fixed", "expected"), EVAL_ENGINE_CASES, ids=[c[2][:30] for c in EVAL_ENGINE_CASES])
 def test_distill_eval_engine_arguments(capsys, monkeypatch, tmp_path, tiny_model, tiny_t5, bad, fixed, expected):
-    """What --eval_engine vllm cannot score is refused before the first stage; --eval_engine hf scores it."""
+    """What --eval_engine vllm cannot score is refused before the first stage; --eval_engine hf-regroup scores it."""
     monkeypatch.setenv("FCOT_VLLM_VENV", str(tmp_path / "no-venv"))  # the last case: no vLLM environment
     run_dir = tmp_path / "run"
     bad, fixed = ([str(tiny_t5) if word == "T5" else word for word in words] for words in (bad, fixed))

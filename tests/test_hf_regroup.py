@@ -159,3 +159,34 @@ def test_sampling_draws_per_request(models):
 def test_bad_segment_tokens(tiny_model):
     with pytest.raises(ValueError, match="segment_tokens must be >= 1"):
         RegroupingHFLM(pretrained=str(tiny_model), segment_tokens=0)
+
+
+def scored_answers(engine: str, model, tmp_path, zscot: bool) -> tuple[float, list]:
+    """``--eval_engine <engine>``'s accuracy on 6 coin_flip test questions, and each question's answer."""
+    import json
+
+    from fcot_plugin.harness.runner import accuracy
+    from fcot_plugin.pipeline.scoring import make_scorer
+
+    task, out = "fcot_coin_flip", tmp_path / f"{engine}-{zscot}"
+    with make_scorer(engine, "float32", 4, tmp_path / "unused.log") as scorer:
+        assert scorer.engine == engine
+        results = scorer.score(model, task, zscot=zscot, max_gen_toks=12, limit=6, output_path=out, device="cpu")
+    (samples,) = out.glob(f"**/samples_{task}_*.jsonl")
+    rows = sorted((json.loads(line) for line in samples.read_text().splitlines()), key=lambda row: row["doc_id"])
+    return accuracy(results, task), [(row["doc_id"], row["resps"], row["filtered_resps"]) for row in rows]
+
+
+@pytest.mark.parametrize("zscot", [False, True], ids=["student", "zscot"])
+def test_eval_engine_hf_scores_as_hf_regroup(wandering_model, tmp_path, zscot):
+    """``--eval_engine hf`` is lm-eval's own ``hf`` model (``zscot`` over it for zero-shot-CoT), the default
+    ``hf-regroup`` fcot's: greedy in fp32, the same answers and the same accuracy."""
+    from fcot_plugin.pipeline.scoring import make_scorer
+
+    with make_scorer("hf", "float32", 4, tmp_path / "unused.log") as scorer:
+        assert scorer.lm_eval_model(wandering_model, zscot=zscot)[0] == ("zscot" if zscot else "hf")
+        assert ("base=hf," in scorer.lm_eval_model(wandering_model, zscot=True)[1]) is True
+    regroup = scored_answers("hf-regroup", wandering_model, tmp_path, zscot)
+    plain = scored_answers("hf", wandering_model, tmp_path, zscot)
+    assert len(plain[1]) == 6
+    assert plain == regroup

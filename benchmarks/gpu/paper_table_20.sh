@@ -56,7 +56,7 @@ for task in $tasks; do
     # shellcheck disable=SC2086  # EXTRA is a list of arguments
     timeout --signal=TERM "$budget" python3 benchmarks/paper_table.py --tasks "$task" --epochs "$epochs" \
         --no_vanilla --no_baselines --sc_limit 0 --precision "${PRECISION:-fp32}" \
-        --eval_batch_size "${EVAL_BATCH:-256}" --eval_engine "${EVAL_ENGINE:-hf}" --runs_dir "$runs" --output "$work/table_$task" ${EXTRA:-} \
+        --eval_batch_size "${EVAL_BATCH:-256}" --eval_engine "${EVAL_ENGINE:-hf-regroup}" --runs_dir "$runs" --output "$work/table_$task" ${EXTRA:-} \
         > "$work/logs/$task.log" 2>&1 &
     started+=("$task")
 done

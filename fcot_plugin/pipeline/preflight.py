@@ -263,12 +263,12 @@ def check_vllm_scoring(student: str, lora: bool) -> None:
     if not lora and student_kind(student) != "causal":
         raise FcotError(
             f"--eval_engine vllm scores decoder-only students; {student} is an encoder-decoder model: pass "
-            "--eval_engine hf"
+            "--eval_engine hf-regroup"
         )
     if lora:
         raise FcotError(
             "--eval_engine vllm swaps full weights into its server, and a --lora student is an adapter: pass "
-            "--eval_engine hf, or train without --lora"
+            "--eval_engine hf-regroup, or train without --lora"
         )
     vllm_python()  # one line saying `make vllm` when there is no venv
 

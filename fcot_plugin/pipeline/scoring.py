@@ -1,11 +1,12 @@
-"""Which engine scores a student: lm-eval's ``hf-regroup`` in this process, or one vLLM server for the whole run.
+"""Which engine scores a student (``--eval_engine``): lm-eval's ``hf-regroup`` or ``hf`` in this process, or one
+vLLM server for the whole run.
 
 ``fcot distill`` scores several models of one architecture: the untrained student (zero-shot and zero-shot-CoT
 baselines), every epoch checkpoint that validation compares, and the trained student. With ``--eval_engine vllm``
 they all go through a single vLLM server started once, on the first model scored. Each later model's weights are
 swapped into it in place (:func:`~fcot_plugin.serving.vllm_swaps.swap_weights`, a few seconds), so there is no server
 start-up per checkpoint. lm-eval then scores through ``local-completions`` (``zscot`` over it for the zero-shot-CoT
-baseline) with the task's own prompts, stop sequences, budget and answer rules, as for ``hf``.
+baseline) with the task's own prompts, stop sequences, budget and answer rules, as in this process.
 """
 
 from __future__ import annotations
@@ -15,28 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.harness.model_names import LOCAL_MODEL
+from fcot_plugin.harness.model_names import LOCAL_MODEL, ZSCOT
 from fcot_plugin.harness.runner import run_lm_eval
 from fcot_plugin.training.adapters import adapter_base, lm_eval_model_args
 
 logger = logging.getLogger(__name__)
 
-#: ``hf``: lm-eval's ``hf-regroup`` in this process (fcot's default, the faster one on CPU); ``vllm``: a vLLM
-#: server from the venv of ``make vllm``.
-EVAL_ENGINES = ("hf", "vllm")
 #: what the vLLM server calls the model it serves, whichever weights it holds at the moment
 SERVED_NAME = "fcot-scored-model"
-
-
-def check_eval_engine(engine: str) -> None:
-    if engine not in EVAL_ENGINES:
-        raise FcotError(f"unknown --eval_engine {engine!r}; choose one of: {', '.join(EVAL_ENGINES)}")
 
 
 class Scorer:
     """lm-eval's ``hf-regroup`` (``zscot`` over it for zero-shot-CoT), in this process."""
 
-    engine = "hf"
+    engine = "hf-regroup"
+    #: the lm-eval model that generates (``zscot``'s ``base`` for zero-shot-CoT)
+    model = LOCAL_MODEL
 
     def __init__(self, dtype: str, batch_size: int) -> None:
         self.dtype = dtype
@@ -44,7 +39,8 @@ class Scorer:
 
     def lm_eval_model(self, weights: str | Path, *, zscot: bool = False) -> tuple[str, str]:
         """(lm-eval model, model args) that score ``weights`` (a LoRA folder: ``pretrained=<base>,peft=<it>``)."""
-        return ("zscot" if zscot else LOCAL_MODEL), lm_eval_model_args(weights, self.dtype)
+        args = lm_eval_model_args(weights, self.dtype)
+        return (ZSCOT, f"base={self.model},{args}") if zscot else (self.model, args)
 
     @property
     def lm_eval_batch_size(self) -> int:
@@ -76,6 +72,14 @@ class Scorer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class HfScorer(Scorer):
+    """lm-eval's own ``hf`` model (``zscot`` over it for zero-shot-CoT), in this process: fixed batches, each
+    decoded until its longest answer ends."""
+
+    engine = "hf"
+    model = "hf"
 
 
 class VllmScorer(Scorer):
@@ -117,7 +121,7 @@ class VllmScorer(Scorer):
     def lm_eval_model(self, weights: str | Path, *, zscot: bool = False) -> tuple[str, str]:
         if adapter_base(weights) is not None:
             raise FcotError(
-                f"{weights} is a LoRA adapter, which --eval_engine vllm cannot score: pass --eval_engine hf"
+                f"{weights} is a LoRA adapter, which --eval_engine vllm cannot score: pass --eval_engine hf-regroup"
             )
         path = str(Path(weights).expanduser().absolute()) if Path(weights).expanduser().exists() else str(weights)
         if self._served is None:
@@ -128,7 +132,7 @@ class VllmScorer(Scorer):
                 torch.cuda.empty_cache()
         served = self._server.load(path)
         args = served.completions_args(tokenizer=self._tokenizer(path), num_concurrent=self.batch_size)
-        return ("zscot", f"base=local-completions,{args}") if zscot else ("local-completions", args)
+        return (ZSCOT, f"base=local-completions,{args}") if zscot else ("local-completions", args)
 
     def _tokenizer(self, path: str) -> str:
         """The scored folder's tokenizer; a checkpoint saved without one uses the first model's."""
@@ -151,8 +155,8 @@ class VllmScorer(Scorer):
 def make_scorer(
     engine: str, dtype: str, batch_size: int, log_file: str | Path, device: str | None = None, server_args=()
 ) -> Scorer:
-    """The scorer of ``--eval_engine``; close it when the run is over (a vLLM server runs until then)."""
-    check_eval_engine(engine)
-    if engine == "vllm":
+    """The scorer of ``--eval_engine`` (checked by :class:`~fcot_plugin.pipeline.settings.ScoringArguments`); close
+    it when the run is over (a vLLM server runs until then)."""
+    if engine == VllmScorer.engine:
         return VllmScorer(dtype, batch_size, log_file, device, server_args)
-    return Scorer(dtype, batch_size)
+    return HfScorer(dtype, batch_size) if engine == HfScorer.engine else Scorer(dtype, batch_size)

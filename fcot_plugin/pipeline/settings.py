@@ -25,11 +25,9 @@ from fcot_plugin.training.defaults import PAPER_RECIPE
 #: (benchmarks/results/design_measurements.md).
 EVAL_BATCH_SIZE = 256
 
-#: ``--eval_engine`` of ``fcot distill`` and ``fcot evaluate``
-EVAL_ENGINE_HELP = (
-    "what scores the student: hf (lm-eval's hf-regroup in this process; the faster one on a CPU) or vllm (a vLLM "
-    "server from the venv `make vllm` builds, started and stopped by fcot; decoder-only, full-weight students)"
-)
+#: ``--eval_engine``'s choices, the default first: ``hf-regroup`` (lm-eval's ``hf`` regrouping unfinished answers,
+#: :mod:`fcot_plugin.harness.hf_regroup`), ``hf`` (lm-eval's own ``hf``), ``vllm`` (one vLLM server for the run)
+EVAL_ENGINES = ("hf-regroup", "hf", "vllm")
 
 VLLM_SERVER_ARGS_HELP = (
     "more arguments for the vLLM servers fcot starts (--teacher_engine vllm, --eval_engine vllm), as one string, "
@@ -176,8 +174,29 @@ class CurateArguments:
         check_format(self.format)
 
 
+@dataclass(kw_only=True)
+class ScoringArguments:
+    """What scores a student, for ``fcot distill`` and ``fcot evaluate`` alike: declared and checked here once."""
+
+    eval_engine: str = setting(
+        EVAL_ENGINES[0],
+        help="what scores the student: hf-regroup (lm-eval's hf model keeping its batch full of unfinished "
+        "answers, in this process; the faster one on a CPU), hf (lm-eval's own hf model, in this process) or vllm "
+        "(a vLLM server from the venv `make vllm` builds, started and stopped by fcot; decoder-only, full-weight "
+        "students; fcot distill scores the student, its baselines and every epoch checkpoint validation compares "
+        "through one server, swapping each checkpoint's weights in)",
+        feeds=Feeds(stages=("evaluate",), baselines=True),
+    )
+    vllm_server_args: str | None = setting(None, help=VLLM_SERVER_ARGS_HELP, feeds=Feeds())
+
+    def __post_init__(self) -> None:
+        if self.eval_engine not in EVAL_ENGINES:
+            raise FcotError(f"unknown --eval_engine {self.eval_engine!r}; choose one of: {', '.join(EVAL_ENGINES)}")
+        split_server_args(self.vllm_server_args)
+
+
 @dataclass
-class EvaluateArguments:
+class EvaluateArguments(ScoringArguments):
     """``fcot evaluate``: score a student with its lm-eval task and write the result into its model card."""
 
     model: str = field(metadata={"help": "local student folder or Hub model id"})
@@ -190,20 +209,16 @@ class EvaluateArguments:
     precision: str = field(
         default="auto", metadata={"help": "auto (bf16 where the hardware has native bf16, else fp32), bf16 or fp32"}
     )
-    eval_engine: str = field(default="hf", metadata={"help": EVAL_ENGINE_HELP})
-    vllm_server_args: str | None = field(default=None, metadata={"help": VLLM_SERVER_ARGS_HELP})
     output_path: str | None = field(default=None, metadata={"help": "where lm-eval writes results and samples"})
     push_to_hub: bool = field(default=False, metadata={"help": "update the card of the Hub model --model"})
 
     def __post_init__(self) -> None:
         from fcot_plugin.core.precision import normalise
-        from fcot_plugin.pipeline.scoring import check_eval_engine
 
+        super().__post_init__()
         self.task = resolve_task(self.task)  # one of the 12, or a task folder of your own (fcot task --out DIR)
         check_format(self.dataset_format)
         check_ranges(self)
-        check_eval_engine(self.eval_engine)
-        split_server_args(self.vllm_server_args)
         self.precision = normalise(self.precision)
 
 
@@ -295,7 +310,7 @@ class TaskArguments(OwnDataArguments):
 
 
 @dataclass
-class DistillArguments(OwnDataArguments):
+class DistillArguments(OwnDataArguments, ScoringArguments):
     """``fcot distill``: the whole paper for one task, offline by default (paper teacher, embedded student)."""
 
     # ------------------------------------------------------------------ the task and the teacher
@@ -426,12 +441,6 @@ class DistillArguments(OwnDataArguments):
     baselines: bool = setting(
         True, help="also score the untrained student zero-shot / zscot", feeds=Feeds(stages=("evaluate",))
     )
-    eval_engine: str = setting(
-        "hf",
-        help=EVAL_ENGINE_HELP + "; scores the student, its baselines and every epoch checkpoint validation compares, "
-        "through one server started once per run (each checkpoint's weights are swapped in)",
-        feeds=Feeds(stages=("evaluate",), baselines=True),
-    )
     # ------------------------------------------------------------------ where and how it runs (operational)
     run_dir: str | None = setting(None, help="run folder (default: runs/<task>)", feeds=Feeds())
     eval_batch_size: int = setting(
@@ -449,12 +458,10 @@ class DistillArguments(OwnDataArguments):
     push_to_hub: str | None = setting(
         None, help="Hub organisation/user to push data + student to", feeds=Feeds(stages=("push",))
     )
-    vllm_server_args: str | None = setting(None, help=VLLM_SERVER_ARGS_HELP, feeds=Feeds())
     restart: bool = setting(False, help="redo every stage instead of resuming", feeds=Feeds())
 
     def __post_init__(self) -> None:
-        from fcot_plugin.pipeline.scoring import check_eval_engine
-
+        super().__post_init__()
         own_name = self.check_own_data(self.task)
         if self.dataset is not None:  # the run's task is the user's, named by --name (fcot_<name> in lm-eval)
             self.task = self.name = own_name
@@ -462,8 +469,6 @@ class DistillArguments(OwnDataArguments):
             check_task(self.task)
         check_format(self.format)
         check_ranges(self)
-        check_eval_engine(self.eval_engine)
-        split_server_args(self.vllm_server_args)
         self.teacher_spec = TeacherSpec.parse(self.teacher) if self.teacher_engine is None else None
         if self.teacher_engine is not None:
             check_engine_teacher(self.teacher, self.teacher_engine)
