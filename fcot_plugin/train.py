@@ -1,13 +1,10 @@
 """``accelerate launch [...] -m fcot_plugin.train --config <recipe.yaml>``: the SFT recipe from an installed package.
 
-The same as ``recipes/sft.py`` without a checkout; the work is :func:`fcot_plugin.training.sft.main`.
+The same command line as ``recipes/sft.py`` without a checkout (:func:`fcot_plugin.training.sft.cli`), one-line
+errors included; ``fcot distill --launcher accelerate`` launches it.
 """
 
-import sys
-
-from fcot_plugin.core.secrets import guard_terminal
-from fcot_plugin.training.sft import main, make_parser
+from fcot_plugin.training.sft import cli
 
 if __name__ == "__main__":
-    guard_terminal(sys.argv[1:])  # no token reaches the terminal, as under the fcot commands
-    main(*make_parser().parse_args_and_config())
+    cli(prog="python -m fcot_plugin.train")

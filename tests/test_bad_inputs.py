@@ -468,6 +468,9 @@ def test_benchmark_scripts_bad_arguments(capsys, tmp_path, script, argv, expecte
 # ---------------------------------------------------------------------- real processes, and --debug
 
 
+TRAIN = "fcot_plugin.train"
+
+
 def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
     result = subprocess.run(
         ["fcot", "distill", "--task", "coin_flip", "--epochs", "three"],
@@ -492,6 +495,20 @@ def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
         "sft.py: error: argument --num_train_epochs/--num-train-epochs: invalid float value: 'three' "
         "(see sft.py --help)"
     )
+    for entry_point, prog in (([str(REPO / "recipes" / "sft.py")], "sft.py"), (["-m", TRAIN], f"python -m {TRAIN}")):
+        result = subprocess.run(  # both run fcot_plugin.training.sft.cli, as does fcot distill's accelerate launch
+            [sys.executable, *entry_point, "--bogus", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=300,
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"{prog}: error: Some specified arguments are not used by the HfArgumentParser: ['--bogus']"
+        )
+        assert not (tmp_path / "out").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""Student SFT: ``main(script_args, training_args, model_args)``, called by ``recipes/sft.py``.
+"""Student SFT: :func:`cli`, the command line behind ``recipes/sft.py`` and ``python -m fcot_plugin.train`` (which
+``fcot distill --launcher accelerate`` launches), and :func:`main`, the training itself.
 
 Parses the recipe's three configs with ``TrlParser``, checks what can be checked before training, and hands the
 student to its trainer: decoder-only to TRL's ``SFTTrainer`` (:mod:`~fcot_plugin.training.causal`),
@@ -9,6 +10,7 @@ encoder-decoder to transformers' ``Seq2SeqTrainer`` (:mod:`~fcot_plugin.training
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from fcot_plugin.core.errors import FcotError
@@ -22,6 +24,24 @@ def make_parser():
     from fcot_plugin.core.command_line import settings_parser
 
     return settings_parser((FcotScriptArguments, FcotSFTConfig, ModelConfig), base=TrlParser)
+
+
+def cli(argv: list[str] | None = None, prog: str = "sft.py") -> Path:
+    """The SFT command line: ``--config x.yaml`` plus overrides, then :func:`main`. A bad option or input ends with
+    one line, ``<prog>: error: ...``; ``--debug`` (or ``FCOT_DEBUG=1``) shows the traceback."""
+    from fcot_plugin.core.command_line import debug_requested, exit_with_one_line, parse_or_fail
+    from fcot_plugin.core.secrets import guard_terminal
+
+    debug, argv = debug_requested(sys.argv[1:] if argv is None else argv)
+    guard_terminal(argv)  # no token from the recipe, the command line or the environment reaches the terminal
+    parser = make_parser()
+    parser.prog = prog
+
+    def parse() -> tuple:
+        return parse_or_fail(parser, lambda: parser.parse_args_and_config(argv))
+
+    configs = exit_with_one_line(prog, parse, debug)
+    return exit_with_one_line(prog, lambda: main(*configs), debug)
 
 
 def main(script_args: FcotScriptArguments, training_args: FcotSFTConfig, model_args) -> Path:
