@@ -212,7 +212,7 @@ def distill_run(args: TableArguments, task: str, dataset_format: str) -> Path:
         DistillArguments(
             task=task,
             student=args.student,
-            format=dataset_format,
+            dataset_format=dataset_format,
             run_dir=str(run_dir),
             epochs=args.epochs,
             precision=args.precision,

@@ -51,6 +51,16 @@ def tiny_distill(tiny_model: Path, run_dir: Path, *extra: str) -> list[str]:
         ),
         (["--task", "coin_flip", "--no_such_option", "1"], ["--task", "coin_flip"], "['--no_such_option', '1']"),
         (
+            ["--task", "coin_flip", "--push_to_hub"],
+            ["--task", "coin_flip"],
+            "--push_to_hub needs --hub_model_id, the repo to push to (e.g. --hub_model_id my-org/",
+        ),
+        (
+            ["--task", "coin_flip", "--hub_model_id", "me/s", "--hub_dataset_id", "me/d"],
+            ["--task", "coin_flip"],
+            "--hub_model_id and --hub_dataset_id name where to push, but --push_to_hub is off",
+        ),
+        (
             ["--task", "coin_flip", "--launcher", "slurm"],
             ["--task", "coin_flip", "--launcher", "python"],
             "launcher must be 'python' or 'accelerate'",
@@ -173,7 +183,7 @@ def test_distill_push_without_a_token_fails_before_anything(capsys, tmp_path, ti
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     distill_fails(
         capsys,
-        tiny_distill(tiny_model, tmp_path / "run", "--push_to_hub", "me"),
+        tiny_distill(tiny_model, tmp_path / "run", "--push_to_hub", "true", "--hub_model_id", "me/student"),
         "pushing to the Hub needs a valid token",
     )
     assert not (tmp_path / "run").exists()
@@ -254,9 +264,19 @@ def test_curate_folder_with_two_teacher_runs(capsys, tmp_path):
             "/no/such/samples does not exist; pass an lm-eval output folder",
         ),
         (
-            ["--samples", "paper", "--format", "chat"],
-            ["--samples", "paper", "--format", "vanilla"],
+            ["--samples", "paper", "--dataset_format", "chat"],
+            ["--samples", "paper", "--dataset_format", "vanilla"],
             "unknown dataset format 'chat'; choose one of: fcot, vanilla",
+        ),
+        (
+            ["--samples", "paper", "--push_to_hub", "true"],
+            ["--samples", "paper"],
+            "--push_to_hub needs --hub_dataset_id, the repo to push to (e.g. --hub_dataset_id my-org/coin_flip-fcot)",
+        ),
+        (
+            ["--samples", "paper", "--hub_dataset_id", "me/d"],
+            ["--samples", "paper"],
+            "--hub_dataset_id names where to push, but --push_to_hub is off; add --push_to_hub",
         ),
     ],
 )

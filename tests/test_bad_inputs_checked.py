@@ -331,7 +331,8 @@ def test_curate_push_to_a_bad_repo_id_leaves_nothing_and_the_corrected_command_r
     monkeypatch.delenv("HF_TOKEN", raising=False)
     out = tmp_path / "data"
     argv = ["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(out)]
-    one_line_error(capsys, fcot, [*argv, "--push_to_hub", "user/coin flip"], "fcot", "is not a valid Hub repo id")
+    push = ["--push_to_hub", "true", "--hub_dataset_id", "user/coin flip"]
+    one_line_error(capsys, fcot, [*argv, *push], "fcot", "is not a valid Hub repo id")
     assert not out.exists()
     fcot(argv)
     assert (out / "dataset_dict.json").is_file()

@@ -94,9 +94,9 @@ def test_add_paper_rationales_is_refused_in_one_line_where_there_is_nothing_to_m
         DistillArguments(task="coin_flip", add_paper_rationales=True, **common)
     with pytest.raises(FcotError, match=r"the paper released no rationales for 'gsm8k'; drop the flag"):
         DistillArguments(task="gsm8k", teacher="pretrained=t", add_paper_rationales=True, **common)
-    with pytest.raises(FcotError, match=r"--format vanilla trains on answers only"):
+    with pytest.raises(FcotError, match=r"--dataset_format vanilla trains on answers only"):
         DistillArguments(
-            task="coin_flip", teacher="pretrained=t", format="vanilla", add_paper_rationales=True, **common
+            task="coin_flip", teacher="pretrained=t", dataset_format="vanilla", add_paper_rationales=True, **common
         )
     mixed = DistillArguments(task="coin_flip", teacher="pretrained=t", add_paper_rationales=True, **common)
     assert mixed.settings()["add_paper_rationales"] is True  # recorded in config.json and the stage records

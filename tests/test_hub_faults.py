@@ -34,7 +34,7 @@ from fcot_plugin.hub.push import (
 )
 
 NAMESPACE = "team"  # an organisation the local Hub's user can write to
-MODEL, DATA = student_repo_ids(NAMESPACE, "/somewhere/tiny-student", "coin_flip")
+MODEL, DATA = student_repo_ids(f"{NAMESPACE}/tiny-student-fcot-coin_flip")
 MODEL_FILES = {".gitattributes", "README.md", "config.json", "model.safetensors"}  # checkpoint-1/ stays home
 DATA_FILES = {".gitattributes", "README.md", "data/train-00000-of-00001.parquet"}
 DISTILL_AGAIN = "run the same fcot distill command again"
@@ -297,11 +297,11 @@ def hub_endpoint(hub) -> str:
         (lambda s, d: publish_student(s, d, "team/tiny student", DATA), "'team/tiny student' is not a valid Hub repo"),
         (lambda s, d: publish_student(s, d, MODEL, "team/a/b"), "'team/a/b' is not a Hub repo id"),
         (lambda s, d: push_dataset(d, "coin-flip"), "'coin-flip' is not a Hub repo id; pass <user or organisation>"),
-        (lambda s, d: student_repo_ids("team/extra", "tiny", "coin_flip"), "takes a user or organisation name"),
-        (lambda s, d: student_repo_ids("team", "runs/my student", "coin_flip"), "'team/my student-fcot-coin_flip'"),
+        (lambda s, d: student_repo_ids("team"), "--hub_model_id: 'team' is not a Hub repo id"),
+        (lambda s, d: student_repo_ids("team/s", "team/my data"), "--hub_dataset_id: 'team/my data' is not a valid"),
         (lambda s, d: check_push_target([MODEL, "team/x--y"]), "Cannot have -- or .. in repo_id"),
     ],
-    ids=["space", "three-parts", "no-namespace", "distill-namespace", "distill-student-name", "double-dash"],
+    ids=["space", "three-parts", "no-namespace", "distill-model-id", "distill-dataset-id", "double-dash"],
 )
 def test_a_bad_repo_id_fails_before_any_request(hub, student_dir, dataset_dir, call, match):
     with pytest.raises(HubError, match=match) as raised:
@@ -321,7 +321,7 @@ def test_a_bad_repo_id_fails_before_any_request(hub, student_dir, dataset_dir, c
     ],
 )
 def test_a_namespace_the_token_cannot_write_to_fails_before_any_write(hub, student_dir, dataset_dir, namespace, match):
-    model, data = student_repo_ids(namespace, "tiny", "coin_flip")
+    model, data = student_repo_ids(f"{namespace}/tiny-fcot-coin_flip")
     with pytest.raises(HubError, match=match) as raised:
         publish_student(student_dir, dataset_dir, model, data, card_update=add_result)
     assert "pass a namespace the token can write to (user, team)" in str(raised.value)

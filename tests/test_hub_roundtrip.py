@@ -43,6 +43,8 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
             "--out",
             str(tmp_path / "data"),
             "--push_to_hub",
+            "true",
+            "--hub_dataset_id",
             "user/coin-flip-fcot",
         ]
     )
@@ -129,6 +131,8 @@ def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, 
                 "--out",
                 str(tmp_path / "data"),
                 "--push_to_hub",
+                "true",
+                "--hub_dataset_id",
                 "user/x",
             ]
         )
@@ -148,6 +152,8 @@ def test_curate_push_to_a_bad_repo_id_writes_nothing(hub, tmp_path, capsys):
                 "--out",
                 str(tmp_path / "data"),
                 "--push_to_hub",
+                "true",
+                "--hub_dataset_id",
                 "user/coin flip",
             ]
         )
@@ -156,10 +162,13 @@ def test_curate_push_to_a_bad_repo_id_writes_nothing(hub, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("push_to_hub", "match"),
-    [("user/extra", "takes a user or organisation name"), ("someone-else", "cannot push to someone-else/")],
+    ("hub_model_id", "match"),
+    [
+        ("user/extra/x", "--hub_model_id: 'user/extra/x' is not a Hub repo id"),
+        ("someone-else/s", "cannot push to someone-else/"),
+    ],
 )
-def test_distill_push_target_is_checked_before_the_first_stage(hub, tiny_model, tmp_path, push_to_hub, match):
+def test_distill_push_target_is_checked_before_the_first_stage(hub, tiny_model, tmp_path, hub_model_id, match):
     from fcot_plugin.hub.push import HubError
     from fcot_plugin.pipeline.preflight import check_distill
     from fcot_plugin.pipeline.settings import DistillArguments
@@ -170,7 +179,8 @@ def test_distill_push_target_is_checked_before_the_first_stage(hub, tiny_model, 
         run_dir=str(tmp_path / "run"),
         device="cpu",
         precision="fp32",
-        push_to_hub=push_to_hub,
+        push_to_hub=True,
+        hub_model_id=hub_model_id,
     )
     with pytest.raises(HubError, match=match):
         check_distill(args)  # distill() calls it before the run folder is touched
@@ -220,7 +230,8 @@ def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
         max_gen_toks=4,
         baselines=False,
         device="cpu",
-        push_to_hub="user",
+        push_to_hub=True,
+        hub_model_id=f"user/{tiny_model.name}-fcot-coin_flip",
     )
     run_dir = distill(args)
     pushed = json.loads((run_dir / "stages" / "push.json").read_text())

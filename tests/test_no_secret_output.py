@@ -123,6 +123,8 @@ def test_fcot_curate_and_push_show_and_write_no_secret(distilled, tmp_path, monk
             "--out",
             str(tmp_path / "data"),
             "--push_to_hub",
+            "true",
+            "--hub_dataset_id",
             "user/coin-flip-fcot",
         ]
         result = run(command, cwd=tmp_path)

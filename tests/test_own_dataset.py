@@ -436,7 +436,8 @@ def test_distill_hub_dataset_and_push_names_it_in_the_model_index(hub, tiny_mode
                 eval_limit=2,
                 baselines=False,
                 device="cpu",
-                push_to_hub="user",
+                push_to_hub=True,
+                hub_model_id=f"user/{tiny_model.name}-fcot-parity",
             )
         )
     name = f"{tiny_model.name}-fcot-parity"

@@ -1,4 +1,4 @@
-"""benchmarks/paper_table.py and the vanilla student it trains through ``fcot distill --format vanilla``."""
+"""benchmarks/paper_table.py and the vanilla student it trains through ``fcot distill --dataset_format vanilla``."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ def load_script():
 
 def test_format_and_training_batches_are_fingerprinted_whatever_their_value(tiny_model, tmp_path):
     fcot = vars(tiny_args(tiny_model, tmp_path / "run"))
-    vanilla = {**fcot, "format": "vanilla"}
+    vanilla = {**fcot, "dataset_format": "vanilla"}
     for stage in ("curate", "train", "evaluate", "report"):
-        assert stage_settings(stage, fcot)["format"] == "fcot"
-        assert stage_settings(stage, vanilla)["format"] == "vanilla"
+        assert stage_settings(stage, fcot)["dataset_format"] == "fcot"
+        assert stage_settings(stage, vanilla)["dataset_format"] == "vanilla"
     with pytest.raises(ValueError, match="unknown dataset format 'cot'"):
-        tiny_args(tiny_model, tmp_path / "run", format="cot")
+        tiny_args(tiny_model, tmp_path / "run", dataset_format="cot")
     shuffled = {**fcot, "train_sampling_strategy": "random"}
     assert stage_settings("train", fcot)["train_sampling_strategy"] == "group_by_length"
     assert stage_settings("train", shuffled)["train_sampling_strategy"] == "random"

@@ -30,7 +30,7 @@ EXPECTED = {
     "teacher_max_gen_toks": (64, {"teacher"}),
     "train_limit": (8, {"teacher", "curate"}),
     "add_paper_rationales": (True, {"curate", "report"}),
-    "format": ("vanilla", {"curate", "train", "evaluate", "report"}),
+    "dataset_format": ("vanilla", {"curate", "train", "evaluate", "report"}),
     "validation_size": (0.2, {"curate"}),
     "validation_seed": (1, {"curate"}),
     "student": ("student-b", {"train", "evaluate", "report", BASELINES}),
@@ -45,7 +45,9 @@ EXPECTED = {
     "max_gen_toks": (32, {"evaluate"}),
     "baselines": (False, {"evaluate"}),
     "eval_engine": ("vllm", {"evaluate", BASELINES}),
-    "push_to_hub": ("my-org", {"push"}),
+    "push_to_hub": (True, {"push"}),
+    "hub_model_id": ("my-org/student", {"push"}),
+    "hub_dataset_id": ("my-org/data", {"push"}),
     # a dataset of the user's own (--dataset): its questions, answers and rule feed every stage but training's
     **{
         name: (value, {"teacher", "curate", "evaluate", "report", BASELINES})

@@ -41,9 +41,16 @@ def _curate(argv: list[str]) -> None:
     if args.push_to_hub:
         from fcot_plugin.hub.push import check_push_target
 
-        check_push_target(args.push_to_hub)  # before anything is written: the id, the token, the right to write
+        check_push_target(
+            args.hub_dataset_id, what="--hub_dataset_id"
+        )  # before anything is written: the id, the token, the right to write
     result = curate(
-        args.task, args.samples, args.format, args.deduplicate, args.all_completions, decontaminate=args.decontaminate
+        args.task,
+        args.samples,
+        args.dataset_format,
+        args.deduplicate,
+        args.all_completions,
+        decontaminate=args.decontaminate,
     )
     print(curation_line(result))
     pushed: list[str] = []
@@ -51,7 +58,7 @@ def _curate(argv: list[str]) -> None:
     def push(staging: Path) -> None:  # before --out exists: a failed push leaves nothing behind
         from fcot_plugin.hub.push import push_dataset
 
-        pushed.append(push_dataset(staging, args.push_to_hub, private=args.private))
+        pushed.append(push_dataset(staging, args.hub_dataset_id, private=args.private))
 
     out = save_dataset(result, args.out, overwrite=args.overwrite, before_rename=push if args.push_to_hub else None)
     print(f"wrote {out} (dataset card: {out / 'README.md'})")

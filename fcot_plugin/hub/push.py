@@ -83,20 +83,14 @@ def check_repo_id(repo_id: str, what: str = "--push_to_hub") -> str:
     return repo_id
 
 
-def student_repo_ids(namespace: str, student: str, task: str, what: str = "--push_to_hub") -> tuple[str, str]:
-    """The repos ``fcot distill --push_to_hub <namespace>`` pushes to: ``<namespace>/<student>-fcot-<task>`` and
-    ``<namespace>/<student>-fcot-<task>-data``, ``<student>`` the last part of the student's Hub id or folder.
+def student_repo_ids(hub_model_id: str, hub_dataset_id: str | None = None) -> tuple[str, str]:
+    """The repos ``fcot distill --push_to_hub`` pushes to: ``--hub_model_id`` (the student) and ``--hub_dataset_id``
+    (its data; default ``<hub_model_id>-data``).
 
-    Both are checked here (no request): a wrong ``--push_to_hub`` fails before the first stage.
+    Both are checked here (no request): a wrong id fails before the first stage.
     """
-    name = f"{Path(student.rstrip('/')).name}-fcot-{task}"
-    if not namespace or "/" in namespace:
-        raise HubError(
-            f"{what} takes a user or organisation name, got {namespace!r}: the student and its data go to "
-            f"<name>/{name} and <name>/{name}-data"
-        )
-    model_repo, dataset_repo = f"{namespace}/{name}", f"{namespace}/{name}-data"
-    return check_repo_id(model_repo, what), check_repo_id(dataset_repo, what)
+    model_repo = check_repo_id(hub_model_id, "--hub_model_id")
+    return model_repo, check_repo_id(hub_dataset_id or f"{model_repo}-data", "--hub_dataset_id")
 
 
 def whoami(token: str | None = None) -> dict[str, Any]:

@@ -42,7 +42,6 @@ from fcot_plugin.tasks.task_folder import write_task_folder
 from fcot_plugin.teacher.spec import TeacherSpec
 from fcot_plugin.training.checkpoints import epoch_checkpoints, last_complete_checkpoint
 from fcot_plugin.training.defaults import PAPER_RECIPE
-from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +190,7 @@ def run_curation(run: Run, teacher: dict[str, Any]) -> dict[str, Any]:
     result = curate(
         args.task,
         teacher["source"],
-        format=args.format,
+        format=args.dataset_format,
         question_limit=args.train_limit,
         held_out=[row["sample_index"] for row in held_out],
         add_paper=args.add_paper_rationales,
@@ -287,7 +286,7 @@ def select_epoch(run: Run) -> dict[str, Any]:
     checkpoints of epochs neither chosen nor last are deleted at the end (each holds optimizer state).
     """
     args, folder = run.args, run.folder
-    task = student_task(args.task, args.format)  # the student's own prompt, generation and answer rules
+    task = student_task(args.task, args.dataset_format)  # the student's own prompt, generation and answer rules
     checkpoints = dict(epoch_checkpoints(folder.student_dir))
     scored = {
         int(path.name.split("-")[1]) for path in (folder.path / "validation").glob("epoch-*") if newest_results(path)
@@ -338,7 +337,7 @@ def run_evaluations(run: Run, student: str) -> dict[str, Any]:
     """The trained student and the untrained student's zero-shot and zero-shot-CoT baselines, on test."""
     args = run.args
     evaluations = {  # name: (zero-shot-CoT through zscot?, weights, task)
-        "student": (False, run.folder.student_dir, student_task(args.task, args.format)),
+        "student": (False, run.folder.student_dir, student_task(args.task, args.dataset_format)),
         "zeroshot": (False, student, task_name(args.task, "zeroshot")),
         "zscot": (True, student, task_name(args.task, "zscot")),
     }
@@ -422,12 +421,11 @@ def push_run(run: Run) -> dict[str, Any]:
     from fcot_plugin.pipeline.settings import EvaluateArguments
 
     args = run.args
-    student = EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student
-    model_repo, dataset_repo = student_repo_ids(args.push_to_hub, student, args.task)
+    model_repo, dataset_repo = student_repo_ids(args.hub_model_id, args.hub_dataset_id)
     student_dir = run.folder.student_dir
     score = run.done("evaluate")["student"]["accuracy"]
     card_args = EvaluateArguments(
-        model=str(student_dir), task=args.task, dataset_format=args.format, limit=args.eval_limit
+        model=str(student_dir), task=args.task, dataset_format=args.dataset_format, limit=args.eval_limit
     )
     return publish_student(
         student_dir,

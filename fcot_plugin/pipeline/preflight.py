@@ -284,10 +284,8 @@ def check_distill(args: Any) -> str:
         check_accelerate_config(args.accelerate_config)
     if args.push_to_hub:  # the repo ids, the token and the right to write, before the first stage
         from fcot_plugin.hub.push import check_push_target, student_repo_ids
-        from fcot_plugin.training.students import EMBEDDED_HUB_ID, EMBEDDED_STUDENT
 
-        student_name = EMBEDDED_HUB_ID if args.student == EMBEDDED_STUDENT else args.student
-        check_push_target(student_repo_ids(args.push_to_hub, student_name, args.task))
+        check_push_target(student_repo_ids(args.hub_model_id, args.hub_dataset_id), what="--hub_model_id")
     student = resolve_student(args.student)
     check_student(student)
     if args.eval_engine == "vllm":

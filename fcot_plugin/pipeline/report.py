@@ -67,7 +67,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     stages = folder.all_results()
     task = config["task"]
     selection = stages.get("train", {}).get("selection")
-    dataset_format = config["format"]
+    dataset_format = config["dataset_format"]
     rows = []
     for name, record in stages.get("evaluate", {}).items():
         if name == "seconds":

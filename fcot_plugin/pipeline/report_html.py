@@ -25,7 +25,7 @@ DATA_MARKER = "__FCOT_REPORT_DATA__"
 AFTER_TRAINING = ("student", "student_last")
 #: the settings in the page's header
 CONFIG_SHOWN = "task teacher student diverse teacher_temperature epochs learning_rate batch_size precision device"
-CONFIG_SHOWN += " format eval_limit"
+CONFIG_SHOWN += " dataset_format eval_limit"
 
 
 def _text(value: Any) -> str | None:

@@ -119,7 +119,7 @@ def check_mixed_teachers(task: str, paper_teacher: bool, dataset_format: str) ->
         )
     if dataset_format != "fcot":
         raise FcotError(
-            f"--add_paper_rationales mixes rationales, and --format {dataset_format} trains on answers "
+            f"--add_paper_rationales mixes rationales, and --dataset_format {dataset_format} trains on answers "
             "only; drop one of them"
         )
     try:
@@ -128,6 +128,17 @@ def check_mixed_teachers(task: str, paper_teacher: bool, dataset_format: str) ->
         raise FcotError(
             f"--add_paper_rationales: the paper released no rationales for {task!r}; drop the flag for this task"
         ) from None
+
+
+def check_hub_ids(push_to_hub: bool, needed: str | None = None, example: str = "", **repo_ids: str | None) -> None:
+    """``--hub_model_id`` / ``--hub_dataset_id`` name where ``--push_to_hub`` pushes, as in TRL and transformers:
+    one line for a push without the ``needed`` id, or an id given while nothing is pushed."""
+    if push_to_hub and needed and not repo_ids[needed]:
+        raise FcotError(f"--push_to_hub needs --{needed}, the repo to push to (e.g. --{needed} {example})")
+    given = [f"--{name}" for name, value in repo_ids.items() if value]
+    if given and not push_to_hub:
+        names = f"{' and '.join(given)} name" if len(given) > 1 else f"{given[0]} names"
+        raise FcotError(f"{names} where to push, but --push_to_hub is off; add --push_to_hub")
 
 
 def check_train_sampling(strategy: str) -> None:
@@ -153,7 +164,9 @@ class CurateArguments:
         }
     )
     out: str = field(metadata={"help": "folder to write the dataset to (datasets.save_to_disk format + README.md)"})
-    format: str = field(default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"})
+    dataset_format: str = field(
+        default="fcot", metadata={"help": "fcot (rationale --> answer) or vanilla (answer only)"}
+    )
     deduplicate: bool = field(default=True, metadata={"help": "keep identical rationales of a question once"})
     decontaminate: bool = field(
         default=True,
@@ -166,12 +179,16 @@ class CurateArguments:
         default=False, metadata={"help": "paper source only: also use the extra sampled completions of 8 questions"}
     )
     overwrite: bool = field(default=False, metadata={"help": "replace --out if it exists"})
-    push_to_hub: str | None = field(default=None, metadata={"help": "also push to this Hub dataset repo (org/name)"})
+    push_to_hub: bool = field(default=False, metadata={"help": "also push the dataset to --hub_dataset_id"})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "the Hub dataset repo to push to (org/name)"})
     private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
 
     def __post_init__(self) -> None:
         self.task = resolve_task(self.task)  # one of the 12, or a task folder of your own (fcot task --out DIR)
-        check_format(self.format)
+        check_format(self.dataset_format)
+        check_hub_ids(
+            self.push_to_hub, "hub_dataset_id", f"my-org/{self.task}-fcot", hub_dataset_id=self.hub_dataset_id
+        )
 
 
 @dataclass(kw_only=True)
@@ -366,7 +383,7 @@ class DistillArguments(OwnDataArguments, ScoringArguments):
         feeds=Feeds(stages=("curate", "report")),
     )
     # ------------------------------------------------------------------ curation and the student
-    format: str = setting(
+    dataset_format: str = setting(
         "fcot",
         help="fcot (Fine-tune-CoT: rationale --> answer) or vanilla (answer-only fine-tuning, the paper's baseline; "
         "scored by fcot_<task>_vanilla)",
@@ -455,8 +472,18 @@ class DistillArguments(OwnDataArguments, ScoringArguments):
         "ds_configs/zero2.yaml", help="accelerate config for --launcher accelerate", feeds=Feeds()
     )
     num_processes: int | None = setting(None, help="processes for --launcher accelerate", feeds=Feeds(), range=COUNT)
-    push_to_hub: str | None = setting(
-        None, help="Hub organisation/user to push data + student to", feeds=Feeds(stages=("push",))
+    push_to_hub: bool = setting(
+        False,
+        help="push the student (with its card and results) to --hub_model_id, then its data to --hub_dataset_id",
+        feeds=Feeds(stages=("push",)),
+    )
+    hub_model_id: str | None = setting(
+        None, help="the student's Hub repo (org/name), for --push_to_hub", feeds=Feeds(stages=("push",))
+    )
+    hub_dataset_id: str | None = setting(
+        None,
+        help="the Hub dataset repo of its training data (default: <hub_model_id>-data), for --push_to_hub",
+        feeds=Feeds(stages=("push",)),
     )
     restart: bool = setting(False, help="redo every stage instead of resuming", feeds=Feeds())
 
@@ -467,8 +494,16 @@ class DistillArguments(OwnDataArguments, ScoringArguments):
             self.task = self.name = own_name
         if self.dataset is None:
             check_task(self.task)
-        check_format(self.format)
+        check_format(self.dataset_format)
         check_ranges(self)
+        student_name = self.student.rstrip("/").rsplit("/", 1)[-1]
+        check_hub_ids(
+            self.push_to_hub,
+            "hub_model_id",
+            f"my-org/{student_name}-fcot-{self.task}",
+            hub_model_id=self.hub_model_id,
+            hub_dataset_id=self.hub_dataset_id,
+        )
         self.teacher_spec = TeacherSpec.parse(self.teacher) if self.teacher_engine is None else None
         if self.teacher_engine is not None:
             check_engine_teacher(self.teacher, self.teacher_engine)
@@ -482,7 +517,7 @@ class DistillArguments(OwnDataArguments, ScoringArguments):
         if self.paper_teacher:
             check_paper_rationales(self.task)
         if self.add_paper_rationales:
-            check_mixed_teachers(self.task, self.paper_teacher, self.format)
+            check_mixed_teachers(self.task, self.paper_teacher, self.dataset_format)
         if self.teacher_temperature is None:
             self.teacher_temperature = 0.7 if self.diverse > 1 else 0.0
         check_train_sampling(self.train_sampling_strategy)
