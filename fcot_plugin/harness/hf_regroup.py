@@ -15,7 +15,7 @@ state-space layers) use the earlier schedule: segments of ``segment_tokens`` tok
 ``_model_generate``, unfinished rows regrouped between segments. A model whose generation config changes greedy
 decoding (repetition penalty, beams, ...) is decoded by lm-eval's ``hf`` unchanged.
 transformers' continuous batching does this per token too, but its paged-attention path on a CPU without
-flash-attention was slower (see the README, *Faster generation*). Encoder-decoder students and a token-id
+flash-attention was slower (docs/evaluation.md, *Why wide batches*). Encoder-decoder students and a token-id
 ``think_end_token`` use lm-eval's ``hf`` path unchanged.
 """
 
