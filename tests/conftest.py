@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama with its tokenizer, saved as a normal Hugging Face folder."""
-    from tiny_models import build_tiny_llama
+    from helpers.tiny_models import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
@@ -26,7 +26,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_t5(tmp_path_factory) -> Path:
     """A tiny random T5 (encoder-decoder) with the same offline tokenizer, saved as a normal folder."""
-    from tiny_models import build_tiny_t5
+    from helpers.tiny_models import build_tiny_t5
 
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
 

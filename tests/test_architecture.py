@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).parent.parent
+from helpers.paths import REPO
+
 _spec = importlib.util.spec_from_file_location("check_architecture", REPO / "scripts" / "check_architecture.py")
 check_architecture = importlib.util.module_from_spec(_spec)
 sys.modules["check_architecture"] = check_architecture

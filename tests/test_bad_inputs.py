@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from one_line import REPO, distill_accepts, one_line_error, sft_recipe
+from helpers.one_line import distill_accepts, one_line_error
+from helpers.paths import REPO, SFT_RECIPE
+from helpers.recipe import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
@@ -341,7 +343,7 @@ def test_fcot_eval_bad_arguments(capsys, tiny_model, argv, fixed, expected):
 
 
 def sft_fails(capsys, argv: list[str], expected: str) -> str:
-    return one_line_error(capsys, sft_recipe.main, argv, "sft.py", expected)
+    return one_line_error(capsys, sft_recipe().main, argv, "sft.py", expected)
 
 
 RECIPE = str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml")
@@ -372,7 +374,7 @@ def test_sft_bad_arguments(capsys, tmp_path, argv, fixed, expected):
     common = ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
     sft_fails(capsys, [*argv, *common], expected)
     assert not (tmp_path / "out").exists()
-    script_args, _, _ = sft_recipe.make_parser().parse_args_and_config([*fixed, *common])  # the fix parses
+    script_args, _, _ = sft_recipe().make_parser().parse_args_and_config([*fixed, *common])  # the fix parses
     assert not (tmp_path / "out").exists()
 
 
@@ -480,7 +482,7 @@ def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
         "fcot: error: argument --epochs: invalid float value: 'three' (see fcot distill --help)"
     ]
     result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "sft.py"), "--num_train_epochs", "three"],
+        [sys.executable, str(SFT_RECIPE), "--num_train_epochs", "three"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from one_line import one_line_error, sft_recipe
+from helpers.one_line import one_line_error
+from helpers.recipe import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.core.command_line import exit_with_one_line, settings_parser
@@ -210,9 +211,9 @@ def test_sft_numbers_out_of_range(capsys, tmp_path, tiny_model, bad, fixed, expe
         "--report_to",
         "none",
     ]
-    one_line_error(capsys, sft_recipe.main, [*base, *bad], "sft.py", expected)
+    one_line_error(capsys, sft_recipe().main, [*base, *bad], "sft.py", expected)
     assert not (tmp_path / "out").exists()
-    sft_recipe.make_parser().parse_args_and_config([*base, *fixed])
+    sft_recipe().make_parser().parse_args_and_config([*base, *fixed])
 
 
 def paper_samples(tmp_path: Path, name: str, split: str = "train", questions: int = 3) -> Path:

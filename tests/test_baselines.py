@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from helpers.oracle import oracle_knows
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
-from oracle import oracle_knows
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness import task_functions as lm_eval_hooks

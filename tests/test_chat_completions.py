@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from serving import cache_rows, free_port, sampling_model, transformers_serve
+from helpers.serving import cache_rows, free_port, sampling_model, transformers_serve
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.zscot import ZeroShotCoT
@@ -43,7 +43,7 @@ SECRET = "sk-fcot-test-" + "k" * 24
 
 def build_chat_model(folder: Path) -> Path:
     """The tiny Llama (untied: its text wanders) with a chat template, sampling when asked."""
-    from tiny_models import build_tiny_llama
+    from helpers.tiny_models import build_tiny_llama
     from transformers import AutoTokenizer
 
     source = build_tiny_llama(folder.with_name(folder.name + "-source"), tie_word_embeddings=False)

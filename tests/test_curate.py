@@ -8,7 +8,8 @@ from pathlib import Path
 
 import datasets
 import pytest
-from oracle import ORACLE_RATIONALE, oracle_knows
+from helpers.oracle import ORACLE_RATIONALE, oracle_knows
+from helpers.paths import DATA
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import CurationError, curate, save_dataset
@@ -27,7 +28,7 @@ PAPER_ROWS = {
     "coin_flip": 314,
     "strategy_qa": 856,
 }
-REFERENCE = Path(__file__).parent / "data" / "F_zs_cot_multiarith.jsonl"  # the authors' OpenAI fine-tune file
+REFERENCE = DATA / "F_zs_cot_multiarith.jsonl"  # the authors' OpenAI fine-tune file
 
 
 @pytest.mark.parametrize("task", sorted(PAPER_ROWS))

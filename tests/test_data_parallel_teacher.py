@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from serving import build_served_model, transformers_serve
+from helpers.serving import build_served_model, transformers_serve
 
 FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 pytestmark = pytest.mark.slow

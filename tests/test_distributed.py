@@ -9,17 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.curation.dataset import curate, save_dataset
 
-ROOT = Path(__file__).parent.parent
-sys.path.insert(0, str(ROOT / "ds_configs"))
+sys.path.insert(0, str(REPO / "ds_configs"))
 from validate_ds_configs import validate_ds_config  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["zero2.json", "zero3.json"])
 def test_deepspeed_json_passes_deepspeeds_own_parser(name):
-    parsed = validate_ds_config(ROOT / "ds_configs" / name, bf16=True, gradient_accumulation_steps=2)
+    parsed = validate_ds_config(REPO / "ds_configs" / name, bf16=True, gradient_accumulation_steps=2)
     assert parsed.zero_optimization_stage == int(name[4])
     assert parsed.bfloat16_config.enabled and parsed.gradient_accumulation_steps == 2
     if name == "zero3.json":
@@ -27,7 +27,7 @@ def test_deepspeed_json_passes_deepspeeds_own_parser(name):
 
 
 def test_a_broken_deepspeed_config_is_rejected():
-    config = json.loads((ROOT / "ds_configs" / "zero2.json").read_text())
+    config = json.loads((REPO / "ds_configs" / "zero2.json").read_text())
     config["zero_optimization"]["stage"] = 7
     with pytest.raises(Exception, match="stage"):
         validate_ds_config(config)
@@ -80,7 +80,7 @@ def launch(config: str, processes: int, model: Path, data: Path, out: Path) -> s
         "false",
     ]
     environment = {key: value for key, value in os.environ.items() if not key.startswith("ACCELERATE_")}
-    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from oracle import oracle_knows
-from serving import sampling_model
+from helpers.oracle import oracle_knows
+from helpers.paths import REPO
+from helpers.serving import sampling_model
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import curate
@@ -20,11 +21,9 @@ from fcot_plugin.tasks.answers import extract_answer, is_correct
 from fcot_plugin.tasks.registry import load_rows
 from fcot_plugin.teacher.cache import ResponseCache, copy_entries
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("diverse_reasoning", ROOT / "benchmarks" / "diverse_reasoning.py")
+    spec = importlib.util.spec_from_file_location("diverse_reasoning", REPO / "benchmarks" / "diverse_reasoning.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building the arguments
     spec.loader.exec_module(module)

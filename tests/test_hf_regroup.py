@@ -25,7 +25,7 @@ def requests(gen_kwargs: dict) -> list[Instance]:
 
 @pytest.fixture(scope="module")
 def wandering_model(tmp_path_factory):
-    from tiny_models import build_tiny_llama
+    from helpers.tiny_models import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama-untied"), tie_word_embeddings=False)
 

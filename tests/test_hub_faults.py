@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hub_server import local_hub_session
+from helpers.hub_server import local_hub_session
 
 from fcot_plugin.hub.push import (
     DATA_COMMIT,

@@ -6,7 +6,7 @@ import json
 
 import datasets
 import pytest
-from hub_server import local_hub_session
+from helpers.hub_server import local_hub_session
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 from transformers import AutoModelForCausalLM
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_server import HubSession, local_hub_session
+from helpers.hub_server import HubSession, local_hub_session
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from serving import cache_rows, killed_once_cached
+from helpers.serving import cache_rows, killed_once_cached
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.serving import llamacpp

@@ -15,17 +15,16 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.harness import entry_points as lm_eval_plugins
 from fcot_plugin.harness.startup_hook import DISABLE_VARIABLE
 from fcot_plugin.tasks.names import task_config_dir
 
-ROOT = Path(__file__).parent.parent
-
 
 def python(*code: str, env: dict | None = None, executable: str = sys.executable) -> str:
     result = subprocess.run(
-        [executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, timeout=300, cwd=ROOT.parent
+        [executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, timeout=300, cwd=REPO.parent
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -138,7 +137,7 @@ def run_lm_eval(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProces
 @pytest.mark.slow
 def test_plain_lm_eval_after_installing_the_wheel(tiny_model, tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
         check=True,
         capture_output=True,
     )
@@ -197,11 +196,11 @@ def test_plain_lm_eval_after_installing_the_wheel(tiny_model, tmp_path):
 @pytest.mark.slow
 def test_editable_install_ships_the_hook(tmp_path):
     venv = fresh_venv(tmp_path / "venv")
-    pip_install(venv, "-e", str(ROOT))
+    pip_install(venv, "-e", str(REPO))
     out = python(
         "import lm_eval.tasks.manager as manager",
         "from fcot_plugin.harness.entry_points import plugin_task_paths",
         "print(manager.TaskManager.__init__._fcot_plugins, plugin_task_paths())",
         executable=str(venv / "bin" / "python"),
     )
-    assert out.split(None, 1) == ["True", f"[{str(ROOT / 'task_configs')!r}]\n"]
+    assert out.split(None, 1) == ["True", f"[{str(REPO / 'task_configs')!r}]\n"]

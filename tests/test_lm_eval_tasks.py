@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.oracle import oracle_knows
+from helpers.paths import REPO
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
-from oracle import oracle_knows
 
 from fcot_plugin.harness import task_functions as lm_eval_hooks
 from fcot_plugin.tasks.names import VARIANTS, group_name, task_config_dir, task_name, variant_tasks
@@ -43,9 +44,8 @@ def test_all_tasks_and_groups_are_indexed(task_manager):
 def test_generated_configs_are_up_to_date():
     import subprocess
     import sys
-    from pathlib import Path
 
-    script = Path(__file__).parent.parent / "scripts" / "generate_task_configs.py"
+    script = REPO / "scripts" / "generate_task_configs.py"
     result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

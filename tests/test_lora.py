@@ -117,7 +117,7 @@ def test_lora_t5_student_trains_an_seq2seq_adapter(tiny_t5, curated, tmp_path):
 
 
 def test_lora_student_is_pushed_with_a_card_naming_the_base(tiny_model, curated, tmp_path, monkeypatch):
-    from hub_server import local_hub_session
+    from helpers.hub_server import local_hub_session
     from huggingface_hub import HfApi, ModelCard
 
     with local_hub_session(tmp_path, monkeypatch) as session:

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.curation.dataset import curate, save_dataset
 
-ROOT = Path(__file__).parent.parent
 RECIPE = "recipes/SmolLM2-135M-Instruct/sft/config_fcot.yaml"
 MULTINODE = "ds_configs/zero3_multinode.yaml"
 STEPS, SAVE_STEPS, PER_DEVICE, ROWS = 6, 2, 2, 32
@@ -152,7 +152,7 @@ def machine_command(rank: int, port: int, arguments: list[str]) -> list[str]:
 def start(command: list[str], log: Path, environment: dict[str, str]) -> subprocess.Popen:
     with open(log, "w") as handle:
         return subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=REPO, env=environment, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
@@ -255,7 +255,7 @@ def slurm_environment(folder: Path, bin_folder: Path, **extra: str) -> dict[str,
         FAKE_SLURM_LOGS=str(folder),
         SLURM_NNODES="2",
         SLURM_JOB_NODELIST="node[0-1]",
-        SLURM_SUBMIT_DIR=str(ROOT),
+        SLURM_SUBMIT_DIR=str(REPO),
         **extra,
     )
 
@@ -264,11 +264,11 @@ def slurm_environment(folder: Path, bin_folder: Path, **extra: str) -> dict[str,
 
 
 def test_multinode_configs_pass_accelerate_and_name_the_standard_launcher():
-    sys.path.insert(0, str(ROOT / "ds_configs"))
+    sys.path.insert(0, str(REPO / "ds_configs"))
     from validate_ds_configs import validate_accelerate_config
 
     for stage in (2, 3):
-        found = validate_accelerate_config(ROOT / "ds_configs" / f"zero{stage}_multinode.yaml")
+        found = validate_accelerate_config(REPO / "ds_configs" / f"zero{stage}_multinode.yaml")
         assert found["distributed_type"] == "DEEPSPEED" and found["num_machines"] > 1
         assert found["multinode_launcher"] == "standard"
         assert found["deepspeed_config_file"] == f"ds_configs/zero{stage}.json"  # the single-node JSON, shared
@@ -277,10 +277,10 @@ def test_multinode_configs_pass_accelerate_and_name_the_standard_launcher():
 def test_multinode_config_without_the_standard_launcher_is_refused(tmp_path):
     import yaml
 
-    sys.path.insert(0, str(ROOT / "ds_configs"))
+    sys.path.insert(0, str(REPO / "ds_configs"))
     from validate_ds_configs import validate_accelerate_config
 
-    config = yaml.safe_load((ROOT / MULTINODE).read_text())
+    config = yaml.safe_load((REPO / MULTINODE).read_text())
     del config["deepspeed_config"]["deepspeed_multinode_launcher"]  # accelerate would hand the run to pdsh
     config["mixed_precision"] = "bf16"  # refused next to deepspeed_config_file
     broken = tmp_path / "broken.yaml"
@@ -297,7 +297,7 @@ def test_multinode_slurm_script_starts_one_accelerate_per_node(tmp_path):
     out = "runs/with space"
     result = subprocess.run(
         ["bash", "recipes/launch.slurm", RECIPE, "--task", "gsm8k", "--output_dir", out],
-        cwd=ROOT,
+        cwd=REPO,
         env=slurm_environment(tmp_path, bin_folder, MASTER_PORT="29555"),
         capture_output=True,
         text=True,
@@ -328,7 +328,7 @@ def test_multinode_slurm_script_refuses_a_missing_recipe(tmp_path):
     bin_folder = fake_slurm(tmp_path, RECORDING_ACCELERATE)
     result = subprocess.run(
         ["bash", "recipes/launch.slurm", "recipes/nope.yaml"],
-        cwd=ROOT,
+        cwd=REPO,
         env=slurm_environment(tmp_path, bin_folder),
         capture_output=True,
         text=True,

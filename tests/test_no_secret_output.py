@@ -15,7 +15,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from hub_server import local_hub_session
+from helpers.hub_server import local_hub_session
+from helpers.paths import TESTS
 
 from fcot_plugin.core.secrets import REDACTED
 
@@ -23,10 +24,10 @@ LONG = "hf_fcotTERMINALleak0123456789abcdefXYZ"  # a Hugging Face token, on the 
 ENVIRONMENT = "hf_fcotENVIRONleak9876543210zyxwvuTSRQ"  # HF_TOKEN
 SHORT = "sk-7Zq"  # an API key too short to have a recognisable shape
 SECRETS = (LONG, ENVIRONMENT, SHORT)
-TESTS = Path(__file__).parent
 # `fcot` itself, with the test oracle teacher registered first (the console script cannot import it)
 FCOT_WITH_ORACLE = (
-    f"import sys; sys.path.insert(0, {str(TESTS)!r}); import oracle; from fcot_plugin.cli.fcot import main; main()"
+    f"import sys; sys.path.insert(0, {str(TESTS)!r}); import helpers.oracle; "
+    "from fcot_plugin.cli.fcot import main; main()"
 )
 SMALL_RUN = [
     "--train_limit",

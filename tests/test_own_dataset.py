@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from answer_server import answer_server, teacher_args
-from one_line import one_line_error
+from helpers.answer_server import answer_server, teacher_args
+from helpers.one_line import one_line_error
+from helpers.paths import REPO
 
 from fcot_plugin.cli.fcot import main
 from fcot_plugin.curation.decontaminate import remove_overlap
@@ -234,7 +235,7 @@ def plain_lm_eval(model: Path, tasks_dir: Path, task: str, cwd: Path) -> dict:
         "--output_path",
         str(out),
     ]
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=environment)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(sorted(out.rglob("results_*.json"))[-1].read_text())
@@ -364,7 +365,7 @@ def test_planted_duplicates_of_test_questions_are_not_trained_on(tiny_model, tmp
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    from hub_server import local_hub_session
+    from helpers.hub_server import local_hub_session
 
     with local_hub_session(tmp_path, monkeypatch) as session:
         yield session

@@ -5,20 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.tasks.names import VARIANTS, variant_tasks
 from fcot_plugin.tasks.registry import TASKS
-
-ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.slow
 def test_wheel_contents(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
         check=True,
         capture_output=True,
     )
@@ -42,8 +40,8 @@ def test_pth_line_is_silent_when_fcot_is_gone(tmp_path, importable):
     """The ``.pth`` line runs at every interpreter start: a stale install must not print a traceback each time."""
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / "fcot_lm_eval_plugins.pth").write_text((ROOT / "fcot_lm_eval_plugins.pth").read_text())
-    path = [str(ROOT)] if importable else []
+    (site_dir / "fcot_lm_eval_plugins.pth").write_text((REPO / "fcot_lm_eval_plugins.pth").read_text())
+    path = [str(REPO)] if importable else []
     script = (
         f"import sys, site; sys.path[:0] = {path!r}; site.addsitedir({str(site_dir)!r}); "
         "from fcot_plugin.harness.startup_hook import LmEvalPluginFinder; "

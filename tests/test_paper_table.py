@@ -7,19 +7,17 @@ import importlib.util
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 from test_pipeline import tiny_args
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.pipeline.run_folder import RunFolder, stage_settings
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    spec = importlib.util.spec_from_file_location("paper_table", REPO / "benchmarks" / "paper_table.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building TableArguments
     spec.loader.exec_module(module)
@@ -152,7 +150,7 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
 
 def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(tmp_path):
     table = load_script()
-    published = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
+    published = json.loads((REPO / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"
     longer = {**row, "fcot": {**row["fcot"], "epochs": 8.0, "learning_rate": 1e-4, "seed": 43, "validation_size": 0.2}}

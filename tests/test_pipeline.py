@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.paths import REPO
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import CurationError
@@ -236,7 +237,7 @@ def test_new_weights_at_the_same_path_are_a_new_student(tiny_model, tmp_path, ca
 
 @pytest.mark.slow
 def test_training_through_accelerate_and_deepspeed(tiny_model, tmp_path):
-    config = Path(__file__).parent.parent / "ds_configs" / "zero2.yaml"
+    config = REPO / "ds_configs" / "zero2.yaml"
     run_dir = distill(
         tiny_args(
             tiny_model,
@@ -253,7 +254,7 @@ def test_training_through_accelerate_and_deepspeed(tiny_model, tmp_path):
 
 def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_model, tmp_path, caplog):
     """The audit's case: D 4 -> 2 must curate the new samples only; --restart must move everything aside."""
-    import oracle  # noqa: F401  registers the fcot-test-oracle teacher
+    import helpers.oracle  # noqa: F401  registers the fcot-test-oracle teacher
 
     run_dir = tmp_path / "run"
     args = {"teacher": "base=fcot-test-oracle", "train_limit": 4, "eval_limit": 2, "baselines": False}
@@ -292,7 +293,7 @@ def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_
 
 def test_a_new_teacher_budget_reruns_the_teacher_and_every_later_stage(tiny_model, tmp_path, caplog):
     """--teacher_max_gen_toks changes the rationales, so it is one of the teacher stage's settings."""
-    import oracle  # noqa: F401  registers the fcot-test-oracle teacher
+    import helpers.oracle  # noqa: F401  registers the fcot-test-oracle teacher
 
     run_dir = tmp_path / "run"
     args = {"teacher": "base=fcot-test-oracle", "train_limit": 4, "eval_limit": 2, "baselines": False}

@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.core.errors import FcotError
 
-ROOT = Path(__file__).parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 from plan import TASK_TOKENS, PlanArguments, plan, zero_stage  # noqa: E402
 
 
 def run_plan(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "benchmarks/plan.py", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "benchmarks/plan.py", *arguments], cwd=REPO, capture_output=True, text=True, timeout=120
     )
 
 

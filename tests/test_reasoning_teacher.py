@@ -7,9 +7,9 @@ through the real ``zscot`` model, the task's lm-eval filter and curation's ratio
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers.paths import DATA
 from lm_eval.api.instance import Instance
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
@@ -19,7 +19,7 @@ from fcot_plugin.harness.zscot import ZeroShotCoT, _rejoin_reasoning
 from fcot_plugin.tasks.answers import is_correct, split_rationale
 from fcot_plugin.tasks.prompts import teacher_stage1
 
-REPLIES = [json.loads(line) for line in (Path(__file__).parent / "data" / "reasoning_replies.jsonl").open()]
+REPLIES = [json.loads(line) for line in (DATA / "reasoning_replies.jsonl").open()]
 
 
 @register_model("fcot-test-replay")

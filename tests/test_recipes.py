@@ -5,23 +5,22 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers.paths import REPO
 
-ROOT = Path(__file__).parent.parent
-RECIPES = sorted((ROOT / "recipes").glob("*/sft/config_*.yaml"))
-sys.path.insert(0, str(ROOT / "recipes"))
+RECIPES = sorted((REPO / "recipes").glob("*/sft/config_*.yaml"))
+sys.path.insert(0, str(REPO / "recipes"))
 from sft import make_parser  # noqa: E402
 
 from fcot_plugin.training.defaults import PAPER_RECIPE, PaperRecipe  # noqa: E402
 
-ids = [str(path.relative_to(ROOT / "recipes")) for path in RECIPES]
+ids = [str(path.relative_to(REPO / "recipes")) for path in RECIPES]
 
 
 def test_recipes_follow_the_model_sft_config_layout():
-    assert RECIPES and not list((ROOT / "recipes").glob("*/*.yaml"))  # recipes/<Model>/sft/config_<variant>.yaml
+    assert RECIPES and not list((REPO / "recipes").glob("*/*.yaml"))  # recipes/<Model>/sft/config_<variant>.yaml
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=ids)
@@ -63,8 +62,8 @@ def test_recipe_states_every_hyper_parameter_as_defaults_py(recipe):
 def test_recipe_header_names_real_files_and_true_process_counts(recipe):
     header = "".join(line for line in recipe.read_text().splitlines(keepends=True) if line.startswith("#"))
     for path in re.findall(r"\b(?:recipes|ds_configs)/[\w./-]+\.(?:py|yaml|json)", header):
-        assert (ROOT / path).is_file(), f"{recipe.name} names {path}, which does not exist"
+        assert (REPO / path).is_file(), f"{recipe.name} names {path}, which does not exist"
     for launch in re.findall(r"ds_configs/(\w+\.yaml) starts (\d+) processes", header):
-        processes = yaml.safe_load((ROOT / "ds_configs" / launch[0]).read_text())["num_processes"]
+        processes = yaml.safe_load((REPO / "ds_configs" / launch[0]).read_text())["num_processes"]
         assert processes == int(launch[1]), f"{launch[0]} starts {processes} processes, not {launch[1]}"
     assert "ds_configs/zero2.yaml starts" in header  # the multi-GPU launch states its process count

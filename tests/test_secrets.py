@@ -10,7 +10,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from hub_server import local_hub_session
+from helpers.hub_server import local_hub_session
+from helpers.recipe import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.core.secrets import (
@@ -299,7 +300,7 @@ def files_holding(root: Path, secret: str, skip: set[Path]) -> list[str]:
 @pytest.mark.slow
 def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, monkeypatch, capfd, caplog):
     """Token in the teacher's model args, in HF_TOKEN (pushing) and in a recipe's hub_token: 0 hits anywhere."""
-    import oracle  # noqa: F401  registers the fcot-test-oracle teacher
+    import helpers.oracle  # noqa: F401  registers the fcot-test-oracle teacher
 
     caplog.set_level("INFO")
     precision = (
@@ -340,13 +341,6 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
         )
         assert (tmp_path / "run" / "stages" / "push.json").is_file()
 
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "sft_recipe", Path(__file__).parent.parent / "recipes" / "sft.py"
-        )
-        sft = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sft)
         recipe = tmp_path / "recipe.yaml"  # the user's own file holds the token; nothing fcot writes may
         recipe.write_text(
             f"model_name_or_path: {tiny_model}\ndataset_name: {tmp_path / 'run' / 'data'}\ntask: coin_flip\n"
@@ -354,7 +348,7 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
             f"use_cpu: true\nbf16: false\nreport_to: none\npush_to_hub: true\nhub_model_id: user/tiny-sft\n"
             f"hub_token: {FAKE}\n"
         )
-        sft.main(["--config", str(recipe)])
+        sft_recipe().main(["--config", str(recipe)])
         assert (tmp_path / "sft" / "training_args.bin").is_file()
 
     assert files_holding(tmp_path, FAKE, skip={recipe}) == []  # run folder, SFT output, Hub storage, caches

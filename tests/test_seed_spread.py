@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
 from fcot_plugin.core.errors import FcotError
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = json.loads((ROOT / "benchmarks" / "results" / "paper_table.json").read_text())
+PUBLISHED = json.loads((REPO / "benchmarks" / "results" / "paper_table.json").read_text())
 
 
 def load_script():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # it imports its sibling paper_table.py
-    spec = importlib.util.spec_from_file_location("seed_spread", ROOT / "benchmarks" / "seed_spread.py")
+    sys.path.insert(0, str(REPO / "benchmarks"))  # it imports its sibling paper_table.py
+    spec = importlib.util.spec_from_file_location("seed_spread", REPO / "benchmarks" / "seed_spread.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building SpreadArguments
     spec.loader.exec_module(module)

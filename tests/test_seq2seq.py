@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import curate, save_dataset
 from fcot_plugin.training.architectures import student_kind
 
-ROOT = Path(__file__).parent.parent
-sys.path.insert(0, str(ROOT / "recipes"))
+sys.path.insert(0, str(REPO / "recipes"))
 from sft import make_parser  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def curated(tmp_path_factory) -> Path:
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--config",
-        str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
+        str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
         "--model_name_or_path",
         str(model),
         "--dataset_name",
@@ -110,7 +110,7 @@ def test_seq2seq_labels_are_the_completion_and_eos_only(tiny_t5, curated, tmp_pa
 def test_t5_trains_through_the_recipe_with_a_card_naming_the_architecture(tiny_t5, curated, tmp_path):
     out = tmp_path / "student"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "recipes" / "sft.py"), *recipe_args(tiny_t5, curated, out)],
+        [sys.executable, str(REPO / "recipes" / "sft.py"), *recipe_args(tiny_t5, curated, out)],
         capture_output=True,
         text=True,
     )

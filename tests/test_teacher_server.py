@@ -17,7 +17,14 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from serving import build_served_model, cache_rows, free_port, killed_once_cached, sampling_model, transformers_serve
+from helpers.serving import (
+    build_served_model,
+    cache_rows,
+    free_port,
+    killed_once_cached,
+    sampling_model,
+    transformers_serve,
+)
 
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.teacher.cache import CacheMismatchError

@@ -10,13 +10,13 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+from helpers.paths import REPO
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fcot_plugin.curation.dataset import curate, save_dataset
 
-ROOT = Path(__file__).parent.parent
-RECIPE = ROOT / "recipes" / "sft.py"
-sys.path.insert(0, str(ROOT / "recipes"))
+RECIPE = REPO / "recipes" / "sft.py"
+sys.path.insert(0, str(REPO / "recipes"))
 from sft import make_parser  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def curated(tmp_path_factory) -> Path:
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--config",
-        str(ROOT / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
+        str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
         "--model_name_or_path",
         str(model),
         "--dataset_name",

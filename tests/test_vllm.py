@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from serving import cache_rows, killed_once_cached
+from helpers.paths import REPO
+from helpers.serving import cache_rows, killed_once_cached
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.serving.endpoint import EngineError
@@ -28,7 +29,6 @@ from fcot_plugin.serving.vllm import vllm_python
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
 FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 SAMPLES, QUESTIONS = 4, 4  # D and --limit of the teacher runs
 CACHE_LINE = re.compile(r"cache: rationales (\d+) reused, (\d+) generated; answers (\d+) reused, (\d+) generated")
@@ -177,10 +177,10 @@ def test_make_vllm_again_is_quick_and_names_the_venv(vllm_env):
     venv = vllm_env.parent.parent
     if not (venv / "pyvenv.cfg").is_file():
         pytest.skip(f"{vllm_env} is not the python of a virtual environment (FCOT_VLLM_PYTHON)")
-    command = ["make", "-s", "-C", str(ROOT), "vllm"] if shutil.which("make") else ["bash", "scripts/vllm_env.sh"]
+    command = ["make", "-s", "-C", str(REPO), "vllm"] if shutil.which("make") else ["bash", "scripts/vllm_env.sh"]
     started = time.monotonic()
     again = subprocess.run(
-        command, cwd=ROOT, env={**os.environ, "VLLM_VENV": str(venv)}, capture_output=True, text=True, timeout=300
+        command, cwd=REPO, env={**os.environ, "VLLM_VENV": str(venv)}, capture_output=True, text=True, timeout=300
     )
     seconds = time.monotonic() - started
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
@@ -233,7 +233,7 @@ def test_served_model_leaves_no_process_behind(vllm_env, student, tmp_path, sign
     with out.open("w") as stdout, err.open("w") as stderr:
         runner = subprocess.Popen(
             [sys.executable, str(script), str(student), str(tmp_path / "server.log")],
-            cwd=ROOT,
+            cwd=REPO,
             stdout=stdout,
             stderr=stderr,
         )

@@ -43,7 +43,7 @@ def sampling_model(source: Path, target: Path) -> Path:
 
 def build_served_model(path: Path) -> Path:
     """The tests' tiny Llama, sampling (see :func:`sampling_model`)."""
-    from tiny_models import build_tiny_llama
+    from helpers.tiny_models import build_tiny_llama
 
     return sampling_model(build_tiny_llama(path.with_name(path.name + "-source")), path)
 
