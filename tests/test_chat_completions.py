@@ -16,22 +16,18 @@ import signal
 import sqlite3
 import string
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import requests
-from helpers.serving import cache_rows, free_port, sampling_model, transformers_serve
+from helpers.serving import FCOT_EVAL, cache_rows, free_port, sampling_model, transformers_serve
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.zscot import ZeroShotCoT
-from fcot_plugin.serving.served import served_model
-from fcot_plugin.serving.vllm import vllm_python
 from fcot_plugin.tasks.prompts import STAGE2_STOP_SEQUENCES
 from fcot_plugin.teacher.chat import CONTINUE, FOLLOW_UP, as_messages, messages_text, stage2_messages
 
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 CACHE_LINE = "cache: rationales {} reused, {} generated; answers {} reused, {} generated"
 #: A chat template for the tiny test model (its tokenizer knows <s> and </s>).
 TINY_CHAT_TEMPLATE = (
@@ -237,33 +233,6 @@ def test_chat_completions_local_hf_teacher_is_prompted_through_its_chat_template
 
 
 # ---------------------------------------------------------------------------------------------------- vLLM
-
-
-def _vllm() -> tuple[Path | None, str]:
-    try:
-        return vllm_python(), ""
-    except FcotError as error:
-        return None, str(error)
-
-
-VLLM_PYTHON, NO_VLLM = _vllm()
-
-
-@pytest.fixture(scope="module")
-def student() -> Path:
-    from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
-
-    return Path(resolve_student(EMBEDDED_STUDENT))
-
-
-@pytest.fixture(scope="module")
-def vllm_server(student, tmp_path_factory):
-    if VLLM_PYTHON is None:
-        pytest.skip(f"vLLM is not installed: {NO_VLLM}")
-    with served_model(
-        student, "vllm", tmp_path_factory.mktemp("vllm") / "server.log", max_model_len=2048, kv_cache_gib=1
-    ) as served:
-        yield served
 
 
 @pytest.mark.vllm

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from helpers.serving import build_served_model, transformers_serve
+from helpers.serving import FCOT_EVAL, build_served_model, transformers_serve
 
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 pytestmark = pytest.mark.slow
 
 

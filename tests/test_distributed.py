@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from helpers.paths import REPO
 
-from fcot_plugin.curation.dataset import curate, save_dataset
-
 sys.path.insert(0, str(REPO / "ds_configs"))
 from validate_ds_configs import validate_ds_config  # noqa: E402
+
+pytestmark = pytest.mark.curated("coin_flip", rows=32)  # the `curated` fixture (tests/conftest.py)
 
 
 @pytest.mark.parametrize("name", ["zero2.json", "zero3.json"])
@@ -31,13 +31,6 @@ def test_a_broken_deepspeed_config_is_rejected():
     config["zero_optimization"]["stage"] = 7
     with pytest.raises(Exception, match="stage"):
         validate_ds_config(config)
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    result = curate("coin_flip", "paper")
-    result.rows = result.rows[:32]
-    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
 
 
 def launch(config: str, processes: int, model: Path, data: Path, out: Path) -> subprocess.CompletedProcess:

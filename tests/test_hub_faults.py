@@ -38,13 +38,14 @@ MODEL, DATA = student_repo_ids(NAMESPACE, "/somewhere/tiny-student", "coin_flip"
 MODEL_FILES = {".gitattributes", "README.md", "config.json", "model.safetensors"}  # checkpoint-1/ stays home
 DATA_FILES = {".gitattributes", "README.md", "data/train-00000-of-00001.parquet"}
 DISTILL_AGAIN = "run the same fcot distill command again"
+# the `hub` fixture's accounts (tests/conftest.py): writes only where the user or an organisation may write
+pytestmark = pytest.mark.hub(orgs={NAMESPACE: "write", "readers": "read"}, restrict_writes=True)
 
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory) -> Path:
-    from fcot_plugin.curation.dataset import curate, save_dataset
-
-    return save_dataset(curate("coin_flip", "paper"), tmp_path_factory.mktemp("curated") / "data")
+def dataset_dir(curated_dataset) -> Path:
+    """The whole curated Coin Flip set, pushed beside the student."""
+    return curated_dataset("coin_flip", rows=None)
 
 
 @pytest.fixture
@@ -71,16 +72,12 @@ def student_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(autouse=True)
+def _no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """preupload and the LFS calls are retried on 5xx with 1 s, 2 s, 4 s... waits: no waiting here."""
     import huggingface_hub.utils._http as client_http
 
-    # preupload and the LFS calls are retried on 5xx with 1 s, 2 s, 4 s... waits: no waiting here
     monkeypatch.setattr(client_http, "time", SimpleNamespace(sleep=lambda seconds: None))
-    orgs = {NAMESPACE: "write", "readers": "read"}
-    with local_hub_session(tmp_path, monkeypatch, orgs=orgs, restrict_writes=True) as session:
-        yield session.hub
-    assert not session.hub.errors, "\n".join(session.hub.errors)
 
 
 def add_result(folder: Path) -> None:
@@ -97,8 +94,8 @@ def publish(student_dir: Path, dataset_dir: Path) -> dict[str, str]:
     return publish_student(student_dir, dataset_dir, MODEL, DATA, card_update=add_result, also=DISTILL_AGAIN)
 
 
-def files(hub, repo_type: str, repo_id: str) -> set[str] | None:
-    found = hub.repo_files(repo_type, repo_id)
+def files(local_hub, repo_type: str, repo_id: str) -> set[str] | None:
+    found = local_hub.repo_files(repo_type, repo_id)
     return None if found is None else set(found)
 
 
@@ -109,17 +106,17 @@ def commits(repo_id: str, repo_type: str) -> list[str]:
     return [c.title for c in HfApi().list_repo_commits(repo_id, repo_type=repo_type)][::-1][1:]
 
 
-def assert_never_half_published(hub) -> None:
+def assert_never_half_published(local_hub) -> None:
     """No data without its complete model, and no repo that holds nothing."""
-    model, data = files(hub, "model", MODEL), files(hub, "dataset", DATA)
+    model, data = files(local_hub, "model", MODEL), files(local_hub, "dataset", DATA)
     assert model in (None, MODEL_FILES)
     assert data is None or (data == DATA_FILES and model == MODEL_FILES)
-    for repo_type, repo_id in hub.heads():
-        assert files(hub, repo_type, repo_id) - {".gitattributes"}, f"empty {repo_type} repo {repo_id}"
+    for repo_type, repo_id in local_hub.heads():
+        assert files(local_hub, repo_type, repo_id) - {".gitattributes"}, f"empty {repo_type} repo {repo_id}"
 
 
-def assert_pair_complete(hub) -> None:
-    assert files(hub, "model", MODEL) == MODEL_FILES and files(hub, "dataset", DATA) == DATA_FILES
+def assert_pair_complete(local_hub) -> None:
+    assert files(local_hub, "model", MODEL) == MODEL_FILES and files(local_hub, "dataset", DATA) == DATA_FILES
     assert commits(MODEL, "model") == [MODEL_COMMIT] and commits(DATA, "dataset") == [DATA_COMMIT]
 
 
@@ -130,20 +127,22 @@ def finish(error: PushIncomplete) -> dict[str, str]:
     return main(argv[3:])
 
 
-def writes(hub) -> list[str]:
-    return [line for line in hub.request_log if line.split()[0] in ("POST", "PUT", "DELETE")]
+def writes(local_hub) -> list[str]:
+    return [line for line in local_hub.request_log if line.split()[0] in ("POST", "PUT", "DELETE")]
 
 
-def test_the_pair_goes_model_first_in_one_commit_each_and_a_second_push_changes_nothing(hub, student_dir, dataset_dir):
+def test_the_pair_goes_model_first_in_one_commit_each_and_a_second_push_changes_nothing(
+    local_hub, student_dir, dataset_dir
+):
     urls = publish(student_dir, dataset_dir)
     assert urls["model"].endswith(f"/{MODEL}") and urls["dataset"].endswith(f"/datasets/{DATA}")
-    assert_pair_complete(hub)
-    log = list(hub.request_log)
+    assert_pair_complete(local_hub)
+    log = list(local_hub.request_log)
     first = {key: next(i for i, line in enumerate(log) if key in line) for key in ("repos/create", DATA)}
     model_commit = log.index(f"POST /api/models/{MODEL}/commit/main 200")
     assert log[0] == "GET /api/whoami-v2 200" and first["repos/create"] < model_commit < first[DATA]
     assert "fcot_coin_flip acc (first 2 questions)" in (student_dir / "README.md").read_text()  # card_update ran
-    heads = hub.heads()
+    heads = local_hub.heads()
     publish(student_dir, dataset_dir)  # what re-running fcot distill does: the card update again, then the pair
     finish_argv = [
         "--student_dir",
@@ -156,7 +155,7 @@ def test_the_pair_goes_model_first_in_one_commit_each_and_a_second_push_changes_
         DATA,
     ]
     main(finish_argv)
-    assert hub.heads() == heads  # identical files: no commit at all
+    assert local_hub.heads() == heads  # identical files: no commit at all
 
 
 # (name, method, path pattern, nth matching request, how many fail (None: all), the model is published)
@@ -176,9 +175,9 @@ STEPS = [
     ("step", "method", "pattern", "nth", "times", "model_published"), STEPS, ids=[step[0] for step in STEPS]
 )
 def test_a_500_at_each_step_leaves_nothing_or_the_complete_model_and_the_printed_command_finishes(
-    hub, student_dir, dataset_dir, step, method, pattern, nth, times, model_published
+    local_hub, student_dir, dataset_dir, step, method, pattern, nth, times, model_published
 ):
-    hub.inject_fault(method, pattern, nth=nth, times=times)
+    local_hub.inject_fault(method, pattern, nth=nth, times=times)
     with pytest.raises(PushIncomplete) as raised:
         publish(student_dir, dataset_dir)
     error = raised.value
@@ -187,12 +186,12 @@ def test_a_500_at_each_step_leaves_nothing_or_the_complete_model_and_the_printed
     if model_published:
         assert f"Published: the model {MODEL} (complete, " in message
         assert f"Not published: the dataset {DATA}." in message
-        assert files(hub, "model", MODEL) == MODEL_FILES
+        assert files(local_hub, "model", MODEL) == MODEL_FILES
     else:
         assert f"Published: nothing. Not published: the model {MODEL}, the dataset {DATA}." in message
-        assert hub.heads() == {}
-    assert files(hub, "dataset", DATA) is None
-    assert_never_half_published(hub)
+        assert local_hub.heads() == {}
+    assert files(local_hub, "dataset", DATA) is None
+    assert_never_half_published(local_hub)
     assert "left on the Hub" not in message
     assert message.endswith(f"To finish, run (safe to run twice): {error.finish} (or {DISTILL_AGAIN})")
     assert error.finish == shlex.join(
@@ -211,81 +210,81 @@ def test_a_500_at_each_step_leaves_nothing_or_the_complete_model_and_the_printed
         ]
     )
 
-    hub.clear_faults()
+    local_hub.clear_faults()
     finish(error)
-    assert_pair_complete(hub)
-    heads = hub.heads()
+    assert_pair_complete(local_hub)
+    heads = local_hub.heads()
     finish(error)
     publish(student_dir, dataset_dir)  # or the same fcot distill command: its push runs again
-    assert hub.heads() == heads
+    assert local_hub.heads() == heads
 
 
-def test_the_printed_command_works_in_a_shell(hub, student_dir, dataset_dir):
-    hub.inject_fault("POST", rf"^/api/datasets/{DATA}/commit/main$")
+def test_the_printed_command_works_in_a_shell(local_hub, student_dir, dataset_dir):
+    local_hub.inject_fault("POST", rf"^/api/datasets/{DATA}/commit/main$")
     with pytest.raises(PushIncomplete) as raised:
         publish(student_dir, dataset_dir)
-    hub.clear_faults()
+    local_hub.clear_faults()
     argv = shlex.split(raised.value.finish)
     done = subprocess.run(
         [sys.executable, *argv[1:]], env=dict(os.environ), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert f"dataset: {hub_url(done.stdout, DATA)}" in done.stdout
-    assert_pair_complete(hub)
+    assert_pair_complete(local_hub)
 
 
 def hub_url(stdout: str, repo_id: str) -> str:
     return next(line.split(": ", 1)[1] for line in stdout.splitlines() if line.endswith(repo_id))
 
 
-def test_an_empty_repo_the_hub_will_not_delete_is_named_and_the_command_fills_it(hub, student_dir, dataset_dir):
-    hub.inject_fault("POST", rf"^/api/models/{MODEL}/commit/main$")
-    hub.inject_fault("DELETE", r"^/api/repos/delete$", status=403)
+def test_an_empty_repo_the_hub_will_not_delete_is_named_and_the_command_fills_it(local_hub, student_dir, dataset_dir):
+    local_hub.inject_fault("POST", rf"^/api/models/{MODEL}/commit/main$")
+    local_hub.inject_fault("DELETE", r"^/api/repos/delete$", status=403)
     with pytest.raises(PushIncomplete) as raised:
         publish(student_dir, dataset_dir)
     message = str(raised.value)
     assert "its empty repo could not be deleted" in message and "Published: nothing; left on the Hub: " in message
     assert f"an empty model repo {MODEL} (created by this push; the Hub refused to delete it: HTTP 403" in message
-    assert files(hub, "model", MODEL) == {".gitattributes"} and files(hub, "dataset", DATA) is None
-    hub.clear_faults()
+    assert files(local_hub, "model", MODEL) == {".gitattributes"} and files(local_hub, "dataset", DATA) is None
+    local_hub.clear_faults()
     finish(raised.value)
-    assert_pair_complete(hub)
+    assert_pair_complete(local_hub)
 
 
 @pytest.mark.parametrize("lost", ["create", "commit"])
-def test_a_lost_answer_is_checked_on_the_hub(hub, student_dir, dataset_dir, lost):
+def test_a_lost_answer_is_checked_on_the_hub(local_hub, student_dir, dataset_dir, lost):
     """The Hub did the work and the answer was lost: a created repo holding nothing is deleted again; a commit
     that landed counts as pushed (it is never deleted)."""
     if lost == "create":
-        hub.inject_fault("POST", r"^/api/repos/create$", after=True)
+        local_hub.inject_fault("POST", r"^/api/repos/create$", after=True)
         with pytest.raises(PushIncomplete, match=f"creating the model repo {MODEL} failed .*Published: nothing"):
             publish(student_dir, dataset_dir)
-        assert hub.heads() == {}
+        assert local_hub.heads() == {}
     else:
-        hub.inject_fault("POST", rf"^/api/models/{MODEL}/commit/main$", after=True)
-        hub.inject_fault("POST", rf"^/api/datasets/{DATA}/commit/main$", after=True)
+        local_hub.inject_fault("POST", rf"^/api/models/{MODEL}/commit/main$", after=True)
+        local_hub.inject_fault("POST", rf"^/api/datasets/{DATA}/commit/main$", after=True)
         publish(student_dir, dataset_dir)
-        assert_pair_complete(hub)
+        assert_pair_complete(local_hub)
 
 
-def test_a_dataset_alone_is_pushed_the_same_way(hub, dataset_dir):
+def test_a_dataset_alone_is_pushed_the_same_way(local_hub, dataset_dir):
     repo = f"{NAMESPACE}/coin-flip-fcot"
-    hub.inject_fault("POST", rf"^/api/datasets/{repo}/commit/main$")
+    local_hub.inject_fault("POST", rf"^/api/datasets/{repo}/commit/main$")
     with pytest.raises(PushIncomplete) as raised:
         push_dataset(dataset_dir, repo)
     assert f"Published: nothing. Not published: the dataset {repo}." in str(raised.value)
     assert raised.value.finish == shlex.join(
         ["python", "-m", "fcot_plugin.hub.push", "--dataset_dir", str(dataset_dir), "--dataset_repo", repo]
     )
-    assert hub.heads() == {}
-    hub.clear_faults()
-    assert finish(raised.value) == {"dataset": f"{hub_endpoint(hub)}/datasets/{repo}"}
-    heads = hub.heads()
+    assert local_hub.heads() == {}
+    local_hub.clear_faults()
+    assert finish(raised.value) == {"dataset": f"{hub_endpoint(local_hub)}/datasets/{repo}"}
+    heads = local_hub.heads()
     finish(raised.value)
-    assert hub.heads() == heads and commits(repo, "dataset") == [DATA_COMMIT]
+    assert local_hub.heads() == heads and commits(repo, "dataset") == [DATA_COMMIT]
 
 
-def hub_endpoint(hub) -> str:
+def hub_endpoint(local_hub) -> str:
     from huggingface_hub import constants
 
     return constants.ENDPOINT
@@ -303,11 +302,11 @@ def hub_endpoint(hub) -> str:
     ],
     ids=["space", "three-parts", "no-namespace", "distill-namespace", "distill-student-name", "double-dash"],
 )
-def test_a_bad_repo_id_fails_before_any_request(hub, student_dir, dataset_dir, call, match):
+def test_a_bad_repo_id_fails_before_any_request(local_hub, student_dir, dataset_dir, call, match):
     with pytest.raises(HubError, match=match) as raised:
         call(student_dir, dataset_dir)
     assert not isinstance(raised.value, PushIncomplete) and "\n" not in str(raised.value)
-    assert list(hub.request_log) == []
+    assert list(local_hub.request_log) == []
 
 
 @pytest.mark.parametrize(
@@ -320,12 +319,14 @@ def test_a_bad_repo_id_fails_before_any_request(hub, student_dir, dataset_dir, c
         ("readers", "cannot push to readers/...: user has the read role in readers"),
     ],
 )
-def test_a_namespace_the_token_cannot_write_to_fails_before_any_write(hub, student_dir, dataset_dir, namespace, match):
+def test_a_namespace_the_token_cannot_write_to_fails_before_any_write(
+    local_hub, student_dir, dataset_dir, namespace, match
+):
     model, data = student_repo_ids(namespace, "tiny", "coin_flip")
     with pytest.raises(HubError, match=match) as raised:
         publish_student(student_dir, dataset_dir, model, data, card_update=add_result)
     assert "pass a namespace the token can write to (user, team)" in str(raised.value)
-    assert list(hub.request_log) == ["GET /api/whoami-v2 200"] and not writes(hub)
+    assert list(local_hub.request_log) == ["GET /api/whoami-v2 200"] and not writes(local_hub)
     assert check_push_target([f"{NAMESPACE}/a", "user/b"]) == "user"
 
 

@@ -6,7 +6,6 @@ import json
 
 import datasets
 import pytest
-from helpers.hub_server import local_hub_session
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 from transformers import AutoModelForCausalLM
 
@@ -21,13 +20,6 @@ from fcot_plugin.training.sft import make_parser
 def pushes(repo_id: str, repo_type: str = "model") -> list[str]:
     """Titles of the commits after the repo's creation, oldest first (one per push: the card never lags)."""
     return [commit.title for commit in HfApi().list_repo_commits(repo_id, repo_type=repo_type)][::-1][1:]
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    with local_hub_session(tmp_path, monkeypatch) as session:
-        yield session
-        assert not session.hub.errors
 
 
 @pytest.mark.slow

@@ -11,18 +11,10 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.hub_server import HubSession, local_hub_session
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSession]:
-    with local_hub_session(tmp_path, monkeypatch) as session:
-        yield session
-    assert not session.hub.errors, "\n".join(session.hub.errors)
 
 
 def _request(url: str, *, method: str = "GET", token: str | None = None, body: bytes | None = None):

@@ -9,20 +9,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from fcot_plugin.curation.dataset import curate, save_dataset
 from fcot_plugin.pipeline.evaluate import main as evaluate_main
 from fcot_plugin.pipeline.settings import EvaluateArguments
 from fcot_plugin.training.sft import main as train_main
 from fcot_plugin.training.sft import make_parser
 
+pytestmark = pytest.mark.curated("coin_flip", rows=8)  # the `curated` fixture (tests/conftest.py)
+
 LORA = ["--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj"]
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    result = curate("coin_flip", "paper")
-    result.rows = result.rows[:8]
-    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
 
 
 def train(model: Path, data: Path, out: Path, *extra: str) -> Path:

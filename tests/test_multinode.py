@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -27,12 +26,12 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
-
-from fcot_plugin.curation.dataset import curate, save_dataset
+from helpers.serving import free_port
 
 RECIPE = "recipes/SmolLM2-135M-Instruct/sft/config_fcot.yaml"
 MULTINODE = "ds_configs/zero3_multinode.yaml"
 STEPS, SAVE_STEPS, PER_DEVICE, ROWS = 6, 2, 2, 32
+pytestmark = pytest.mark.curated("coin_flip", rows=ROWS)  # the `curated` fixture (tests/conftest.py)
 # Two ranks reduce by one addition, which is commutative, and average by halving, which is exact: the two-machine and
 # the one-machine run compute the same floats, and so do a resumed and an uninterrupted run (DeepSpeed restores the
 # optimizer state and the Trainer the data order and RNG). Measured: 0.0 for both. The bound leaves room for nothing
@@ -70,19 +69,6 @@ mkdir -p "$FAKE_SLURM_LOGS/accelerate_calls"
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    result = curate("coin_flip", "paper")
-    result.rows = result.rows[:ROWS]
-    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def child_environment(**extra: str) -> dict[str, str]:

@@ -363,14 +363,6 @@ def test_planted_duplicates_of_test_questions_are_not_trained_on(tiny_model, tmp
 # ---------------------------------------------------------------------- a Hub dataset id (the local test Hub)
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    from helpers.hub_server import local_hub_session
-
-    with local_hub_session(tmp_path, monkeypatch) as session:
-        yield session
-
-
 @pytest.mark.slow
 def test_hub_dataset_id_with_its_own_test_split_revision_and_license(hub, tmp_path, capsys):
     import datasets

@@ -9,22 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.paths import REPO
+from helpers.paths import REPO, SFT_RECIPE
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.curation.dataset import curate, save_dataset
 from fcot_plugin.training.architectures import student_kind
 
 sys.path.insert(0, str(REPO / "recipes"))
 from sft import make_parser  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    result = curate("coin_flip", "paper")
-    result.rows = result.rows[:16]
-    return save_dataset(result, tmp_path_factory.mktemp("data") / "coin_flip_fcot")
+pytestmark = pytest.mark.curated("coin_flip", rows=16)  # the `curated` fixture (tests/conftest.py)
 
 
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
@@ -110,7 +104,7 @@ def test_seq2seq_labels_are_the_completion_and_eos_only(tiny_t5, curated, tmp_pa
 def test_t5_trains_through_the_recipe_with_a_card_naming_the_architecture(tiny_t5, curated, tmp_path):
     out = tmp_path / "student"
     result = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "sft.py"), *recipe_args(tiny_t5, curated, out)],
+        [sys.executable, str(SFT_RECIPE), *recipe_args(tiny_t5, curated, out)],
         capture_output=True,
         text=True,
     )

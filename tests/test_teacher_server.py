@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers.serving import (
+    FCOT_EVAL,
     build_served_model,
     cache_rows,
     free_port,
@@ -29,8 +30,6 @@ from helpers.serving import (
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.teacher.cache import CacheMismatchError
 from fcot_plugin.teacher.server import TeacherError
-
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,11 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from helpers.paths import REPO
+from helpers.paths import REPO, SFT_RECIPE
+from helpers.recipe import sft_recipe
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fcot_plugin.curation.dataset import curate, save_dataset
-
-RECIPE = REPO / "recipes" / "sft.py"
-sys.path.insert(0, str(REPO / "recipes"))
-from sft import make_parser  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    """A small slice of the paper's MultiArith Fine-tune-CoT set, saved like `fcot curate` does."""
-    result = curate("multiarith", "paper")
-    result.rows = result.rows[:16]
-    return save_dataset(result, tmp_path_factory.mktemp("data") / "multiarith_fcot")
+pytestmark = pytest.mark.curated("multiarith", rows=16)  # the `curated` fixture (tests/conftest.py)
 
 
 def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
@@ -68,14 +57,14 @@ def test_unknown_recipe_keys_are_an_error(tmp_path):
         "model_name_or_path: x\ntask: multiarith\nbf16: false\noutput_dir: out\nmax_seq_length: 512\n"
     )
     with pytest.raises(ValueError, match="max_seq_length"):
-        make_parser().parse_yaml_file(str(bad), allow_extra_keys=False)
+        sft_recipe().make_parser().parse_yaml_file(str(bad), allow_extra_keys=False)
 
 
 @pytest.mark.slow
 def test_recipe_trains_saves_and_reloads(tiny_model, curated, tmp_path):
     out = tmp_path / "student"
     result = subprocess.run(
-        [sys.executable, str(RECIPE), *recipe_args(tiny_model, curated, out)], capture_output=True, text=True
+        [sys.executable, str(SFT_RECIPE), *recipe_args(tiny_model, curated, out)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads((out / "trainer_state.json").read_text())
@@ -93,7 +82,7 @@ def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated,
     from fcot_plugin.training.causal import make_trainer_class
     from fcot_plugin.training.common import load_training_dataset
 
-    parser = make_parser()
+    parser = sft_recipe().make_parser()
     script_args, training_args, _ = parser.parse_args_into_dataclasses(
         recipe_args(tiny_model, curated, tmp_path / "out")[2:]
     )
@@ -119,8 +108,10 @@ def test_only_the_newest_checkpoint_keeps_optimizer_state(tiny_model, curated, t
     from fcot_plugin.training.sft import main
 
     out = tmp_path / "student"
-    script_args, training_args, model_args = make_parser().parse_args_into_dataclasses(
-        recipe_args(tiny_model, curated, out, "--save_steps", "8")[2:]
+    script_args, training_args, model_args = (
+        sft_recipe()
+        .make_parser()
+        .parse_args_into_dataclasses(recipe_args(tiny_model, curated, out, "--save_steps", "8")[2:])
     )
     training_args.save_total_limit = None
     main(script_args, training_args, model_args)
@@ -134,7 +125,7 @@ def test_only_the_newest_checkpoint_keeps_optimizer_state(tiny_model, curated, t
 def _run_main(*args: str):
     from fcot_plugin.training.sft import main
 
-    return main(*make_parser().parse_args_into_dataclasses(list(args)))
+    return main(*sft_recipe().make_parser().parse_args_into_dataclasses(list(args)))
 
 
 def test_missing_column_is_named(tiny_model, tmp_path):

@@ -20,50 +20,16 @@ from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
-from helpers.serving import cache_rows, killed_once_cached
+from helpers.serving import FCOT_EVAL, cache_rows, killed_once_cached
 
-from fcot_plugin.core.errors import FcotError
 from fcot_plugin.serving.endpoint import EngineError
 from fcot_plugin.serving.served import served_model
 from fcot_plugin.serving.vllm import vllm_python
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 SAMPLES, QUESTIONS = 4, 4  # D and --limit of the teacher runs
 CACHE_LINE = re.compile(r"cache: rationales (\d+) reused, (\d+) generated; answers (\d+) reused, (\d+) generated")
-
-
-def _find_vllm() -> tuple[Path | None, str]:
-    try:
-        return vllm_python(), ""
-    except FcotError as error:
-        return None, str(error)
-
-
-VLLM_PYTHON, WHY_NOT = _find_vllm()
-
-
-@pytest.fixture(scope="module")
-def vllm_env() -> Path:
-    if VLLM_PYTHON is None:
-        pytest.skip(f"vLLM is not installed: {WHY_NOT}")
-    return VLLM_PYTHON
-
-
-@pytest.fixture(scope="module")
-def student() -> Path:
-    from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
-
-    return Path(resolve_student(EMBEDDED_STUDENT))
-
-
-@pytest.fixture(scope="module")
-def server(vllm_env, student, tmp_path_factory):
-    """One vLLM server for the module's teacher runs (module scope: it stops before other modules' tests run)."""
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    with served_model(student, "vllm", log, max_model_len=2048, kv_cache_gib=1) as served:
-        yield served
 
 
 # -------------------------------------------------------------------------------------------------- helpers
@@ -274,10 +240,12 @@ def test_served_model_leaves_no_process_behind(vllm_env, student, tmp_path, sign
 # ------------------------------------------------------------------------------------ a teacher through vLLM
 
 
-def test_vllm_sampled_teacher_writes_distinct_samples(server, tmp_path):
-    assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1/completions")
-    assert server.model_args.startswith(f"base=local-completions,base_url={server.base_url},model={server.model},")
-    args = server.teacher_args(answer_max_gen_toks=8)
+def test_vllm_sampled_teacher_writes_distinct_samples(vllm_server, tmp_path):
+    assert vllm_server.base_url.startswith("http://127.0.0.1:") and vllm_server.base_url.endswith("/v1/completions")
+    assert vllm_server.model_args.startswith(
+        f"base=local-completions,base_url={vllm_server.base_url},model={vllm_server.model},"
+    )
+    args = vllm_server.teacher_args(answer_max_gen_toks=8)
     cache = tmp_path / "cache" / "teacher"
     run = subprocess.run(
         teacher_command(args, cache, "out"), cwd=tmp_path, capture_output=True, text=True, timeout=900
@@ -297,13 +265,13 @@ def test_vllm_sampled_teacher_writes_distinct_samples(server, tmp_path):
     assert len(cache_rows(cache.with_name("teacher_rank0.fcot.sqlite"))) == 2 * total
 
 
-def test_vllm_teacher_killed_mid_run_regenerates_nothing_it_kept(server, tmp_path):
+def test_vllm_teacher_killed_mid_run_regenerates_nothing_it_kept(vllm_server, tmp_path):
     # two requests at a time, one sample each, so that responses reach the cache one by one and the kill lands
     # mid-run (num_concurrent and n_per_request only change how requests travel: the cache serves either setting)
     cache = tmp_path / "cache" / "teacher"
     rows = cache.with_name("teacher_rank0.fcot.sqlite")
     total = SAMPLES * QUESTIONS
-    args = server.teacher_args(answer_max_gen_toks=8, num_concurrent=2, n_per_request=1)
+    args = vllm_server.teacher_args(answer_max_gen_toks=8, num_concurrent=2, n_per_request=1)
     command = teacher_command(args, cache, "out")
     code = killed_once_cached(command, tmp_path, rows, responses=3, timeout=600)
     assert code == -signal.SIGKILL, "the run finished before it could be killed"
