@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from helpers.oracle import oracle_knows
 from helpers.paths import REPO
+from helpers.scripts import load_script
 from helpers.serving import sampling_model
 
 from fcot_plugin.core.errors import FcotError
@@ -20,15 +19,6 @@ from fcot_plugin.pipeline.settings import DistillArguments
 from fcot_plugin.tasks.answers import extract_answer, is_correct
 from fcot_plugin.tasks.registry import load_rows
 from fcot_plugin.teacher.cache import ResponseCache, copy_entries
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("diverse_reasoning", REPO / "benchmarks" / "diverse_reasoning.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building the arguments
-    spec.loader.exec_module(module)
-    return module
-
 
 # ---------------------------------------------------------------------- mixed teachers in curation
 
@@ -124,7 +114,7 @@ def test_a_ledger_seeds_another_and_serves_only_its_own_teacher(tmp_path):
 
 
 def test_cells_run_in_the_stated_order_with_the_published_recipe():
-    campaign = load_script()
+    campaign = load_script(REPO / "benchmarks" / "diverse_reasoning.py")
     args = campaign.CampaignArguments(
         teacher="t", teacher_engine="transformers", tasks="date_understanding,multiarith", diverse="4,1,8"
     )
@@ -187,7 +177,7 @@ def test_campaign_with_a_served_teacher_reuses_d1_for_d2_and_records_every_field
     ``transformers serve`` teacher (the embedded SmolLM2-135M, sampling) and the tiny student, 1 epoch."""
     from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
 
-    campaign = load_script()
+    campaign = load_script(REPO / "benchmarks" / "diverse_reasoning.py")
     teacher = sampling_model(Path(resolve_student(EMBEDDED_STUDENT)), tmp_path / "smollm2-sampling")
     runs, output = tmp_path / "runs", tmp_path / "out" / "diverse_reasoning"
     args = campaign.CampaignArguments(

@@ -1,23 +1,13 @@
 """The docs against the code (scripts/check_docs.py, run in-process): paths, modules, anchors, command options."""
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
+from helpers.scripts import load_script
 
-
-def _load_checker():
-    spec = importlib.util.spec_from_file_location("check_docs", REPO / "scripts" / "check_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-check_docs = _load_checker()
+check_docs = load_script(REPO / "scripts" / "check_docs.py")
 
 
 @pytest.fixture(scope="module")

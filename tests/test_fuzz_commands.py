@@ -24,7 +24,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from helpers.recipe import sft_recipe
+from helpers.scripts import sft_recipe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -355,7 +355,7 @@ def test_fuzz_fcot_eval_metadata_property(metadata, model_args, sandbox, tiny_mo
 @settings(EXAMPLES, max_examples=100)
 @given(data=st.data())
 def test_fuzz_benchmark_scripts_property(data, sandbox):
-    from test_bad_inputs import benchmark
+    from helpers.scripts import benchmark
 
     from fcot_plugin.core.command_line import check_ranges, check_script_paths, parse_or_fail, settings_parser
 

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import shutil
-import sys
 
 import pytest
 from helpers.paths import REPO
+from helpers.scripts import load_script
 from test_pipeline import tiny_args
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.pipeline.run_folder import RunFolder, stage_settings
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("paper_table", REPO / "benchmarks" / "paper_table.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building TableArguments
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_format_is_fingerprinted_only_when_it_is_not_the_default(tiny_model, tmp_path):
@@ -47,7 +38,7 @@ def test_training_batches_are_fingerprinted_unless_shuffled_as_before(tiny_model
 
 
 def test_bad_table_arguments_are_one_line_each():
-    table = load_script()
+    table = load_script(REPO / "benchmarks" / "paper_table.py")
     with pytest.raises(FcotError, match="no teacher rationales for 'aqua'"):
         table.TableArguments(tasks="coin_flip,aqua")
     with pytest.raises(FcotError, match="unknown task 'coinflip'"):
@@ -63,7 +54,7 @@ def test_bad_table_arguments_are_one_line_each():
 
 @pytest.mark.slow
 def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny_model, tmp_path, caplog):
-    table = load_script()
+    table = load_script(REPO / "benchmarks" / "paper_table.py")
     runs, output = tmp_path / "runs", tmp_path / "out" / "pt"
     args = table.TableArguments(
         tasks="coin_flip",
@@ -149,7 +140,7 @@ def test_the_table_trains_both_students_scores_self_consistency_and_resumes(tiny
 
 
 def test_merge_with_carries_rows_of_tasks_not_rerun_and_refuses_other_settings(tmp_path):
-    table = load_script()
+    table = load_script(REPO / "benchmarks" / "paper_table.py")
     published = json.loads((REPO / "benchmarks" / "results" / "paper_table.json").read_text())
     row = next(iter(published["tasks"].values()))  # a row exactly as the script writes it
     earlier_file = tmp_path / "earlier.json"

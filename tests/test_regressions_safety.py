@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.one_line import one_line_error
 from helpers.paths import REPO
-from helpers.recipe import sft_recipe
+from helpers.scripts import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
@@ -251,7 +251,7 @@ def test_fcot_eval_metadata_infinity(capsys, tiny_model):
 
 def test_benchmark_nan_epochs(capsys, tmp_path):
     """11: ``benchmarks/eval_speed.py --train_epochs nan`` passed its range check."""
-    from test_bad_inputs import benchmark
+    from helpers.scripts import benchmark
 
     argv = ["--train_epochs", "nan", "--vllm", "false", "--output", str(tmp_path / "out")]
     one_line_error(capsys, benchmark("eval_speed"), argv, "eval_speed.py", "--train_epochs must be a finite number")

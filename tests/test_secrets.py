@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers.hub_server import local_hub_session
-from helpers.recipe import sft_recipe
+from helpers.scripts import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.core.secrets import (

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from helpers.paths import REPO
+from helpers.scripts import load_script
 
 from fcot_plugin.core.errors import FcotError
 
 PUBLISHED = json.loads((REPO / "benchmarks" / "results" / "paper_table.json").read_text())
-
-
-def load_script():
-    sys.path.insert(0, str(REPO / "benchmarks"))  # it imports its sibling paper_table.py
-    spec = importlib.util.spec_from_file_location("seed_spread", REPO / "benchmarks" / "seed_spread.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building SpreadArguments
-    spec.loader.exec_module(module)
-    return module
 
 
 def table_at(seed: int | None, chosen: float, last: float, tmp_path: Path, **fcot) -> str:
@@ -39,7 +29,7 @@ def table_at(seed: int | None, chosen: float, last: float, tmp_path: Path, **fco
 
 
 def test_runs_of_several_seeds_are_listed_with_their_range_and_the_seeds_that_beat_the_paper(tmp_path):
-    spread = load_script()
+    spread = load_script(REPO / "benchmarks" / "seed_spread.py")
     tables = [table_at(44, 8.0, 6.0, tmp_path), table_at(None, 3.67, 7.0, tmp_path), table_at(43, 5.0, 9.0, tmp_path)]
     result = spread.main(spread.SpreadArguments(tables=tables, output=str(tmp_path / "spread")))
 
@@ -61,7 +51,7 @@ def test_runs_of_several_seeds_are_listed_with_their_range_and_the_seeds_that_be
 
 
 def test_runs_that_differ_in_more_than_the_seed_or_repeat_one_are_refused(tmp_path):
-    spread = load_script()
+    spread = load_script(REPO / "benchmarks" / "seed_spread.py")
     longer = table_at(43, 5.0, 5.0, tmp_path, epochs=8.0)
     with pytest.raises(FcotError, match="svamp: the runs differ in more than the seed"):
         spread.load_runs([table_at(42, 3.67, 7.0, tmp_path), longer])

@@ -11,7 +11,7 @@ import datasets
 import pytest
 import torch
 from helpers.paths import REPO, SFT_RECIPE
-from helpers.recipe import sft_recipe
+from helpers.scripts import sft_recipe
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 pytestmark = pytest.mark.curated("multiarith", rows=16)  # the `curated` fixture (tests/conftest.py)

@@ -18,6 +18,11 @@ def one_line_error(capsys, entry_point, argv: list[str], prog: str, expected: st
     return lines[0]
 
 
+def distill_argv(student, run_dir, *extra: str) -> list[str]:
+    """A small ``fcot distill`` on the CPU: Coin Flip, ``student`` (a folder) into ``run_dir``, then ``extra``."""
+    return ["--task", "coin_flip", "--student", str(student), "--run_dir", str(run_dir), "--device", "cpu", *extra]
+
+
 def distill_accepts(argv: list[str]) -> None:
     """The corrected ``fcot distill`` gets through parsing and every check made before the first stage."""
     from fcot_plugin.core.command_line import settings_parser
