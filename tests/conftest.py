@@ -115,6 +115,30 @@ def vllm_server(vllm_env, student, tmp_path_factory) -> Iterator:
         yield served
 
 
+@pytest.fixture(scope="session")
+def teacher_gguf() -> Path:
+    """The embedded 0.5B teacher's GGUF in fcot's cache; a test that needs it skips, saying how to get it."""
+    from fcot_plugin.teacher import embedded
+
+    teacher = embedded.TEACHERS["0.5b"]
+    if not embedded.gguf_is_checked(teacher):
+        pytest.skip("the 0.5B teacher's GGUF is not in fcot's cache: run `make teacher TEACHERS=0.5b GGUF_ONLY=1`")
+    return embedded.gguf_path(teacher)
+
+
+@pytest.fixture(scope="session")
+def llama_server_binary() -> Path:
+    """``$FCOT_LLAMA_SERVER``, else fcot's build of ``llama-server`` for this CPU (``make teacher``); a test that
+    needs it skips, saying why, where there is none."""
+    from fcot_plugin.core.errors import FcotError
+    from fcot_plugin.serving.llamacpp import llama_server
+
+    try:
+        return llama_server()
+    except FcotError as error:
+        pytest.skip(f"llama.cpp's server is not built: {error}")
+
+
 def _closed(stream) -> bool:
     while stream is not None:
         if getattr(stream, "closed", False):

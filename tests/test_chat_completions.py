@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers.serving import FCOT_EVAL, cache_rows, free_port, sampling_model, transformers_serve
+from helpers.commands import FCOT_EVAL
+from helpers.serving import cache_rows, free_port, sampling_model, transformers_serve
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.zscot import ZeroShotCoT
@@ -358,17 +359,6 @@ def test_vllm_diverse_n_samples_in_one_request_cache_as_many_samples(vllm_server
 FCOT_CACHE = Path(os.environ.get("FCOT_CACHE", Path.home() / ".cache" / "fcot"))
 
 
-def llama_server_binary() -> Path | None:
-    """``$FCOT_LLAMA_SERVER``, else fcot's build of ``llama-server`` for this CPU (``make teacher``), if it did."""
-    from fcot_plugin.serving.endpoint import EngineError
-    from fcot_plugin.serving.llamacpp import llama_server
-
-    try:
-        return llama_server()
-    except EngineError:
-        return None
-
-
 def chat_gguf() -> Path | None:
     """The smallest Qwen GGUF in fcot's cache (an instruct model with a chat template), else the smallest GGUF."""
     ggufs = FCOT_CACHE.glob("**/*.gguf")
@@ -377,13 +367,13 @@ def chat_gguf() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
+def llama_server(llama_server_binary, tmp_path_factory):
     """llama.cpp's ``llama-server`` on the smallest Qwen GGUF of ``make teacher``, for the module."""
     import time
 
-    binary, gguf = llama_server_binary(), chat_gguf()
-    if binary is None or gguf is None:
-        pytest.skip("no llama.cpp llama-server and GGUF teacher under ~/.cache/fcot: run `make teacher` first")
+    binary, gguf = llama_server_binary, chat_gguf()
+    if gguf is None:
+        pytest.skip("no GGUF teacher under ~/.cache/fcot: run `make teacher` first")
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "llama-server.log"
     with log_path.open("wb") as log:

@@ -6,23 +6,13 @@ Console scripts are run from this interpreter's scripts folder, so the tests pas
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers.commands import run, script
 
 from fcot_plugin.tasks.names import VARIANTS, group_name
-
-
-def script(name: str) -> str:
-    """A console script of this environment, by absolute path."""
-    return str(Path(sysconfig.get_path("scripts")) / name)
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_task_list(tmp_path):

@@ -14,7 +14,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from helpers.serving import FCOT_EVAL, build_served_model, transformers_serve
+from helpers.commands import FCOT_EVAL
+from helpers.serving import build_served_model, transformers_serve
 
 pytestmark = pytest.mark.slow
 

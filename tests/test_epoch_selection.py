@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_pipeline import tiny_args
+from helpers.runs import tiny_args
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.responses import teacher_responses

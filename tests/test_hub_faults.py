@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers.hub_server import local_hub_session
+from helpers.hub_server import commit_titles, local_hub_session
 
 from fcot_plugin.hub.push import (
     DATA_COMMIT,
@@ -99,13 +99,6 @@ def files(local_hub, repo_type: str, repo_id: str) -> set[str] | None:
     return None if found is None else set(found)
 
 
-def commits(repo_id: str, repo_type: str) -> list[str]:
-    """Commit titles after the repo's creation, oldest first."""
-    from huggingface_hub import HfApi
-
-    return [c.title for c in HfApi().list_repo_commits(repo_id, repo_type=repo_type)][::-1][1:]
-
-
 def assert_never_half_published(local_hub) -> None:
     """No data without its complete model, and no repo that holds nothing."""
     model, data = files(local_hub, "model", MODEL), files(local_hub, "dataset", DATA)
@@ -117,7 +110,7 @@ def assert_never_half_published(local_hub) -> None:
 
 def assert_pair_complete(local_hub) -> None:
     assert files(local_hub, "model", MODEL) == MODEL_FILES and files(local_hub, "dataset", DATA) == DATA_FILES
-    assert commits(MODEL, "model") == [MODEL_COMMIT] and commits(DATA, "dataset") == [DATA_COMMIT]
+    assert commit_titles(MODEL, "model") == [MODEL_COMMIT] and commit_titles(DATA, "dataset") == [DATA_COMMIT]
 
 
 def finish(error: PushIncomplete) -> dict[str, str]:
@@ -281,7 +274,7 @@ def test_a_dataset_alone_is_pushed_the_same_way(local_hub, dataset_dir):
     assert finish(raised.value) == {"dataset": f"{hub_endpoint(local_hub)}/datasets/{repo}"}
     heads = local_hub.heads()
     finish(raised.value)
-    assert local_hub.heads() == heads and commits(repo, "dataset") == [DATA_COMMIT]
+    assert local_hub.heads() == heads and commit_titles(repo, "dataset") == [DATA_COMMIT]
 
 
 def hub_endpoint(local_hub) -> str:

@@ -6,6 +6,7 @@ import json
 
 import datasets
 import pytest
+from helpers.hub_server import commit_titles
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 from transformers import AutoModelForCausalLM
 
@@ -15,11 +16,6 @@ from fcot_plugin.pipeline.evaluate import main as evaluate_main
 from fcot_plugin.pipeline.settings import EvaluateArguments
 from fcot_plugin.training.sft import main as train_main
 from fcot_plugin.training.sft import make_parser
-
-
-def pushes(repo_id: str, repo_type: str = "model") -> list[str]:
-    """Titles of the commits after the repo's creation, oldest first (one per push: the card never lags)."""
-    return [commit.title for commit in HfApi().list_repo_commits(repo_id, repo_type=repo_type)][::-1][1:]
 
 
 @pytest.mark.slow
@@ -42,7 +38,7 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     assert len(pulled) == 314 and pulled[0]["completion"].endswith(("--> yes", "--> no"))
     card = DatasetCard.load("user/coin-flip-fcot", repo_type="dataset")
     assert "teacher | text-davinci-002 (paper release)" in card.text and "fine-tune-cot" in card.data.tags
-    assert pushes("user/coin-flip-fcot", "dataset") == ["Add Fine-tune-CoT data"]  # data and card: one commit
+    assert commit_titles("user/coin-flip-fcot", "dataset") == ["Add Fine-tune-CoT data"]  # data and card: one commit
 
     # 2. train a student from the Hub dataset id and push it
     args = make_parser().parse_args_into_dataclasses(
@@ -81,7 +77,7 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     assert "`learning_rate` | `0.0003`" in card.text and "`num_train_epochs`" in card.text
     # the card's usage line is plain lm-eval (no --include_path): step 3 runs exactly that model and task
     assert "lm_eval --model hf --model_args pretrained=user/tiny-fcot-coin-flip --tasks fcot_coin_flip" in card.text
-    assert pushes("user/tiny-fcot-coin-flip") == ["Fine-tune-CoT student"]  # weights and card: one commit
+    assert commit_titles("user/tiny-fcot-coin-flip") == ["Fine-tune-CoT student"]  # weights and card: one commit
 
     # 3. download by id: transformers and lm-eval load it like any Hub model
     model = AutoModelForCausalLM.from_pretrained("user/tiny-fcot-coin-flip")
@@ -102,7 +98,7 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
     assert result.metric_name == "fcot_coin_flip acc (first 3 questions)" and result.dataset_split == "test"
     assert result.metric_value == pytest.approx(results["results"]["fcot_coin_flip"]["acc,fcot"])
     assert "| `fcot_coin_flip acc (first 3 questions)` | test |" in card.text and "## Training" in card.text
-    assert pushes("user/tiny-fcot-coin-flip") == ["Fine-tune-CoT student", "Add fcot_coin_flip results"]
+    assert commit_titles("user/tiny-fcot-coin-flip") == ["Fine-tune-CoT student", "Add fcot_coin_flip results"]
 
 
 def test_curate_push_without_a_token_writes_nothing(hub, tmp_path, monkeypatch, capsys):
@@ -227,6 +223,5 @@ def test_distill_pushes_data_and_student(hub, tiny_model, tmp_path):
     )
     files = {entry.rfilename for entry in HfApi().model_info(f"user/{name}").siblings}
     assert "model.safetensors" in files and not any(file.startswith("checkpoint-") for file in files)
-    assert pushes(f"user/{name}") == ["Add Fine-tune-CoT student"] and pushes(f"user/{name}-data", "dataset") == [
-        "Add Fine-tune-CoT data"
-    ]
+    assert commit_titles(f"user/{name}") == ["Add Fine-tune-CoT student"]
+    assert commit_titles(f"user/{name}-data", "dataset") == ["Add Fine-tune-CoT data"]

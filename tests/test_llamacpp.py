@@ -43,21 +43,6 @@ def wheels() -> list[Path]:
     return found
 
 
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    if not embedded.gguf_is_checked(TEACHER):
-        pytest.skip("the 0.5B teacher's GGUF is not in fcot's cache: run `make teacher TEACHERS=0.5b GGUF_ONLY=1`")
-    return embedded.gguf_path(TEACHER)
-
-
-@pytest.fixture(scope="module")
-def server_binary() -> Path:
-    try:
-        return llamacpp.llama_server()
-    except FcotError as error:
-        pytest.skip(f"llama.cpp's server is not built: {error}")
-
-
 # ------------------------------------------------------------------------------------------- embedded teacher
 
 
@@ -113,13 +98,13 @@ def test_embedded_teacher_unknown_name_is_one_line():
     assert done.stderr.strip() == "make teacher: error: unknown embedded teacher 7b; choose from: 1.5b, 0.5b (or all)"
 
 
-def test_embedded_teacher_resolves_offline(gguf, monkeypatch, tmp_path):
+def test_embedded_teacher_resolves_offline(teacher_gguf, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     path, record = embedded.resolve(TEACHER.hub_id, "llamacpp")
-    assert path == str(gguf) and record["gguf_sha256"] == TEACHER.sha256 and record["license"] == "Apache-2.0"
-    assert embedded.resolve("qwen2.5-coder-0.5b", "llamacpp")[0] == str(gguf)
+    assert path == str(teacher_gguf) and record["gguf_sha256"] == TEACHER.sha256 and record["license"] == "Apache-2.0"
+    assert embedded.resolve("qwen2.5-coder-0.5b", "llamacpp")[0] == str(teacher_gguf)
     assert embedded.resolve("HuggingFaceTB/SmolLM2-135M-Instruct", "llamacpp") == (
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         None,
@@ -129,7 +114,7 @@ def test_embedded_teacher_resolves_offline(gguf, monkeypatch, tmp_path):
         embedded.resolve(TEACHER.hub_id, "llamacpp")
 
 
-def test_embedded_teacher_make_teacher_again_is_quick(gguf):
+def test_embedded_teacher_make_teacher_again_is_quick(teacher_gguf):
     """Everything is in the cache: a second run checks and keeps it, with no download and no build."""
     done = subprocess.run(
         [sys.executable, "-m", "fcot_plugin.teacher.embedded", "--teachers", "0.5b", "--gguf_only", "true"],
@@ -210,7 +195,9 @@ def distill_command(run_dir: Path, student: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, server_binary, tiny_model, tmp_path):
+def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(
+    teacher_gguf, llama_server_binary, tiny_model, tmp_path
+):
     """D=2 at T=0.7 through llama.cpp: killed mid-teacher, the same command regenerates nothing it kept, correct
     rationales are curated, and no ``llama-server`` outlives either run."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -229,7 +216,7 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
     assert not llama_processes(port), "a llama-server outlived the killed run"
 
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1800, env=env)
-    assert "starting llamacpp for" in again.stderr and str(gguf) in again.stderr
+    assert "starting llamacpp for" in again.stderr and str(teacher_gguf) in again.stderr
     after = cache_rows(cache)
     assert all(after[key] == value for key, value in kept.items()), "a kept response was generated again"
     match = CACHE_LINE.search(again.stdout)
@@ -237,7 +224,7 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
     assert int(match.group(1)) + int(match.group(3)) >= len(kept)
     if again.returncode == 0:
         report = (run_dir / "report.md").read_text()
-        assert TEACHER.sha256 in report and str(gguf) in report
+        assert TEACHER.sha256 in report and str(teacher_gguf) in report
     else:  # the 0.5B may get no question of 4 right: curation says so in one line
         assert "had a correct answer" in again.stderr, again.stderr[-3000:]
     ports = ports_in(log)
@@ -245,12 +232,12 @@ def test_llamacpp_distill_keeps_rationales_resumes_and_leaves_no_process(gguf, s
 
 
 @pytest.mark.slow
-def test_llamacpp_served_model_answers_and_stops(gguf, server_binary, tmp_path):
+def test_llamacpp_served_model_answers_and_stops(teacher_gguf, llama_server_binary, tmp_path):
     import requests
 
     from fcot_plugin.serving.served import served_model
 
-    with served_model(gguf, "llamacpp", tmp_path / "server.log", progress=None) as served:
+    with served_model(teacher_gguf, "llamacpp", tmp_path / "server.log", progress=None) as served:
         assert served.num_concurrent == llamacpp.slots(len(os.sched_getaffinity(0)))
         assert "tokenizer_backend=none" in served.model_args
         answer = requests.post(

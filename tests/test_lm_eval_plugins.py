@@ -15,19 +15,12 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers.commands import python
 from helpers.paths import REPO
 
 from fcot_plugin.harness import entry_points as lm_eval_plugins
 from fcot_plugin.harness.startup_hook import DISABLE_VARIABLE
 from fcot_plugin.tasks.names import task_config_dir
-
-
-def python(*code: str, env: dict | None = None, executable: str = sys.executable) -> str:
-    result = subprocess.run(
-        [executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, timeout=300, cwd=REPO.parent
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 class FakeTaskManager:

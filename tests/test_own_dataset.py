@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from helpers.answer_server import answer_server, teacher_args
 from helpers.one_line import one_line_error
+from helpers.own_data import choice_rows, number_rows, text_rows, write_jsonl, yes_no_rows
 from helpers.paths import REPO
 
 from fcot_plugin.cli.fcot import main
@@ -23,37 +24,6 @@ from fcot_plugin.curation.decontaminate import remove_overlap
 from fcot_plugin.pipeline.settings import OwnDataArguments
 from fcot_plugin.tasks.answer_types import get_answer_type
 from fcot_plugin.tasks.own_data import build_task
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
-
-
-def number_rows(count: int = 12) -> list[dict]:
-    return [
-        {"question": f"Ann has {i} apples and buys {i} more. How many now?", "answer": f"{2 * i:,} apples"}
-        for i in range(1, count + 1)
-    ]
-
-
-def choice_rows(count: int = 12) -> list[dict]:
-    return [
-        {"q": f"Which is larger than {i}?", "options": [str(i - 1), str(i + 1), str(i - 2)], "a": str(i + 1)}
-        for i in range(3, count + 3)
-    ]
-
-
-def yes_no_rows(count: int = 12) -> list[dict]:
-    return [{"question": f"Is {i} even?", "answer": i % 2 == 0} for i in range(count)]
-
-
-def text_rows(count: int = 12) -> list[dict]:
-    return [
-        {"question": f"Spell the number {i} in digits, then say 'item {i}'.", "answer": f"Item {i}."}
-        for i in range(count)
-    ]
-
 
 # ---------------------------------------------------------------------- answer types
 

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 from helpers.paths import REPO
+from helpers.runs import tiny_args
 from helpers.scripts import load_script
-from test_pipeline import tiny_args
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.pipeline.run_folder import RunFolder, stage_settings

@@ -5,36 +5,17 @@ from __future__ import annotations
 import errno
 import json
 import os
-from dataclasses import fields
-from pathlib import Path
 
 import pytest
 import yaml
 from helpers.paths import REPO
+from helpers.runs import tiny_args
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.curation.dataset import CurationError
 from fcot_plugin.pipeline import distill as pipeline
 from fcot_plugin.pipeline.distill import PipelineError, distill
 from fcot_plugin.pipeline.run_folder import RunFolder, RunLock, baseline_settings
-from fcot_plugin.pipeline.settings import DistillArguments
-
-
-def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
-    settings = {
-        "task": "coin_flip",
-        "student": str(tiny_model),
-        "run_dir": str(run_dir),
-        "train_limit": 12,
-        "eval_limit": 4,
-        "epochs": 1,
-        "batch_size": 4,
-        **({"bf16": False} if "bf16" in {f.name for f in fields(DistillArguments)} else {"precision": "fp32"}),
-        "max_gen_toks": 8,
-        "eval_batch_size": 4,
-        "device": "cpu",
-    }
-    return DistillArguments(**{**settings, **overrides})
 
 
 def test_distill_end_to_end_then_resume(tiny_model, tmp_path, caplog):

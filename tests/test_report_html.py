@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline import tiny_args
+from helpers.runs import tiny_args
 
 from fcot_plugin.cli.fcot import main as fcot_main
 from fcot_plugin.curation.decisions import read_decisions

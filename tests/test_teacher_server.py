@@ -17,8 +17,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from helpers.commands import FCOT_EVAL
 from helpers.serving import (
-    FCOT_EVAL,
     build_served_model,
     cache_rows,
     free_port,

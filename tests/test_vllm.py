@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.commands import FCOT_EVAL
 from helpers.paths import REPO
-from helpers.serving import FCOT_EVAL, cache_rows, killed_once_cached
+from helpers.serving import cache_rows, killed_once_cached
 
 from fcot_plugin.serving.endpoint import EngineError
 from fcot_plugin.serving.served import served_model

@@ -794,3 +794,10 @@ def local_hub_session(
             from huggingface_hub import HfFileSystem
 
             HfFileSystem.clear_instance_cache()  # instances are cached per endpoint: drop this server's
+
+
+def commit_titles(repo_id: str, repo_type: str = "model") -> list[str]:
+    """Titles of the commits after the repo's creation, oldest first (one per push), as the client lists them."""
+    from huggingface_hub import HfApi
+
+    return [commit.title for commit in HfApi().list_repo_commits(repo_id, repo_type=repo_type)][::-1][1:]

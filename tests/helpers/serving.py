@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,6 @@ from fcot_plugin.serving.endpoint import free_port
 from fcot_plugin.serving.served import served_model
 
 __all__ = [
-    "FCOT_EVAL",
     "build_served_model",
     "cache_rows",
     "free_port",
@@ -23,10 +21,6 @@ __all__ = [
     "sampling_model",
     "transformers_serve",
 ]
-
-
-#: ``fcot-eval`` as a child process of this interpreter, so it imports the checkout under test.
-FCOT_EVAL = [sys.executable, "-c", "from fcot_plugin.cli.fcot_eval import main; main()"]
 
 
 def sampling_model(source: Path, target: Path) -> Path:
