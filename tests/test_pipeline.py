@@ -8,7 +8,6 @@ import os
 
 import pytest
 import yaml
-from helpers.paths import REPO
 from helpers.runs import tiny_args
 
 from fcot_plugin.core.errors import FcotError
@@ -214,23 +213,6 @@ def test_new_weights_at_the_same_path_are_a_new_student(tiny_model, tmp_path, ca
     caplog.set_level("INFO")
     distill(tiny_args(tiny_model, run_dir, **args))
     assert "train: settings changed (student_weights:" in caplog.text
-
-
-@pytest.mark.slow
-def test_training_through_accelerate_and_deepspeed(tiny_model, tmp_path):
-    config = REPO / "ds_configs" / "zero2.yaml"
-    run_dir = distill(
-        tiny_args(
-            tiny_model,
-            tmp_path / "run",
-            launcher="accelerate",
-            accelerate_config=str(config),
-            num_processes=1,
-            baselines=False,
-        )
-    )
-    assert (run_dir / "student" / "model.safetensors").is_file()
-    assert "student, Fine-tune-CoT (ours)" in (run_dir / "report.md").read_text()
 
 
 def test_a_new_teacher_setting_is_one_teacher_run_and_restart_starts_clean(tiny_model, tmp_path, caplog):

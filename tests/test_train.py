@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import datasets
 import pytest
 import torch
-from helpers.paths import REPO, SFT_RECIPE
 from helpers.scripts import sft_recipe
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from helpers.training import recipe_args
+from transformers import AutoTokenizer
 
 pytestmark = pytest.mark.curated("multiarith", rows=16)  # the `curated` fixture (tests/conftest.py)
-
-
-def recipe_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "--config",
-        str(REPO / "recipes" / "SmolLM2-135M-Instruct" / "sft" / "config_fcot.yaml"),
-        "--model_name_or_path",
-        str(model),
-        "--dataset_name",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--learning_rate",
-        "3e-3",
-        "--per_device_train_batch_size",
-        "4",
-        "--max_steps",
-        "24",
-        "--logging_steps",
-        "4",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "12",
-        "--use_cpu",
-        "true",
-        "--bf16",
-        "false",
-        "--report_to",
-        "none",
-        "--task",
-        "multiarith",
-        *extra,
-    ]
 
 
 def test_unknown_recipe_keys_are_an_error(tmp_path):
@@ -58,24 +19,6 @@ def test_unknown_recipe_keys_are_an_error(tmp_path):
     )
     with pytest.raises(ValueError, match="max_seq_length"):
         sft_recipe().make_parser().parse_yaml_file(str(bad), allow_extra_keys=False)
-
-
-@pytest.mark.slow
-def test_recipe_trains_saves_and_reloads(tiny_model, curated, tmp_path):
-    out = tmp_path / "student"
-    result = subprocess.run(
-        [sys.executable, str(SFT_RECIPE), *recipe_args(tiny_model, curated, out)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    state = json.loads((out / "trainer_state.json").read_text())
-    losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
-    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
-    assert (out / "checkpoint-12").is_dir() or (out / "checkpoint-24").is_dir()
-    model = AutoModelForCausalLM.from_pretrained(out)
-    tokenizer = AutoTokenizer.from_pretrained(out)
-    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
-    card = (out / "README.md").read_text()
-    assert f"base_model: {tiny_model}" in card and "learning_rate` | `0.003`" in card and "fcot-multiarith" in card
 
 
 def test_loss_is_masked_on_prompt_tokens_and_eos_is_learned(tiny_model, curated, tmp_path):
