@@ -1,5 +1,5 @@
 """recipes/sft.py trained under every shipped accelerate config, on CPU, as a user launches it (see
-ds_configs/README.md; the config checks: tests/test_distributed.py)."""
+ds_configs/README.md; the config checks: tests/training/test_distributed.py)."""
 
 from __future__ import annotations
 

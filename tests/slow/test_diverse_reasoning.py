@@ -1,4 +1,5 @@
-"""benchmarks/diverse_reasoning.py with a served teacher, end to end (unit tests: tests/test_diverse_reasoning.py)."""
+"""benchmarks/diverse_reasoning.py with a served teacher, end to end (its unit tests:
+tests/benchmarks/test_diverse_reasoning.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """fcot distill --epochs N end to end: the epoch chosen on validation, both test numbers reported, and an interrupted
-selection resumed (the unit tests: tests/test_epoch_selection.py)."""
+selection resumed (the unit tests: tests/pipeline/test_epoch_selection.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Curated data and a trained student pushed to the local Hub, downloaded by id and evaluated (the other Hub
-round trips: tests/test_hub_roundtrip.py)."""
+round trips: tests/hub/test_hub_roundtrip.py)."""
 
 from __future__ import annotations
 

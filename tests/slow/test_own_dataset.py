@@ -1,5 +1,5 @@
 """``fcot task`` and ``fcot distill --dataset`` end to end on a user's own data: local files, a Hub dataset id, other
-students, planted duplicates of test questions (the checks of the data: tests/test_own_dataset.py)."""
+students, planted duplicates of test questions (the checks of the data: tests/tasks/test_own_dataset.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """benchmarks/paper_table.py end to end: both students trained, self-consistency scored, the table resumed (its unit
-tests: tests/test_paper_table.py)."""
+tests: tests/benchmarks/test_paper_table.py)."""
 
 from __future__ import annotations
 

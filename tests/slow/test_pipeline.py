@@ -1,4 +1,4 @@
-"""fcot distill trained through accelerate and DeepSpeed (the in-process pipeline: tests/test_pipeline.py)."""
+"""fcot distill trained through accelerate and DeepSpeed (the in-process pipeline: tests/pipeline/test_pipeline.py)."""
 
 from __future__ import annotations
 

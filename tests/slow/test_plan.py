@@ -1,4 +1,4 @@
-"""benchmarks/plan.py's token table reproduced by a recount (its arithmetic: tests/test_plan.py)."""
+"""benchmarks/plan.py's token table reproduced by a recount (its arithmetic: tests/benchmarks/test_plan.py)."""
 
 from __future__ import annotations
 

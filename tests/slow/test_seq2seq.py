@@ -1,5 +1,5 @@
 """T5 students end to end: trained through the recipe with a card naming the architecture, and ``fcot distill``
-offline (the unit tests: tests/test_seq2seq.py)."""
+offline (the unit tests: tests/training/test_seq2seq.py)."""
 
 from __future__ import annotations
 

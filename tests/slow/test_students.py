@@ -1,4 +1,5 @@
-"""The embedded SmolLM2-135M-Instruct student converted once from its GGUF and loaded (tests/test_students.py)."""
+"""The embedded SmolLM2-135M-Instruct student, converted once from its GGUF, loads (the rest:
+tests/training/test_students.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""recipes/sft.py trains, saves and reloads a student for real (the rest of SFT: tests/test_train.py)."""
+"""recipes/sft.py trains, saves and reloads a student for real (the rest of SFT: tests/training/test_train.py)."""
 
 from __future__ import annotations
 
