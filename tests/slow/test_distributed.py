@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from helpers.paths import REPO
 
-sys.path.insert(0, str(REPO / "ds_configs"))
-
 pytestmark = pytest.mark.curated("coin_flip", rows=32)  # the `curated` fixture (tests/conftest.py)
 
 

@@ -12,8 +12,6 @@ import pytest
 from helpers.paths import REPO, SFT_RECIPE
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-sys.path.insert(0, str(REPO / "recipes"))
-
 pytestmark = pytest.mark.curated("coin_flip", rows=16)  # the `curated` fixture (tests/conftest.py)
 
 

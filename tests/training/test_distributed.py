@@ -11,8 +11,6 @@ from helpers.paths import REPO
 sys.path.insert(0, str(REPO / "ds_configs"))
 from validate_ds_configs import validate_ds_config  # noqa: E402
 
-pytestmark = pytest.mark.curated("coin_flip", rows=32)  # the `curated` fixture (tests/conftest.py)
-
 
 @pytest.mark.parametrize("name", ["zero2.json", "zero3.json"])
 def test_deepspeed_json_passes_deepspeeds_own_parser(name):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import fields
 
 import pytest
 import yaml
 from helpers.paths import REPO
+from helpers.scripts import sft_recipe
+
+from fcot_plugin.training.defaults import PAPER_RECIPE, PaperRecipe
 
 RECIPES = sorted((REPO / "recipes").glob("*/sft/config_*.yaml"))
-sys.path.insert(0, str(REPO / "recipes"))
-from sft import make_parser  # noqa: E402
-
-from fcot_plugin.training.defaults import PAPER_RECIPE, PaperRecipe  # noqa: E402
 
 ids = [str(path.relative_to(REPO / "recipes")) for path in RECIPES]
 
@@ -27,7 +25,9 @@ def test_recipes_follow_the_model_sft_config_layout():
 def test_recipe_parses_with_the_documented_overrides(recipe):
     config = yaml.safe_load(recipe.read_text())
     overrides = {"task": "coin_flip", "dataset_name": "data/coin_flip_fcot", "output_dir": "runs/x", "use_cpu": True}
-    script_args, training_args, model_args = make_parser().parse_dict({**config, **overrides}, allow_extra_keys=False)
+    script_args, training_args, model_args = (
+        sft_recipe().make_parser().parse_dict({**config, **overrides}, allow_extra_keys=False)
+    )
     assert model_args.model_name_or_path and script_args.task == "coin_flip"
     # the paper's hyper-parameters come from FcotSFTConfig, not from the recipe
     assert (training_args.learning_rate, training_args.per_device_train_batch_size) == (3e-4, 8)
@@ -51,8 +51,8 @@ def test_recipe_states_every_hyper_parameter_as_defaults_py(recipe):
     # stated, never changed: parsed with and without them, the recipe trains with the same values
     overrides = {"task": "coin_flip", "dataset_name": "data/coin_flip_fcot", "output_dir": "runs/x", "use_cpu": True}
     bare = {key: value for key, value in config.items() if key not in HYPER_PARAMETERS}
-    stated = make_parser().parse_dict({**config, **overrides}, allow_extra_keys=False)[1]
-    default = make_parser().parse_dict({**bare, **overrides}, allow_extra_keys=False)[1]
+    stated = sft_recipe().make_parser().parse_dict({**config, **overrides}, allow_extra_keys=False)[1]
+    default = sft_recipe().make_parser().parse_dict({**bare, **overrides}, allow_extra_keys=False)[1]
     values = [{key: getattr(args, key) for key in HYPER_PARAMETERS} for args in (stated, default)]
     assert values[0] == values[1]
     assert not {"task", "dataset_name", "bf16", "fp16"} & set(config)  # task is an override; precision is auto

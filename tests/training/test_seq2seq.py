@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import pickle
-import sys
 
 import pytest
-from helpers.paths import REPO
+from helpers.scripts import sft_recipe
 from transformers import AutoTokenizer
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.training.architectures import student_kind
-
-sys.path.insert(0, str(REPO / "recipes"))
-from sft import make_parser  # noqa: E402
 
 pytestmark = pytest.mark.curated("coin_flip", rows=16)  # the `curated` fixture (tests/conftest.py)
 
@@ -35,8 +31,12 @@ def test_seq2seq_student_on_the_causal_only_path_is_one_line(tiny_t5):
 def test_seq2seq_config_reuses_the_paper_hyperparameters(tmp_path):
     from fcot_plugin.training.seq2seq import FcotSeq2SeqConfig
 
-    _, sft, _ = make_parser().parse_args_into_dataclasses(
-        ["--model_name_or_path", "x", "--output_dir", str(tmp_path), "--use_cpu", "true", "--bf16", "false"]
+    _, sft, _ = (
+        sft_recipe()
+        .make_parser()
+        .parse_args_into_dataclasses(
+            ["--model_name_or_path", "x", "--output_dir", str(tmp_path), "--use_cpu", "true", "--bf16", "false"]
+        )
     )
     config = FcotSeq2SeqConfig.from_sft_config(sft)
     assert (config.learning_rate, config.per_device_train_batch_size, config.num_train_epochs) == (3e-4, 8, 20.0)
