@@ -1,5 +1,6 @@
-"""The suite's shared fixtures, each defined once: tiny models, curated datasets, a local Hub, the embedded student
-and a vLLM server. Helpers that are not fixtures live in ``tests/helpers/``.
+"""The suite's shared fixtures, each defined once: tiny models, curated datasets, a local Hub, the embedded student,
+a vLLM server, the embedded teacher's GGUF and llama.cpp's server. Helpers that are not fixtures live in
+``tests/helpers/``.
 
 A module picks a fixture's variant with a marker (registered in pyproject.toml), as pytest's docs show::
 
