@@ -38,8 +38,8 @@ quality:  ## lint, format, generated task YAMLs, the package's layers (no import
 test:  ## the whole suite, slow end-to-end tests included (what CI runs)
 	python -m pytest -q -p no:cacheprovider
 
-fast_test:
-	python -m pytest -q -m "not slow"
+fast_test:  ## every test not marked slow (the end-to-end ones live in tests/slow/)
+	python -m pytest -q -p no:cacheprovider -m "not slow"
 
 configs:  ## regenerate task_configs/ after editing fcot_plugin/tasks/registry.py or the templates
 	python scripts/generate_task_configs.py

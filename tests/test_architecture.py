@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from helpers.paths import REPO
+from helpers.scripts import load_script
 
-REPO = Path(__file__).parent.parent
-_spec = importlib.util.spec_from_file_location("check_architecture", REPO / "scripts" / "check_architecture.py")
-check_architecture = importlib.util.module_from_spec(_spec)
-sys.modules["check_architecture"] = check_architecture
-_spec.loader.exec_module(check_architecture)
+check_architecture = load_script(REPO / "scripts" / "check_architecture.py")
 
 
 def test_the_package_has_no_cycle_and_no_upward_import():

@@ -1,38 +1,27 @@
 """The docs against the code (scripts/check_docs.py, run in-process): paths, modules, anchors, command options."""
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
+from helpers.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_checker():
-    spec = importlib.util.spec_from_file_location("check_docs", ROOT / "scripts" / "check_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-check_docs = _load_checker()
+check_docs = load_script(REPO / "scripts" / "check_docs.py")
 
 
 @pytest.fixture(scope="module")
 def commands():
-    return check_docs.Commands(ROOT)  # parsers are built once and shared by the tests
+    return check_docs.Commands(REPO)  # parsers are built once and shared by the tests
 
 
 def _planted(tmp_path: Path, doc: str, addition: str) -> tuple[str, str]:
     """The real doc's text, and a copy's text with ``addition`` appended (written under tmp_path)."""
     copy = tmp_path / doc
     copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / doc, copy)
+    shutil.copy(REPO / doc, copy)
     copy.write_text(copy.read_text(encoding="utf-8") + addition, encoding="utf-8")
-    return (ROOT / doc).read_text(encoding="utf-8"), copy.read_text(encoding="utf-8")
+    return (REPO / doc).read_text(encoding="utf-8"), copy.read_text(encoding="utf-8")
 
 
 def _new_problems(check, original: str, planted: str, doc: str) -> list[str]:
@@ -42,14 +31,14 @@ def _new_problems(check, original: str, planted: str, doc: str) -> list[str]:
 
 
 def test_docs_match_the_code(commands):
-    problems = check_docs.check_readme_length(ROOT)
-    for doc in check_docs.doc_files(ROOT):
-        problems += check_docs.check_doc((ROOT / doc).read_text(encoding="utf-8"), doc, ROOT, commands)
+    problems = check_docs.check_readme_length(REPO)
+    for doc in check_docs.doc_files(REPO):
+        problems += check_docs.check_doc((REPO / doc).read_text(encoding="utf-8"), doc, REPO, commands)
     assert not problems, "\n".join(map(str, problems))
 
 
 def test_every_doc_is_checked():
-    docs = check_docs.doc_files(ROOT)
+    docs = check_docs.doc_files(REPO)
     assert {"README.md", "docs/index.md", "benchmarks/README.md", "ds_configs/README.md"} <= set(docs)
     assert "task_configs/README.md" in docs
 
@@ -75,7 +64,7 @@ def test_missing_path_and_module(tmp_path):
         "[a page](docs/tasks.md#answer-rules)\n"
         "```python\nfrom fcot_plugin.tasks.answers import extract_answer, no_such_function\n```\n",
     )
-    found = _new_problems(lambda text, doc: check_docs.check_paths(text, doc, ROOT), original, planted, "README.md")
+    found = _new_problems(lambda text, doc: check_docs.check_paths(text, doc, REPO), original, planted, "README.md")
     assert found == sorted(
         [
             "`fcot_plugin/tasks/no_such_module.py` does not exist",

@@ -24,9 +24,9 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from helpers.scripts import sft_recipe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from one_line import sft_recipe
 
 from fcot_plugin.core.command_line import exit_with_one_line
 
@@ -324,7 +324,7 @@ def test_fuzz_sft_recipe_property(data, sandbox, sft_numbers):
     ]
 
     def check() -> None:
-        parser = sft_recipe.make_parser()
+        parser = sft_recipe().make_parser()
         script_args, training_args, _ = parse_or_fail(parser, lambda: parser.parse_args_and_config(argv))
         check_training_output(training_args.output_dir, training_record("coin_flip", "data", "fcot"))
 
@@ -355,7 +355,7 @@ def test_fuzz_fcot_eval_metadata_property(metadata, model_args, sandbox, tiny_mo
 @settings(EXAMPLES, max_examples=100)
 @given(data=st.data())
 def test_fuzz_benchmark_scripts_property(data, sandbox):
-    from test_bad_inputs import benchmark
+    from helpers.scripts import benchmark
 
     from fcot_plugin.core.command_line import check_ranges, check_script_paths, parse_or_fail, settings_parser
 

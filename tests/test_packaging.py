@@ -4,37 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
-
-from fcot_plugin.tasks.names import VARIANTS, variant_tasks
-from fcot_plugin.tasks.registry import TASKS
-
-ROOT = Path(__file__).parent.parent
-
-
-@pytest.mark.slow
-def test_wheel_contents(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
-    names = set(zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).namelist())
-    yamls = {name for name in names if name.startswith("fcot_plugin/task_configs/") and name.endswith(".yaml")}
-    assert len(yamls) == sum(len(variant_tasks(variant)) for variant in VARIANTS) + len(VARIANTS) + 1
-    assert {f"fcot_plugin/task_configs/_templates/{t}" for t, _ in VARIANTS.values()} <= names
-    for task in TASKS:
-        assert f"fcot_plugin/data/{task}/test.jsonl" in names
-    assert "fcot_plugin/data/aqua/split_default.json" in names and "fcot_plugin/data/SOURCES.md" in names
-    assert "fcot_plugin/data/paper_results.csv" in names  # the paper's numbers (fcot_plugin.tasks.paper_results)
-    assert "fcot_plugin/data/prompts/few_shot_cot_prompts.json" in names  # the Few-shot-CoT baseline's exemplars
-    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    text = zipfile.ZipFile(next(tmp_path.glob("fcot-*.whl"))).read(entry_points).decode()
-    assert "[lm_eval.models]" in text and "fcot-eval = fcot_plugin.cli.fcot_eval:main" in text
-    assert "fcot_lm_eval_plugins.pth" in names  # the hook that lets plain lm_eval read the entry points
+from helpers.paths import REPO
 
 
 @pytest.mark.parametrize("importable", [True, False], ids=["installed", "moved_or_removed"])
@@ -42,8 +14,8 @@ def test_pth_line_is_silent_when_fcot_is_gone(tmp_path, importable):
     """The ``.pth`` line runs at every interpreter start: a stale install must not print a traceback each time."""
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / "fcot_lm_eval_plugins.pth").write_text((ROOT / "fcot_lm_eval_plugins.pth").read_text())
-    path = [str(ROOT)] if importable else []
+    (site_dir / "fcot_lm_eval_plugins.pth").write_text((REPO / "fcot_lm_eval_plugins.pth").read_text())
+    path = [str(REPO)] if importable else []
     script = (
         f"import sys, site; sys.path[:0] = {path!r}; site.addsitedir({str(site_dir)!r}); "
         "from fcot_plugin.harness.startup_hook import LmEvalPluginFinder; "

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from one_line import REPO, one_line_error, sft_recipe
+from helpers.one_line import one_line_error
+from helpers.paths import REPO
+from helpers.scripts import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.cli.fcot_eval import main as eval_main
@@ -220,7 +222,7 @@ def test_distill_numbers_refused_at_parse_time(capsys, tmp_path, argv, expected)
 def test_sft_numbers_refused_at_parse_time(capsys, tmp_path, argv, expected):
     """7: ``recipes/sft.py --learning_rate inf`` trained NaN weights."""
     base = ["--task", "coin_flip", "--dataset_name", "x", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-    one_line_error(capsys, sft_recipe.main, [*base, *argv], "sft.py", expected)
+    one_line_error(capsys, sft_recipe().main, [*base, *argv], "sft.py", expected)
     assert not (tmp_path / "out").exists()
 
 
@@ -241,7 +243,7 @@ def test_fcot_eval_metadata_infinity(capsys, tiny_model):
 
 def test_benchmark_nan_epochs(capsys, tmp_path):
     """11: ``benchmarks/eval_speed.py --train_epochs nan`` passed its range check."""
-    from test_bad_inputs import benchmark
+    from helpers.scripts import benchmark
 
     argv = ["--train_epochs", "nan", "--vllm", "false", "--output", str(tmp_path / "out")]
     one_line_error(capsys, benchmark("eval_speed"), argv, "eval_speed.py", "--train_epochs must be a finite number")
@@ -270,7 +272,7 @@ def test_sft_needs_an_output_dir_and_never_resumes_another_task(capsys, tmp_path
     from fcot_plugin.training.checkpoints import check_training_output, mark_training, training_record
 
     base = ["--task", "coin_flip", "--dataset_name", "x", "--use_cpu", "true"]
-    one_line_error(capsys, sft_recipe.main, base, "sft.py", "output_dir is required")
+    one_line_error(capsys, sft_recipe().main, base, "sft.py", "output_dir is required")
     out = tmp_path / "out"
     mark_training(out, training_record("coin_flip", str(tmp_path / "data-a"), "fcot"))
     (out / "checkpoint-2").mkdir()
@@ -280,7 +282,7 @@ def test_sft_needs_an_output_dir_and_never_resumes_another_task(capsys, tmp_path
         check_training_output(str(out), training_record("gsm8k", str(tmp_path / "data-a"), "fcot"))
     theirs = plant(tmp_path / "theirs")
     argv = [*base, "--model_name_or_path", str(tiny_model), "--output_dir", str(theirs)]
-    one_line_error(capsys, sft_recipe.main, argv, "sft.py", "holds files fcot did not write")
+    one_line_error(capsys, sft_recipe().main, argv, "sft.py", "holds files fcot did not write")
     intact(theirs)
 
 

@@ -1,0 +1,1 @@
+"""The benchmarks/*.py scripts: the paper table, the sizing plan, seed spread and the diverse-reasoning campaign."""

@@ -1,0 +1,1 @@
+"""Curation: teacher samples to a prompt/completion dataset, with every rationale's decision recorded."""
