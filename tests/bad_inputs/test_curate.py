@@ -43,9 +43,19 @@ def test_curate_folder_with_two_teacher_runs(capsys, tmp_path):
             "/no/such/samples does not exist; pass an lm-eval output folder",
         ),
         (
-            ["--samples", "paper", "--format", "chat"],
-            ["--samples", "paper", "--format", "vanilla"],
+            ["--samples", "paper", "--dataset_format", "chat"],
+            ["--samples", "paper", "--dataset_format", "vanilla"],
             "unknown dataset format 'chat'; choose one of: fcot, vanilla",
+        ),
+        (
+            ["--samples", "paper", "--push_to_hub", "true"],
+            ["--samples", "paper"],
+            "--push_to_hub needs --hub_dataset_id, the repo to push to (e.g. --hub_dataset_id my-org/coin_flip-fcot)",
+        ),
+        (
+            ["--samples", "paper", "--hub_dataset_id", "me/d"],
+            ["--samples", "paper"],
+            "--hub_dataset_id names where to push, but --push_to_hub is off; add --push_to_hub",
         ),
     ],
 )
@@ -127,7 +137,8 @@ def test_curate_push_to_a_bad_repo_id_leaves_nothing_and_the_corrected_command_r
     monkeypatch.delenv("HF_TOKEN", raising=False)
     out = tmp_path / "data"
     argv = ["curate", "--task", "coin_flip", "--samples", "paper", "--out", str(out)]
-    one_line_error(capsys, fcot, [*argv, "--push_to_hub", "user/coin flip"], "fcot", "is not a valid Hub repo id")
+    push = ["--push_to_hub", "true", "--hub_dataset_id", "user/coin flip"]
+    one_line_error(capsys, fcot, [*argv, *push], "fcot", "is not a valid Hub repo id")
     assert not out.exists()
     fcot(argv)
     assert (out / "dataset_dict.json").is_file()

@@ -42,6 +42,16 @@ def distill_fails(capsys, argv: list[str], expected: str) -> str:
         ),
         (["--task", "coin_flip", "--no_such_option", "1"], ["--task", "coin_flip"], "['--no_such_option', '1']"),
         (
+            ["--task", "coin_flip", "--push_to_hub"],
+            ["--task", "coin_flip"],
+            "--push_to_hub needs --hub_model_id, the repo to push to (e.g. --hub_model_id my-org/",
+        ),
+        (
+            ["--task", "coin_flip", "--hub_model_id", "me/s", "--hub_dataset_id", "me/d"],
+            ["--task", "coin_flip"],
+            "--hub_model_id and --hub_dataset_id name where to push, but --push_to_hub is off",
+        ),
+        (
             ["--task", "coin_flip", "--launcher", "slurm"],
             ["--task", "coin_flip", "--launcher", "python"],
             "launcher must be 'python' or 'accelerate'",
@@ -241,7 +251,7 @@ def test_distill_push_without_a_token_fails_before_anything(capsys, tmp_path, ti
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     distill_fails(
         capsys,
-        distill_argv(tiny_model, tmp_path / "run", "--push_to_hub", "me"),
+        distill_argv(tiny_model, tmp_path / "run", "--push_to_hub", "true", "--hub_model_id", "me/student"),
         "pushing to the Hub needs a valid token",
     )
     assert not (tmp_path / "run").exists()
@@ -272,8 +282,9 @@ def test_distill_read_only_run_dir(capsys, tmp_path, tiny_model, monkeypatch):
 
 
 def test_distill_damaged_stage_record(capsys, tmp_path, tiny_model):
+    RunFolder(tmp_path / "run").mark()
     (tmp_path / "run" / "stages").mkdir(parents=True)
-    (tmp_path / "run" / "config.json").write_text("{}")  # a run folder of an earlier fcot (no marker)
+    (tmp_path / "run" / "config.json").write_text("{}")
     (tmp_path / "run" / "stages" / "teacher.json").write_text("")
     damaged = tmp_path / "run" / "stages" / "teacher.json"
     distill_fails(
@@ -357,24 +368,32 @@ def test_distill_teacher_engine_arguments(capsys, tmp_path, tiny_model, bad, exp
 
 
 EVAL_ENGINE_CASES = [
-    (["--eval_engine", "sglang"], ["--eval_engine", "hf"], "unknown --eval_engine 'sglang'; choose one of: hf, vllm"),
+    (
+        ["--eval_engine", "sglang"],
+        ["--eval_engine", "hf"],
+        "unknown --eval_engine 'sglang'; choose one of: hf-regroup, hf, vllm",
+    ),
     (
         ["--eval_engine", "vllm", "--lora", "true"],
-        ["--eval_engine", "hf", "--lora", "true"],
-        "a --lora student is an adapter: pass --eval_engine hf",
+        ["--eval_engine", "hf-regroup", "--lora", "true"],
+        "a --lora student is an adapter: pass --eval_engine hf-regroup",
     ),
     (
         ["--eval_engine", "vllm", "--student", "T5"],
-        ["--eval_engine", "hf", "--student", "T5"],
-        "is an encoder-decoder model: pass --eval_engine hf",
+        ["--eval_engine", "hf-regroup", "--student", "T5"],
+        "is an encoder-decoder model: pass --eval_engine hf-regroup",
     ),
-    (["--eval_engine", "vllm"], ["--eval_engine", "hf"], "has no bin/python; create it with `make vllm VLLM_VENV="),
+    (
+        ["--eval_engine", "vllm"],
+        ["--eval_engine", "hf-regroup"],
+        "has no bin/python; create it with `make vllm VLLM_VENV=",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("bad", "fixed", "expected"), EVAL_ENGINE_CASES, ids=[c[2][:30] for c in EVAL_ENGINE_CASES])
 def test_distill_eval_engine_arguments(capsys, monkeypatch, tmp_path, tiny_model, tiny_t5, bad, fixed, expected):
-    """What --eval_engine vllm cannot score is refused before the first stage; --eval_engine hf scores it."""
+    """What --eval_engine vllm cannot score is refused before the first stage; --eval_engine hf-regroup scores it."""
     monkeypatch.setenv("FCOT_VLLM_VENV", str(tmp_path / "no-venv"))  # the last case: no vLLM environment
     run_dir = tmp_path / "run"
     bad, fixed = ([str(tiny_t5) if word == "T5" else word for word in words] for words in (bad, fixed))

@@ -23,9 +23,10 @@ def test_evaluate_missing_model(capsys, tmp_path):
 
 def test_evaluate_eval_engine_unknown(capsys, tiny_model):
     base = ["--model", str(tiny_model), "--task", "coin_flip"]
-    expected = "unknown --eval_engine 'sglang'; choose one of: hf, vllm"
+    expected = "unknown --eval_engine 'sglang'; choose one of: hf-regroup, hf, vllm"
     one_line_error(capsys, fcot, ["evaluate", *base, "--eval_engine", "sglang"], "fcot", expected)
-    settings_parser(EvaluateArguments).parse_args_into_dataclasses([*base, "--eval_engine", "hf"])
+    for engine in ("hf-regroup", "hf", "vllm"):
+        settings_parser(EvaluateArguments).parse_args_into_dataclasses([*base, "--eval_engine", engine])
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,12 @@ traceback back; a bug keeps its traceback; Ctrl-C, a full disk and an unwritable
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 
 import pytest
-from helpers.paths import SFT_RECIPE
+from helpers.paths import REPO, SFT_RECIPE
 
 from fcot_plugin.cli.fcot import main as fcot
 from fcot_plugin.core.command_line import exit_with_one_line
@@ -38,6 +39,21 @@ def test_console_scripts_exit_non_zero_with_one_line(tmp_path):
         "sft.py: error: argument --num_train_epochs/--num-train-epochs: invalid float value: 'three' "
         "(see sft.py --help)"
     )
+    train = "fcot_plugin.train"
+    for entry_point, prog in (([str(SFT_RECIPE)], "sft.py"), (["-m", train], f"python -m {train}")):
+        result = subprocess.run(  # both run fcot_plugin.training.sft.cli, as does fcot distill's accelerate launch
+            [sys.executable, *entry_point, "--bogus", "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=300,
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"{prog}: error: Some specified arguments are not used by the HfArgumentParser: ['--bogus']"
+        )
+        assert not (tmp_path / "out").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):

@@ -10,7 +10,6 @@ from helpers.runs import tiny_args
 from helpers.scripts import load_script
 
 from fcot_plugin.core.errors import FcotError
-from fcot_plugin.pipeline.run_folder import RunFolder
 from fcot_plugin.pipeline.stages import stage_settings
 
 

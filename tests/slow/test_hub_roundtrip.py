@@ -30,6 +30,8 @@ def test_push_train_download_and_evaluate(hub, tiny_model, tmp_path):
             "--out",
             str(tmp_path / "data"),
             "--push_to_hub",
+            "true",
+            "--hub_dataset_id",
             "user/coin-flip-fcot",
         ]
     )

@@ -62,7 +62,9 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
                 "--baselines",
                 "false",
                 "--push_to_hub",
-                "user",
+                "true",
+                "--hub_model_id",
+                f"user/{tiny_model.name}-fcot-coin_flip",
                 *precision,
             ]
         )
