@@ -9,11 +9,11 @@ Greedy requests (the ``fcot_*`` tasks) are decoded by continuous batching over o
 rows decode together, a row leaves the cache the step its answer ends (EOS, a stop string or its budget), and
 waiting prompts are prefilled and merged in (left-padded, masked) as rows leave. Answers are lm-eval's ``hf``
 answers: same prompts, truncation, stop strings and post-processing, and in fp32 the same tokens
-(``tests/harness/test_hf_regroup.py``); in bf16 a few differ, as between two batch sizes of ``hf``. Sampled requests, models
-with other generation kwargs and caches that are not plain per-layer key/value tensors (sliding windows,
-state-space layers) use the earlier schedule: segments of ``segment_tokens`` tokens through lm-eval's own
-``_model_generate``, unfinished rows regrouped between segments. A model whose generation config changes greedy
-decoding (repetition penalty, beams, ...) is decoded by lm-eval's ``hf`` unchanged.
+(``tests/harness/test_hf_regroup.py``); in bf16 a few differ, as between two batch sizes of ``hf``. Sampled
+requests, models with other generation kwargs and caches that are not plain per-layer key/value tensors
+(sliding windows, state-space layers) use the earlier schedule: segments of ``segment_tokens`` tokens through
+lm-eval's own ``_model_generate``, unfinished rows regrouped between segments. A model whose generation config
+changes greedy decoding (repetition penalty, beams, ...) is decoded by lm-eval's ``hf`` unchanged.
 transformers' continuous batching does this per token too, but its paged-attention path on a CPU without
 flash-attention was slower (docs/evaluation.md, *Why wide batches*). Encoder-decoder students and a token-id
 ``think_end_token`` use lm-eval's ``hf`` path unchanged.
