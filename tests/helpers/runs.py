@@ -7,6 +7,26 @@ from pathlib import Path
 
 from fcot_plugin.pipeline.settings import DistillArguments
 
+#: The same small run's options on ``fcot distill``'s command line (after the task, student and run folder)
+SMALL_RUN = [
+    "--eval_limit",
+    "2",
+    "--epochs",
+    "1",
+    "--batch_size",
+    "4",
+    "--max_gen_toks",
+    "8",
+    "--eval_batch_size",
+    "4",
+    "--device",
+    "cpu",
+    "--precision",
+    "fp32",
+    "--baselines",
+    "false",
+]
+
 
 def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
     settings = {

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.runs import SMALL_RUN
 from helpers.serving import cache_rows, killed_once_cached
 
 from fcot_plugin.serving import llamacpp
@@ -69,22 +70,7 @@ def distill_command(run_dir: Path, student: Path) -> list[str]:
         str(student),
         "--run_dir",
         str(run_dir),
-        "--eval_limit",
-        "2",
-        "--epochs",
-        "1",
-        "--batch_size",
-        "4",
-        "--max_gen_toks",
-        "8",
-        "--eval_batch_size",
-        "4",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--baselines",
-        "false",
+        *SMALL_RUN,
     ]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from helpers.hub_server import local_hub_session
 from helpers.paths import TESTS
+from helpers.runs import SMALL_RUN
 
 from fcot_plugin.core.secrets import REDACTED
 
@@ -29,26 +30,7 @@ FCOT_WITH_ORACLE = (
     f"import sys; sys.path.insert(0, {str(TESTS)!r}); import helpers.oracle; "
     "from fcot_plugin.cli.fcot import main; main()"
 )
-SMALL_RUN = [
-    "--train_limit",
-    "4",
-    "--eval_limit",
-    "2",
-    "--epochs",
-    "1",
-    "--batch_size",
-    "4",
-    "--max_gen_toks",
-    "8",
-    "--eval_batch_size",
-    "4",
-    "--device",
-    "cpu",
-    "--precision",
-    "fp32",
-    "--baselines",
-    "false",
-]
+TINY_RUN = ["--train_limit", "4", *SMALL_RUN]
 
 
 def script(name: str) -> str:
@@ -96,7 +78,7 @@ def distilled(tiny_model, tmp_path_factory) -> tuple[subprocess.CompletedProcess
         str(root / "run"),
         "--teacher",
         teacher,
-        *SMALL_RUN,
+        *TINY_RUN,
     ]
     return run(command, cwd=root), root
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from helpers.commands import FCOT_EVAL
 from helpers.paths import REPO
+from helpers.runs import SMALL_RUN
 from helpers.serving import cache_rows, killed_once_cached
 
 from fcot_plugin.serving.endpoint import EngineError
@@ -343,22 +344,7 @@ def test_vllm_distill_serves_the_teacher_for_the_run_and_leaves_nothing_behind(
         str(tiny_model),
         "--run_dir",
         str(run_dir),
-        "--eval_limit",
-        "2",
-        "--epochs",
-        "1",
-        "--batch_size",
-        "4",
-        "--max_gen_toks",
-        "8",
-        "--eval_batch_size",
-        "4",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--baselines",
-        "false",
+        *SMALL_RUN,
     ]
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     log = run_dir / "logs" / "teacher-vllm.log"
