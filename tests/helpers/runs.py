@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from fcot_plugin.pipeline.settings import DistillArguments
@@ -37,7 +36,7 @@ def tiny_args(tiny_model: Path, run_dir: Path, **overrides) -> DistillArguments:
         "eval_limit": 4,
         "epochs": 1,
         "batch_size": 4,
-        **({"bf16": False} if "bf16" in {f.name for f in fields(DistillArguments)} else {"precision": "fp32"}),
+        "precision": "fp32",
         "max_gen_toks": 8,
         "eval_batch_size": 4,
         "device": "cpu",

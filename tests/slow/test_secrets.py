@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from helpers.hub_server import local_hub_session
+from helpers.runs import SMALL_RUN
 from helpers.scripts import sft_recipe
 
 from fcot_plugin.cli.fcot import main as fcot
-from fcot_plugin.pipeline.settings import DistillArguments
 
 FAKE = "hf_fcotFAKEsecret0123456789abcdefXYZ"  # a token of the Hub's shape, put everywhere a user can
 
@@ -30,9 +29,6 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
     import helpers.oracle  # noqa: F401  registers the fcot-test-oracle teacher
 
     caplog.set_level("INFO")
-    precision = (
-        ["--bf16", "false"] if "bf16" in {f.name for f in fields(DistillArguments)} else ["--precision", "fp32"]
-    )
     with local_hub_session(tmp_path, monkeypatch, token=FAKE):
         fcot(
             [
@@ -47,25 +43,11 @@ def test_no_token_in_any_output_pushed_file_pickle_or_log(tiny_model, tmp_path, 
                 f"base=fcot-test-oracle,token={FAKE},api_key={FAKE}",
                 "--train_limit",
                 "4",
-                "--eval_limit",
-                "2",
-                "--epochs",
-                "1",
-                "--batch_size",
-                "4",
-                "--max_gen_toks",
-                "8",
-                "--eval_batch_size",
-                "4",
-                "--device",
-                "cpu",
-                "--baselines",
-                "false",
+                *SMALL_RUN,
                 "--push_to_hub",
                 "true",
                 "--hub_model_id",
                 f"user/{tiny_model.name}-fcot-coin_flip",
-                *precision,
             ]
         )
         assert (tmp_path / "run" / "stages" / "push.json").is_file()

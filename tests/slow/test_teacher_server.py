@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -222,12 +221,10 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
     The teacher is the embedded SmolLM2-135M-Instruct (a random tiny model never answers a coin flip, and curation
     rightly refuses a teacher with no correct rationale); the student is the tiny model.
     """
-    from fcot_plugin.pipeline.settings import DistillArguments
     from fcot_plugin.training.students import EMBEDDED_STUDENT, resolve_student
 
     teacher_model = sampling_model(Path(resolve_student(EMBEDDED_STUDENT)), tmp_path / "smollm2-sampling")
     port = free_port()
-    precision = ["--bf16", "false"] if "bf16" in {f.name for f in fields(DistillArguments)} else []
     teacher = model_args(f"http://127.0.0.1:{port}/v1/completions", teacher_model, answer_max_gen_toks=4)
     command = [
         sys.executable,
@@ -262,7 +259,6 @@ def test_fcot_distill_with_a_served_teacher_survives_its_death_and_diverse_reaso
         "cpu",
         "--baselines",
         "false",
-        *precision,
     ]
     cache = tmp_path / "run" / "teacher-cache.sqlite"
     with transformers_serve(teacher_model, tmp_path / "serve1.log", port=port) as url:
