@@ -16,6 +16,7 @@ import errno
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,9 @@ _DIGEST_SKIPPED = ("README.md",)
 _DIGEST_SKIPPED_SUFFIXES = ("-wal", "-shm", "-journal", ".lock")
 # Files up to this size are fed to a stage's digest byte by byte; larger ones by their (cached) SHA-256.
 _HASH_LIMIT = 16 * 2**20
+#: How often a running stage notes its seconds so far in its started marker: a stage resumed after a kill then
+#: records the time of all its attempts (to within this), not only the last one's.
+HEARTBEAT_SECONDS = 30.0
 
 
 class PipelineError(FcotError):
@@ -195,18 +199,72 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any]) -> str:
     return ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in keys)
 
 
-def record_stage(run: RunFolder, stage: str, fingerprint_value: str, settings: dict[str, Any], results: dict) -> None:
-    """Write ``stages/<stage>.json`` (results + bookkeeping) atomically, then drop the stage's started marker."""
+def record_stage(
+    run: RunFolder, stage: str, fingerprint_value: str, settings: dict[str, Any], results: dict, attempts: int = 1
+) -> None:
+    """Write ``stages/<stage>.json`` (results + bookkeeping) atomically, then drop the stage's started marker.
+
+    ``attempts`` counts the runs it took (a kill and a resume make two); ``results["seconds"]`` covers them all.
+    """
     stage_info = {
         "fingerprint": fingerprint_value,
         "settings": stage_settings(stage, settings),
         "outputs": outputs_digest(run, stage),
+        "attempts": attempts,
     }
     write_json_atomic(run.stage_file(stage), {**redact(results), BOOKKEEPING: stage_info})
     run.started_file(stage).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------- the runner
+
+
+def _count(value: Any, default: float) -> Any:
+    """A number from a started marker, or ``default`` where the marker predates it or was edited by hand."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else default
+
+
+class StageClock:
+    """A stage's seconds over all its attempts, kept in its started marker while it runs.
+
+    A kill leaves no chance to write anything, so the marker is rewritten every :data:`HEARTBEAT_SECONDS`; the
+    attempt that finishes adds its own time to what the marker says the earlier ones took.
+    """
+
+    def __init__(self, marker_file: Path, marker: dict[str, Any], earlier_seconds: float) -> None:
+        self.marker_file = marker_file
+        self.marker = marker
+        self.earlier_seconds = earlier_seconds
+        self._started_at = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"{marker_file.stem} clock", daemon=True)
+
+    def seconds(self) -> float:
+        return self.earlier_seconds + time.monotonic() - self._started_at
+
+    def _write(self) -> None:
+        write_json_atomic(self.marker_file, {**self.marker, "seconds": round(self.seconds(), 1)})
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self._write()
+            except OSError:  # a full disk: the stage itself reports it; the marker keeps its last figure
+                pass
+
+    def __enter__(self) -> StageClock:
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc_type is not None:  # interrupted or failed: the next attempt starts from the exact figure
+            try:
+                self._write()
+            except OSError:
+                pass
 
 
 class StageRunner:
@@ -223,6 +281,7 @@ class StageRunner:
     def run(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         total = len(STAGES)
         expected = fingerprint(self.folder, stage, self.settings)
+        earlier: dict[str, Any] | None = None  # the started marker of an interrupted attempt this run resumes
         found = self.folder.stage_record(stage)
         if found is not None:
             record = bookkeeping(found)
@@ -239,21 +298,26 @@ class StageRunner:
             started = self.folder.started_record(stage)
             if started is not None and started.get("fingerprint") == expected:
                 logger.info("[%d/%d] %s: resuming an interrupted run", number, total, stage)
+                earlier = started
             else:
                 self._start_over(number, stage, "interrupted under other settings" if started else None)
-        write_json_atomic(
-            self.folder.started_file(stage),
-            {"fingerprint": expected, "settings": stage_settings(stage, self.settings)},
-        )
+        earlier = earlier or {}
+        marker = {
+            "fingerprint": expected,
+            "settings": stage_settings(stage, self.settings),
+            "attempts": _count(earlier.get("attempts"), 1) + 1 if earlier else 1,
+        }
         logger.info("[%d/%d] %s ...", number, total, stage)
-        started_at = time.monotonic()
-        try:
-            results = work()
-        except OSError as error:
-            raise self._disk_error(stage, error) from None
-        results["seconds"] = round(time.monotonic() - started_at, 1)
-        record_stage(self.folder, stage, expected, self.settings, results)
-        logger.info("[%d/%d] %s: finished in %.0f s", number, total, stage, results["seconds"])
+        with StageClock(self.folder.started_file(stage), marker, _count(earlier.get("seconds"), 0.0)) as clock:
+            try:
+                results = work()
+            except OSError as error:
+                raise self._disk_error(stage, error) from None
+        results["seconds"] = round(clock.seconds(), 1)
+        attempts = marker["attempts"]
+        record_stage(self.folder, stage, expected, self.settings, results, attempts)
+        over = f" over {attempts} attempts" if attempts > 1 else ""
+        logger.info("[%d/%d] %s: finished in %.0f s%s", number, total, stage, results["seconds"], over)
         return results
 
     def _why_again(self, stage: str, record: dict[str, Any], expected: str) -> str:

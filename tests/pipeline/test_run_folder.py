@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+import time
 
 import pytest
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import read_json, write_json_atomic
+from fcot_plugin.pipeline import stages
 from fcot_plugin.pipeline.run_folder import RunFolder, RunLock
-from fcot_plugin.pipeline.stages import fingerprint, outputs_digest, record_stage
+from fcot_plugin.pipeline.stages import StageRunner, fingerprint, outputs_digest, record_stage
 from fcot_plugin.training.checkpoints import last_complete_checkpoint
 
 
@@ -78,6 +81,54 @@ def test_fingerprints_follow_settings_and_upstream_outputs(tmp_path):
     record_stage(run, "curate", fingerprint(run, "curate", settings), settings, {"rows": 2})
     assert fingerprint(run, "train", settings) != train  # curation ran again: training follows
     assert "secret" not in (tmp_path / "stages" / "curate.json").read_text()
+
+
+def test_a_stage_killed_and_resumed_records_the_seconds_of_both_attempts(tmp_path, monkeypatch):
+    """A kill -9 writes nothing, so the started marker's heartbeat is what keeps the first attempt's time."""
+    settings = {"task": "coin_flip", "teacher": "pretrained=x"}
+    killed = textwrap.dedent(
+        f"""
+        import time
+        from fcot_plugin.pipeline import stages
+        stages.HEARTBEAT_SECONDS = 0.2
+        runner = stages.StageRunner(stages.RunFolder({str(tmp_path)!r}), {settings!r}, "first")
+        runner.run(1, "teacher", lambda: time.sleep(60) or {{}})
+        """
+    )
+    first = subprocess.Popen([sys.executable, "-c", killed])
+    marker = tmp_path / "stages" / "teacher.started.json"
+    deadline = time.monotonic() + 60
+    while not (marker.is_file() and json.loads(marker.read_text()).get("seconds", 0) >= 1.0):
+        assert time.monotonic() < deadline and first.poll() is None, "the stage's clock never reached 1 s"
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    assert not (tmp_path / "stages" / "teacher.json").exists()
+
+    monkeypatch.setattr(stages, "HEARTBEAT_SECONDS", 0.05)
+    results = StageRunner(RunFolder(tmp_path), settings, "second").run(1, "teacher", lambda: {"responses": 3})
+    record = RunFolder(tmp_path).stage_record("teacher")
+    assert results["seconds"] >= 1.0 and record["seconds"] == results["seconds"]
+    assert record["fcot_stage"]["attempts"] == 2 and not marker.exists()
+
+
+def test_an_interrupted_stage_leaves_its_exact_time_for_the_next_attempt(tmp_path):
+    settings = {"task": "coin_flip", "teacher": "pretrained=x"}
+
+    def interrupted() -> dict:
+        time.sleep(0.3)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        StageRunner(RunFolder(tmp_path), settings, "first").run(1, "teacher", interrupted)
+    marker = json.loads((tmp_path / "stages" / "teacher.started.json").read_text())
+    assert marker["attempts"] == 1 and 0.3 <= marker["seconds"] < 5  # written on the way out, not at a heartbeat
+
+    marker["seconds"] = "edited by hand"  # not a number: counted as nothing, not a traceback
+    (tmp_path / "stages" / "teacher.started.json").write_text(json.dumps(marker))
+    results = StageRunner(RunFolder(tmp_path), settings, "second").run(1, "teacher", dict)
+    assert 0 <= results["seconds"] < 5
+    assert RunFolder(tmp_path).stage_record("teacher")["fcot_stage"]["attempts"] == 2
 
 
 def test_moving_aside_keeps_the_lock_and_earlier_moves(tmp_path):
