@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fcot_plugin.core.errors import FcotError
+from fcot_plugin.core.secrets import redact_text
 
 MARKER = ".fcot-folder.json"
 #: The longest file name (one path part) Linux and macOS file systems take, in bytes
@@ -46,9 +47,21 @@ _REASONS = {
 }
 
 
+def _os_error_reason(error: OSError) -> str:
+    """The system's reason, or the first line of a library's message (an ``OSError`` without an errno, such as
+    transformers' "Can't load tokenizer for ..."), cut to fit one line."""
+    if error.strerror:
+        return error.strerror.lower()
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__.lower()
+    first = redact_text(lines[0])
+    return first if len(first) <= 200 else first[:199] + "…"
+
+
 def os_error_line(error: OSError, what: str = "") -> str:
     """One line for an ``OSError``: what it was about, the reason, the path, and what to do about it."""
-    unknown = ((error.strerror or type(error).__name__).lower(), "check the path and run the same command again")
+    unknown = (_os_error_reason(error), "check the path and run the same command again")
     reason, fix = _REASONS.get(error.errno, unknown)
     where = f" ({error.filename})" if error.filename is not None else ""
     return f"{what + ': ' if what else ''}{reason}{where}; {fix}"

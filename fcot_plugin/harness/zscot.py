@@ -98,12 +98,18 @@ def _prompt_text(context: Any) -> str:
 
 def _n_limit(value: Any, features: ApiFeatures | None) -> int | None:
     """``n_per_request``: samples of one prompt per request; None for all of them (``auto`` on an engine that
-    answers ``n``), 1 for one request per sample."""
+    answers ``n`` without a limit), 1 for one request per sample; never above the engine's ``max_n``."""
     text = str(value).strip().lower()
+    most = features.max_n if features is not None else None
     if text == AUTO:
-        return None if features is not None and features.n_samples else 1
+        return most if features is not None and features.n_samples else 1
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"n_per_request={value!r}: use auto or a whole number >= 1 (1: one request per sample)")
+    if most is not None and int(text) > most:
+        logger.info(
+            "zscot: n_per_request=%s is above the %d the %s server takes: %d", text, most, features.engine, most
+        )
+        return most
     return int(text)
 
 

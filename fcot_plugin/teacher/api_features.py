@@ -8,7 +8,8 @@ Two things zscot uses when the engine has them:
   ``--no-prefill-assistant``) and returns the whole message, the part it was given included;
 * ``n`` samples of one prompt in one request, so diverse reasoning's D samples share the prompt's prefill and
   prefix cache: vLLM, ``llama-server`` (llama.cpp as ``make teacher`` builds it) and OpenAI answer ``n`` with n
-  choices.
+  choices. ``llama-server`` takes ``n`` up to its ``--parallel`` slots and answers a larger one with HTTP 400, so
+  its slots (``total_slots`` of its ``/props``) cap ``n``.
 
 ``transformers serve`` has neither: it refuses unknown request fields and answers ``n`` with one choice. The
 engine is told by the server's ``/v1/models`` (``owned_by`` is ``vllm`` for vLLM, ``llamacpp`` for
@@ -17,7 +18,7 @@ engine is told by the server's ``/v1/models`` (``owned_by`` is ``vllm`` for vLLM
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,11 +28,13 @@ from fcot_plugin.teacher.server import models_url
 @dataclass(frozen=True)
 class ApiFeatures:
     """One engine's extras: ``continue_body`` are the request fields that continue the final assistant message
-    (None: it cannot), ``n_samples`` whether it answers ``n`` with n choices."""
+    (None: it cannot), ``n_samples`` whether it answers ``n`` with n choices, ``max_n`` the largest ``n`` it takes
+    (None: no limit known)."""
 
     engine: str
     continue_body: dict[str, Any] | None = field(default=None)
     n_samples: bool = False
+    max_n: int | None = None
 
     @property
     def continues(self) -> bool:
@@ -52,7 +55,23 @@ def features_of(base_url: str, headers: dict[str, str] | None = None, timeout: f
     if urlparse(base_url).hostname in OPENAI_HOSTS:
         return OPENAI
     owner = served_by(base_url, headers, timeout)
-    return ENGINES.get(owner or "", ApiFeatures(owner or "unknown"))
+    features = ENGINES.get(owner or "", ApiFeatures(owner or "unknown"))
+    if features.engine == "llamacpp":
+        features = replace(features, max_n=llamacpp_slots(base_url, headers, timeout))
+    return features
+
+
+def llamacpp_slots(base_url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> int | None:
+    """``total_slots`` of ``llama-server``'s ``/props`` (its ``--parallel``), or None where it does not say."""
+    import requests
+
+    root = models_url(base_url).removesuffix("/models").removesuffix("/v1")
+    try:
+        response = requests.get(f"{root}/props", headers=headers or {}, timeout=timeout)
+        slots = response.json().get("total_slots") if response.ok else None
+    except (requests.exceptions.RequestException, ValueError, AttributeError):
+        return None
+    return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1 else None
 
 
 def served_by(base_url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> str | None:

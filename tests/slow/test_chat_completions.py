@@ -27,6 +27,7 @@ from helpers.serving import cache_rows, free_port, sampling_model, transformers_
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.harness.zscot import ZeroShotCoT
 from fcot_plugin.tasks.prompts import STAGE2_STOP_SEQUENCES
+from fcot_plugin.teacher.api_features import features_of
 from fcot_plugin.teacher.chat import CONTINUE, FOLLOW_UP, as_messages, messages_text, stage2_messages
 
 CACHE_LINE = "cache: rationales {} reused, {} generated; answers {} reused, {} generated"
@@ -458,3 +459,27 @@ def test_llamacpp_diverse_n_samples_in_one_request_cache_as_many_samples(engine,
     rationale_keys = [{key for key, stage in keys.items() if stage == 1} for _, keys in runs.values()]
     assert rationale_keys[0] == rationale_keys[1] and len(rationale_keys[0]) == samples * questions
     assert sorted(runs["together"][1].values()) == sorted(runs["apart"][1].values())
+
+
+@pytest.mark.slow
+def test_llamacpp_n_never_exceeds_the_servers_slots(llama_server, tmp_path):
+    """``llama-server`` answers ``n`` above its slots with HTTP 400: D=6 on its 4 slots goes out as n=4 and n=2.
+    (MultiArith's train split repeats 12 questions, whose samples share one prompt: at D=4 they asked n=6.)"""
+    root, model = llama_server
+    assert features_of(f"{root}/completions").max_n == 4  # --parallel auto: 4 slots
+    base = args_text(
+        base="local-completions",
+        base_url=f"{root}/completions",
+        model=model,
+        tokenizer_backend="none",
+        tokenized_requests=False,
+    )
+    cache = tmp_path / "teacher"
+    run = subprocess.run(
+        diverse_run(base, cache, "out", samples=6, questions=1), cwd=tmp_path, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    config = results_and_samples(tmp_path / "out")[0]["config"]
+    assert config["zscot_n_per_request"] == 4
+    assert config["fcot_teacher_accounting"]["requests"] == 2 + 6  # stage 1: n=4 and n=2; stage 2: one per sample
+    assert sorted(cache_keys(tmp_path / "teacher_rank0.fcot.sqlite").values()) == [1] * 6 + [2] * 6
