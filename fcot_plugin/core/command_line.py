@@ -8,6 +8,7 @@ an ``FcotError`` too.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -65,6 +66,8 @@ def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> A
     from fcot_plugin.core.folders import os_error_line
     from fcot_plugin.core.secrets import redact_text
 
+    if not debug:
+        quiet_leftover_tasks()
     try:
         return function()
     except FcotError as error:
@@ -90,6 +93,24 @@ def exit_with_one_line(prog: str, function: Callable[[], Any], debug: bool) -> A
         )
         print(f"{prog}: error: {redact_text(line)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+class _LeftoverTaskFilter(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" records and their tracebacks.
+
+    lm-eval's API models send a batch of requests as asyncio tasks. When one fails (a server's HTTP 400, a dropped
+    connection), fcot reports it in one line, and the requests still in flight then fail as lm-eval closes its
+    session; asyncio logs each of those, traceback and all, when it collects them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task exception was never retrieved")
+
+
+def quiet_leftover_tasks() -> None:
+    """Keep asyncio's leftover-task tracebacks out of the terminal (``--debug`` shows them)."""
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(existing, _LeftoverTaskFilter) for existing in log.filters):
+        log.addFilter(_LeftoverTaskFilter())
 
 
 def _impossible_path(error: BaseException) -> bool:

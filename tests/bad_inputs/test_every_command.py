@@ -118,3 +118,56 @@ def test_every_os_error_is_one_line_and_debug_keeps_its_traceback(capsys):
     )
     with pytest.raises(FileNotFoundError):
         exit_with_one_line("prog", raising(FileNotFoundError(errno.ENOENT, "gone", "/x")), debug=True)
+
+
+LEFTOVER_TASKS = """
+import asyncio, gc, logging, sys
+from fcot_plugin.core.command_line import exit_with_one_line
+from fcot_plugin.core.errors import FcotError
+
+logging.basicConfig(level=logging.INFO)
+
+
+async def request(n):
+    if n:
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"Session is closed ({n})")
+
+
+async def batch():  # lm-eval's API models (tqdm's gather): the first failure ends the wait, the rest run on
+    tasks = [asyncio.ensure_future(request(n)) for n in range(3)]
+    try:
+        for done in asyncio.as_completed(tasks):
+            await done
+    finally:
+        await asyncio.sleep(0.2)
+
+
+def teacher():
+    try:
+        asyncio.run(batch())
+    except RuntimeError:
+        pass
+    gc.collect()
+    raise FcotError("the teacher server answered HTTP 400 (Bad Request)")
+
+
+exit_with_one_line("prog", teacher, debug=sys.argv[1] == "debug")
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_requests_left_over_by_a_failed_batch_add_no_traceback(tmp_path, debug):
+    """The line that says what failed is all a user sees; ``--debug`` keeps asyncio's own records."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "leftover.py"
+    script.write_text(LEFTOVER_TASKS)
+    mode = "debug" if debug else "plain"
+    run = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    if debug:
+        assert "Task exception was never retrieved" in run.stderr and "Traceback" in run.stderr
+    else:
+        assert run.stderr.strip() == "prog: error: the teacher server answered HTTP 400 (Bad Request)", run.stderr
