@@ -47,6 +47,17 @@ class Range:
         if not ok or (self.maximum is not None and value > self.maximum):
             raise FcotError(f"{_option(name)} must be {self.describe()}, got {value!r}")
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is a number (not a flag) this range takes: for values read back from a file, where a
+        bad one falls back to a default instead of stopping the run."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            self.check("value", value)
+        except FcotError:
+            return False
+        return True
+
 
 def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"

@@ -24,6 +24,7 @@ from typing import Any
 
 from fcot_plugin.core.errors import FcotError
 from fcot_plugin.core.files import write_json_atomic
+from fcot_plugin.core.numbers import NON_NEGATIVE
 from fcot_plugin.core.secrets import redact
 from fcot_plugin.pipeline.run_folder import BOOKKEEPING, STAGE_OUTPUTS, RunFolder, bookkeeping
 from fcot_plugin.pipeline.settings import BASELINES, STAGES, DistillArguments, feeds_of
@@ -221,7 +222,7 @@ def record_stage(
 
 def _count(value: Any, default: float) -> Any:
     """A number from a started marker, or ``default`` where the marker predates it or was edited by hand."""
-    return value if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else default
+    return value if NON_NEGATIVE.holds(value) else default
 
 
 class StageClock:
@@ -245,12 +246,17 @@ class StageClock:
     def _write(self) -> None:
         write_json_atomic(self.marker_file, {**self.marker, "seconds": round(self.seconds(), 1)})
 
+    def _note(self) -> None:
+        """``_write`` while the stage runs or ends: a full disk is the stage's to report; the marker keeps its
+        last figure."""
+        try:
+            self._write()
+        except OSError:
+            pass
+
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                self._write()
-            except OSError:  # a full disk: the stage itself reports it; the marker keeps its last figure
-                pass
+            self._note()
 
     def __enter__(self) -> StageClock:
         self._write()
@@ -261,10 +267,7 @@ class StageClock:
         self._stop.set()
         self._thread.join()
         if exc_type is not None:  # interrupted or failed: the next attempt starts from the exact figure
-            try:
-                self._write()
-            except OSError:
-                pass
+            self._note()
 
 
 class StageRunner:
@@ -281,7 +284,7 @@ class StageRunner:
     def run(self, number: int, stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         total = len(STAGES)
         expected = fingerprint(self.folder, stage, self.settings)
-        earlier: dict[str, Any] | None = None  # the started marker of an interrupted attempt this run resumes
+        earlier: dict[str, Any] = {}  # the started marker of an interrupted attempt this run resumes
         found = self.folder.stage_record(stage)
         if found is not None:
             record = bookkeeping(found)
@@ -301,7 +304,6 @@ class StageRunner:
                 earlier = started
             else:
                 self._start_over(number, stage, "interrupted under other settings" if started else None)
-        earlier = earlier or {}
         marker = {
             "fingerprint": expected,
             "settings": stage_settings(stage, self.settings),

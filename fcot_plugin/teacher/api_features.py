@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
+from fcot_plugin.core.numbers import COUNT
 from fcot_plugin.teacher.server import models_url
 
 
@@ -63,25 +64,26 @@ def features_of(base_url: str, headers: dict[str, str] | None = None, timeout: f
 
 def llamacpp_slots(base_url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> int | None:
     """``total_slots`` of ``llama-server``'s ``/props`` (its ``--parallel``), or None where it does not say."""
-    import requests
-
     root = models_url(base_url).removesuffix("/models").removesuffix("/v1")
-    try:
-        response = requests.get(f"{root}/props", headers=headers or {}, timeout=timeout)
-        slots = response.json().get("total_slots") if response.ok else None
-    except (requests.exceptions.RequestException, ValueError, AttributeError):
-        return None
-    return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1 else None
+    props = _get_json(f"{root}/props", headers, timeout)
+    slots = props.get("total_slots") if isinstance(props, dict) else None
+    return slots if isinstance(slots, int) and COUNT.holds(slots) else None
 
 
 def served_by(base_url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> str | None:
     """``owned_by`` of the first model the server lists, or None where it lists none or does not answer."""
+    listing = _get_json(models_url(base_url), headers, timeout)
+    models = (listing.get("data") or []) if isinstance(listing, dict) else []
+    owners = [entry.get("owned_by") for entry in models if isinstance(entry, dict)]
+    return str(owners[0]) if owners and owners[0] else None
+
+
+def _get_json(url: str, headers: dict[str, str] | None, timeout: float) -> Any:
+    """The JSON a GET of ``url`` answers, or None where the server does not answer, refuses or sends no JSON."""
     import requests
 
     try:
-        response = requests.get(models_url(base_url), headers=headers or {}, timeout=timeout)
-        models = response.json().get("data") or [] if response.ok else []
-    except (requests.exceptions.RequestException, ValueError, AttributeError):
+        response = requests.get(url, headers=headers or {}, timeout=timeout)
+        return response.json() if response.ok else None
+    except (requests.exceptions.RequestException, ValueError):
         return None
-    owners = [entry.get("owned_by") for entry in models if isinstance(entry, dict)]
-    return str(owners[0]) if owners and owners[0] else None
